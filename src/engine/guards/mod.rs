@@ -1,0 +1,1 @@
+//! Guards say whether a planned change may go ahead, each with its numbers.

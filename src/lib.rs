@@ -1,0 +1,21 @@
+//! mesa provisions switchports for Juniper Mist access points.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! ingest (webhook, external trigger, reconcile)
+//!   -> journal (durable, deduplicated, ordered per AP)
+//!   -> engine (Mist lookup, guards, plan a PortChange)
+//!   -> backend (netconf | cso | mist | dry-run), batched per switch
+//!   -> store (ports, APs, audit) + notify (Slack, Teams, Google Chat, Webex, Mattermost)
+//! ```
+
+pub mod backend;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod mist;
+pub mod model;
+pub mod notify;
+pub mod sim;
+pub mod store;

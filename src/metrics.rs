@@ -1,0 +1,154 @@
+//! Prometheus counters for everything a person would graph or alert on. One [`Metrics`] per
+//! running mesa, cloned into every stage; `/metrics` renders it in the text format.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    events_received: Family<Labels, Counter>,
+    events_ignored: Family<Labels, Counter>,
+    events_rejected: Family<Labels, Counter>,
+    events_duplicate: Counter,
+    decisions: Family<Labels, Counter>,
+    guard_verdicts: Family<Labels, Counter>,
+    mist_api_calls: Family<Labels, Counter>,
+    backend_batches: Family<Labels, Counter>,
+    notifications: Family<Labels, Counter>,
+    pipeline_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("mesa");
+        let events_received = Family::<Labels, Counter>::default();
+        let events_ignored = Family::<Labels, Counter>::default();
+        let events_rejected = Family::<Labels, Counter>::default();
+        let events_duplicate = Counter::default();
+        let decisions = Family::<Labels, Counter>::default();
+        let guard_verdicts = Family::<Labels, Counter>::default();
+        let mist_api_calls = Family::<Labels, Counter>::default();
+        let backend_batches = Family::<Labels, Counter>::default();
+        let notifications = Family::<Labels, Counter>::default();
+        let pipeline_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 16));
+        registry.register("events_received", "AP events accepted, by type", events_received.clone());
+        registry.register("events_ignored", "Webhook events ignored, by reason", events_ignored.clone());
+        registry.register("events_rejected", "Requests rejected, by reason", events_rejected.clone());
+        registry.register("events_duplicate", "Duplicate deliveries dropped", events_duplicate.clone());
+        registry.register("decisions", "Decisions, by outcome", decisions.clone());
+        registry.register("guard_verdicts", "Guard verdicts, by guard and verdict", guard_verdicts.clone());
+        registry.register("mist_api_calls", "Mist API calls, by endpoint and status", mist_api_calls.clone());
+        registry.register("backend_batches", "Switch change batches, by backend and result", backend_batches.clone());
+        registry.register("notifications", "Chat notifications, by kind and result", notifications.clone());
+        registry.register(
+            "pipeline_seconds",
+            "Time from event accepted to decision recorded",
+            pipeline_seconds.clone(),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                events_received,
+                events_ignored,
+                events_rejected,
+                events_duplicate,
+                decisions,
+                guard_verdicts,
+                mist_api_calls,
+                backend_batches,
+                notifications,
+                pipeline_seconds,
+            }),
+        }
+    }
+
+    pub fn event_received(&self, kind: &str) {
+        self.inner.events_received.get_or_create(&labels(&[("type", kind)])).inc();
+    }
+
+    pub fn event_ignored(&self, reason: &str) {
+        self.inner.events_ignored.get_or_create(&labels(&[("reason", reason)])).inc();
+    }
+
+    pub fn event_rejected(&self, reason: &str) {
+        self.inner.events_rejected.get_or_create(&labels(&[("reason", reason)])).inc();
+    }
+
+    pub fn event_duplicate(&self) {
+        self.inner.events_duplicate.inc();
+    }
+
+    pub fn decision(&self, outcome: &str, seconds: f64) {
+        self.inner.decisions.get_or_create(&labels(&[("outcome", outcome)])).inc();
+        self.inner.pipeline_seconds.observe(seconds);
+    }
+
+    pub fn guard_verdict(&self, guard: &str, proceed: bool) {
+        let verdict = if proceed { "proceed" } else { "hold" };
+        self.inner
+            .guard_verdicts
+            .get_or_create(&labels(&[("guard", guard), ("verdict", verdict)]))
+            .inc();
+    }
+
+    pub fn mist_api_call(&self, endpoint: &str, status: &str) {
+        self.inner
+            .mist_api_calls
+            .get_or_create(&labels(&[("endpoint", endpoint), ("status", status)]))
+            .inc();
+    }
+
+    /// Total Mist API calls so far (benchmarks and tests count calls per event with it).
+    pub fn mist_api_calls_total(&self) -> u64 {
+        let text = self.render();
+        text.lines()
+            .filter(|l| l.starts_with("mesa_mist_api_calls_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    pub fn backend_batch(&self, backend: &str, result: &str) {
+        self.inner
+            .backend_batches
+            .get_or_create(&labels(&[("backend", backend), ("result", result)]))
+            .inc();
+    }
+
+    pub fn notification(&self, kind: &str, result: &str) {
+        self.inner
+            .notifications
+            .get_or_create(&labels(&[("kind", kind), ("result", result)]))
+            .inc();
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.inner.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,8 @@
+//! The Mist REST API as mesa uses it: where an AP is plugged in (its LLDP neighbor), what a
+//! switch is, how many APs of a site are up, what a switch port sees. Shapes come from
+//! `mist.openapi.json`; retries, rate limits and call counting live in [`client`].
+
+pub mod client;
+pub mod types;
+
+pub use client::{MistClient, MistError};

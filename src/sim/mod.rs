@@ -1,0 +1,1 @@
+//! Simulated peers (Mist cloud, Junos switch) for `mesa demo`, the tests and the benchmarks.

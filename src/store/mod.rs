@@ -1,0 +1,101 @@
+//! Everything mesa remembers: the event journal (accepted events until they are handled),
+//! where each AP was last seen, what profile each managed port carries, and the audit log of
+//! decisions. [`Store`] is the seam; [`sqlite::SqliteStore`] is the embedded default. The SQL
+//! sticks to what PostgreSQL also speaks, so a shared store for several instances can follow.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("cannot open the data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+/// Where an AP was last seen, per LLDP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApRecord {
+    pub mac: Mac,
+    pub name: Option<String>,
+    pub site_id: String,
+    pub switch_name: String,
+    pub switch_mac: Option<Mac>,
+    pub port: InterfaceName,
+    pub last_event: String,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A port mesa has set (or adopted), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRecord {
+    pub switch_name: String,
+    pub port: InterfaceName,
+    pub site_id: String,
+    pub profile: Profile,
+    /// True when mesa made this an AP port (or adopted it): only such ports are reverted.
+    pub managed: bool,
+    pub ap_mac: Option<Mac>,
+    pub since: DateTime<Utc>,
+    pub event_id: Option<String>,
+}
+
+/// Journal state of one accepted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalState {
+    Pending,
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub event: ApEvent,
+    pub attempts: u32,
+}
+
+/// The result of appending one event to the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    New,
+    /// Same delivery seen before (same AP, type, timestamp): not journaled again.
+    Duplicate,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Durably records events in one transaction; returns per event whether it was new.
+    async fn journal_append(&self, events: &[ApEvent]) -> Result<Vec<Appended>, StoreError>;
+    /// Events accepted but not finished, oldest first (resumed on start).
+    async fn journal_pending(&self) -> Result<Vec<JournalEntry>, StoreError>;
+    async fn journal_attempt(&self, event_id: &str) -> Result<(), StoreError>;
+    async fn journal_finish(&self, event_id: &str) -> Result<(), StoreError>;
+    async fn journal_counts(&self) -> Result<(u64, u64), StoreError>;
+
+    async fn record_decision(&self, decision: &Decision) -> Result<(), StoreError>;
+    async fn recent_decisions(&self, limit: u32) -> Result<Vec<Decision>, StoreError>;
+
+    async fn ap(&self, mac: &Mac) -> Result<Option<ApRecord>, StoreError>;
+    async fn upsert_ap(&self, ap: &ApRecord) -> Result<(), StoreError>;
+
+    async fn port(
+        &self,
+        switch_name: &str,
+        port: &InterfaceName,
+    ) -> Result<Option<PortRecord>, StoreError>;
+    async fn upsert_port(&self, port: &PortRecord) -> Result<(), StoreError>;
+    async fn ports(&self) -> Result<Vec<PortRecord>, StoreError>;
+
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
