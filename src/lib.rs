@@ -10,9 +10,14 @@
 //!   -> store (ports, APs, audit) + notify (Slack, Teams, Google Chat, Webex, Mattermost)
 //! ```
 
+pub mod app;
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod http;
+pub mod ingest;
+pub mod journal;
 pub mod metrics;
 pub mod mist;
 pub mod model;

@@ -1,5 +1,224 @@
 //! The engine decides what happens to a port for each `ApEvent`: it finds the AP's switch
-//! port (lookup), asks the guards, plans the `PortChange`s, hands them to the backend and
-//! records the `Decision`.
+//! port ([`lookup`]), asks the [`guards`], plans the `PortChange`s ([`plan`]), hands them to
+//! the backend (batched per switch) and records the `Decision` ([`decide`]).
+//!
+//! Ordering: each AP has a lane; its events are handled one at a time, in arrival order.
+//! Different APs run concurrently, bounded by `engine.max_concurrent`. An event that is
+//! waiting (lookup delay, disconnect delay, retry backoff) is superseded by a newer event of
+//! the same AP: an AP that disconnects and comes back on the same port is never reverted.
 
+pub mod decide;
 pub mod guards;
+pub mod lookup;
+pub mod plan;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+
+use crate::backend::batch::Batcher;
+use crate::backend::SwitchBackend;
+use crate::config::Config;
+use crate::engine::guards::flap::FlapGuard;
+use crate::engine::guards::lldp::LldpGuard;
+use crate::engine::guards::outage::OutageGuard;
+use crate::engine::guards::ports::ProtectedPorts;
+use crate::engine::lookup::Locator;
+use crate::metrics::Metrics;
+use crate::mist::MistClient;
+use crate::model::{ApEvent, Decision, Mac};
+use crate::notify::Notifications;
+use crate::store::{Store, StoreError};
+
+/// What the engine is built from.
+pub struct EngineParts {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub backend: Arc<dyn SwitchBackend>,
+    pub notify: Notifications,
+    pub metrics: Metrics,
+    /// None when no Mist API token is configured: lookups then fail with a clear reason.
+    pub mist: Option<Arc<MistClient>>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) batcher: Batcher,
+    pub(crate) notify: Notifications,
+    pub(crate) metrics: Metrics,
+    pub(crate) mist: Option<Arc<MistClient>>,
+    pub(crate) locator: Option<Locator>,
+    pub(crate) outage: Option<OutageGuard>,
+    pub(crate) lldp: Option<LldpGuard>,
+    pub(crate) protected: ProtectedPorts,
+    pub(crate) flap: FlapGuard,
+    lanes: DashMap<Mac, Lane>,
+    seq: AtomicU64,
+    permits: Semaphore,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+struct Lane {
+    tx: mpsc::UnboundedSender<(u64, ApEvent)>,
+    newest: watch::Sender<u64>,
+    pending: usize,
+}
+
+impl Engine {
+    pub fn new(parts: EngineParts) -> Engine {
+        let config = parts.config;
+        let mist = parts.mist;
+        let batcher = Batcher::new(
+            parts.backend,
+            config.backend.batch_window.get(),
+            parts.metrics.clone(),
+        );
+        let guards = &config.guards;
+        let inner = Inner {
+            locator: mist.as_ref().map(|m| Locator::new(m.clone(), &config.mist)),
+            outage: mist
+                .as_ref()
+                .filter(|_| guards.outage.enabled)
+                .map(|m| OutageGuard::new(m.clone(), &guards.outage)),
+            lldp: mist
+                .as_ref()
+                .filter(|_| guards.lldp.enabled)
+                .map(|m| LldpGuard::new(m.clone(), &guards.lldp)),
+            protected: ProtectedPorts::new(&guards.protected_ports),
+            flap: FlapGuard::new(&guards.flap),
+            permits: Semaphore::new(config.engine.max_concurrent),
+            mist,
+            batcher,
+            store: parts.store,
+            notify: parts.notify,
+            metrics: parts.metrics,
+            config,
+            lanes: DashMap::new(),
+            seq: AtomicU64::new(1),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+        };
+        Engine {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Feeds events handed over by the journal into their lanes.
+    pub fn run(&self, mut events: mpsc::UnboundedReceiver<ApEvent>) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                engine.submit(event);
+            }
+        })
+    }
+
+    /// Re-queues events accepted before a restart but never finished, oldest first.
+    pub async fn resume(&self) -> Result<usize, StoreError> {
+        let pending = self.inner.store.journal_pending().await?;
+        let count = pending.len();
+        for entry in pending {
+            tracing::info!(event_id = %entry.event.id, attempts = entry.attempts, "resuming event from the journal");
+            self.submit(entry.event);
+        }
+        Ok(count)
+    }
+
+    /// Queues an already journaled event behind the earlier events of its AP.
+    pub fn submit(&self, event: ApEvent) {
+        let inner = &self.inner;
+        let seq = inner.seq.fetch_add(1, Ordering::SeqCst);
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        let mac = event.ap_mac.clone();
+        // The shard lock held by `entry` makes submit and lane retirement exclusive.
+        let mut lane = inner.lanes.entry(mac.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (newest, newest_rx) = watch::channel(0);
+            tokio::spawn(run_lane(self.inner.clone(), mac.clone(), rx, newest_rx));
+            Lane {
+                tx,
+                newest,
+                pending: 0,
+            }
+        });
+        lane.pending += 1;
+        lane.newest.send_replace(seq);
+        if lane.tx.send((seq, event)).is_err() {
+            tracing::error!(ap = %mac, "AP lane stopped; the event stays in the journal for the next start");
+            lane.pending -= 1;
+            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Handles one event right now, without lanes or waiting: `mesa replay`.
+    pub async fn decide_now(&self, event: ApEvent) -> Decision {
+        decide::Run::new(&self.inner, event, 0, None).finish().await
+    }
+
+    /// Resolves when no event is queued or being handled.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::SeqCst)
+    }
+
+    pub fn backend_kind(&self) -> &'static str {
+        self.inner.batcher.backend_kind()
+    }
+}
+
+async fn run_lane(
+    inner: Arc<Inner>,
+    mac: Mac,
+    mut rx: mpsc::UnboundedReceiver<(u64, ApEvent)>,
+    newest: watch::Receiver<u64>,
+) {
+    while let Some((seq, event)) = rx.recv().await {
+        let span =
+            tracing::info_span!("event", event_id = %event.id, ap = %mac, kind = %event.kind);
+        let _ = tracing::Instrument::instrument(
+            decide::Run::new(&inner, event, seq, Some(newest.clone())).finish(),
+            span,
+        )
+        .await;
+        let retired = {
+            if let Some(mut lane) = inner.lanes.get_mut(&mac) {
+                lane.pending -= 1;
+            }
+            inner
+                .lanes
+                .remove_if(&mac, |_, lane| lane.pending == 0)
+                .is_some()
+        };
+        if inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            inner.idle.notify_waiters();
+        }
+        if retired {
+            return;
+        }
+    }
+}
+
+impl Inner {
+    /// Bounds how many APs are worked on at once (waiting does not hold a permit).
+    pub(crate) async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.permits.acquire().await.ok()
+    }
+}

@@ -21,3 +21,12 @@ pub struct DeviceSearchItem {
     #[serde(default)]
     pub lldp_mgmt_addr: Option<String>,
 }
+
+#[derive(Debug, Clone)]
+pub struct SwitchInfo {
+    pub name: String,
+    pub mac: crate::model::Mac,
+    pub site_id: String,
+    pub mgmt_ip: Option<String>,
+    pub device_id: String,
+}

@@ -1,1 +1,520 @@
-//! SQLite store.
+//! The embedded store: one SQLite file (`mesa.db`, WAL mode) under `server.data_dir`.
+//!
+//! Calls run on tokio's blocking pool so the async workers never wait on disk. Writes share
+//! one connection (SQLite has one writer anyway); reads use their own connection, which WAL
+//! lets run alongside the writer, so `/api/v1/events` never queues behind ingest.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{ApRecord, Appended, JournalEntry, PortRecord, Store, StoreError};
+use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile};
+
+/// Schema versions, applied in order; the index + 1 is the version number.
+const MIGRATIONS: &[&str] = &[
+    // 1: journal, APs, ports, audit log.
+    "CREATE TABLE journal (
+        id TEXT PRIMARY KEY,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        ap_mac TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        event TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        finished_at TEXT
+    );
+    CREATE INDEX journal_state ON journal (state);
+    CREATE TABLE aps (
+        mac TEXT PRIMARY KEY,
+        name TEXT,
+        site_id TEXT NOT NULL,
+        switch_name TEXT NOT NULL,
+        switch_mac TEXT,
+        port TEXT NOT NULL,
+        last_event TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE TABLE ports (
+        switch_name TEXT NOT NULL,
+        port TEXT NOT NULL,
+        site_id TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        managed INTEGER NOT NULL,
+        ap_mac TEXT,
+        since TEXT NOT NULL,
+        event_id TEXT,
+        PRIMARY KEY (switch_name, port)
+    );
+    CREATE TABLE decisions (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        ap_mac TEXT NOT NULL,
+        site_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        decided_at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX decisions_event ON decisions (event_id);",
+];
+
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `<data_dir>/mesa.db` and brings its schema up to date.
+    pub fn open(data_dir: &Path, fsync: bool) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let path = data_dir.join("mesa.db");
+        let writer = Connection::open(&path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL syncs the WAL at every commit: an accepted event survives a power cut.
+        // NORMAL still survives a crash of mesa itself.
+        writer.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+        writer.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrate(&writer)?;
+        let reader = Connection::open(&path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    async fn with<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Task("connection mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        Self::with(&self.writer, f).await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        Self::with(&self.reader, f).await
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = index as i64 + 1;
+        if version <= current {
+            continue;
+        }
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            params![version],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad time {text:?}: {e}")))
+}
+
+fn mac(text: &str) -> Result<Mac, StoreError> {
+    Mac::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn interface(text: &str) -> Result<InterfaceName, StoreError> {
+    InterfaceName::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn journal_append(&self, events: &[ApEvent]) -> Result<Vec<Appended>, StoreError> {
+        let rows: Vec<(ApEvent, String)> = events
+            .iter()
+            .map(|e| Ok((e.clone(), json(e)?)))
+            .collect::<Result<_, StoreError>>()?;
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let mut results = Vec::with_capacity(rows.len());
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                )?;
+                for (event, body) in &rows {
+                    let inserted = insert.execute(params![
+                        event.id,
+                        event.dedupe_key(),
+                        event.ap_mac.as_str(),
+                        event.received_at.to_rfc3339(),
+                        body
+                    ])?;
+                    results.push(if inserted == 1 {
+                        Appended::New
+                    } else {
+                        Appended::Duplicate
+                    });
+                }
+            }
+            tx.commit()?;
+            Ok(results)
+        })
+        .await
+    }
+
+    async fn journal_pending(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT event, attempts FROM journal WHERE state = 'pending' ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+            let mut entries = Vec::new();
+            for row in rows {
+                let (body, attempts) = row?;
+                entries.push(JournalEntry {
+                    event: from_json(&body)?,
+                    attempts,
+                });
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn journal_attempt(&self, event_id: &str) -> Result<(), StoreError> {
+        let id = event_id.to_string();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE journal SET attempts = attempts + 1 WHERE id = ?1",
+                params![id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn journal_finish(&self, event_id: &str) -> Result<(), StoreError> {
+        let id = event_id.to_string();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE journal SET state = 'done', finished_at = ?2 WHERE id = ?1",
+                params![id, Utc::now().to_rfc3339()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn journal_counts(&self) -> Result<(u64, u64), StoreError> {
+        self.read(|conn| {
+            let count = |state: &str| -> Result<u64, StoreError> {
+                Ok(conn.query_row(
+                    "SELECT COUNT(*) FROM journal WHERE state = ?1",
+                    params![state],
+                    |r| r.get::<_, i64>(0),
+                )? as u64)
+            };
+            Ok((count("pending")?, count("done")?))
+        })
+        .await
+    }
+
+    async fn record_decision(&self, decision: &Decision) -> Result<(), StoreError> {
+        let body = json(decision)?;
+        let d = decision.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO decisions (event_id, ap_mac, site_id, kind, outcome, decided_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    d.event.id,
+                    d.event.ap_mac.as_str(),
+                    d.event.site_id,
+                    d.event.kind.as_str(),
+                    d.outcome.label(),
+                    d.decided_at.to_rfc3339(),
+                    body
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn recent_decisions(&self, limit: u32) -> Result<Vec<Decision>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare("SELECT body FROM decisions ORDER BY seq DESC LIMIT ?1")?;
+            let rows = stmt.query_map(params![limit], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(from_json(&row?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ap(&self, ap_mac: &Mac) -> Result<Option<ApRecord>, StoreError> {
+        let key = ap_mac.to_string();
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT mac, name, site_id, switch_name, switch_mac, port, last_event, last_seen
+                     FROM aps WHERE mac = ?1",
+                    params![key],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, String>(6)?,
+                            r.get::<_, String>(7)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(
+                |(m, name, site_id, switch_name, switch_mac, port, last_event, last_seen)| {
+                    Ok(ApRecord {
+                        mac: mac(&m)?,
+                        name,
+                        site_id,
+                        switch_name,
+                        switch_mac: switch_mac.as_deref().map(mac).transpose()?,
+                        port: interface(&port)?,
+                        last_event,
+                        last_seen: time(&last_seen)?,
+                    })
+                },
+            )
+            .transpose()
+        })
+        .await
+    }
+
+    async fn upsert_ap(&self, ap: &ApRecord) -> Result<(), StoreError> {
+        let ap = ap.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO aps (mac, name, site_id, switch_name, switch_mac, port, last_event, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (mac) DO UPDATE SET name = excluded.name, site_id = excluded.site_id,
+                   switch_name = excluded.switch_name, switch_mac = excluded.switch_mac,
+                   port = excluded.port, last_event = excluded.last_event, last_seen = excluded.last_seen",
+                params![
+                    ap.mac.as_str(),
+                    ap.name,
+                    ap.site_id,
+                    ap.switch_name,
+                    ap.switch_mac.as_ref().map(|m| m.to_string()),
+                    ap.port.as_str(),
+                    ap.last_event,
+                    ap.last_seen.to_rfc3339()
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn port(
+        &self,
+        switch_name: &str,
+        port: &InterfaceName,
+    ) -> Result<Option<PortRecord>, StoreError> {
+        let (switch_name, port) = (switch_name.to_string(), port.to_string());
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "{PORT_SELECT} WHERE switch_name = ?1 AND port = ?2"
+            ))?;
+            let mut rows = stmt.query(params![switch_name, port])?;
+            match rows.next()? {
+                Some(row) => Ok(Some(port_row(row)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn upsert_port(&self, port: &PortRecord) -> Result<(), StoreError> {
+        let p = port.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO ports (switch_name, port, site_id, profile, managed, ap_mac, since, event_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (switch_name, port) DO UPDATE SET site_id = excluded.site_id,
+                   profile = excluded.profile, managed = excluded.managed, ap_mac = excluded.ap_mac,
+                   since = excluded.since, event_id = excluded.event_id",
+                params![
+                    p.switch_name,
+                    p.port.as_str(),
+                    p.site_id,
+                    p.profile.as_str(),
+                    p.managed,
+                    p.ap_mac.as_ref().map(|m| m.to_string()),
+                    p.since.to_rfc3339(),
+                    p.event_id
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ports(&self) -> Result<Vec<PortRecord>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!("{PORT_SELECT} ORDER BY switch_name, port"))?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(port_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+const PORT_SELECT: &str =
+    "SELECT switch_name, port, site_id, profile, managed, ap_mac, since, event_id FROM ports";
+
+fn port_row(row: &rusqlite::Row<'_>) -> Result<PortRecord, StoreError> {
+    let profile: String = row.get(3)?;
+    Ok(PortRecord {
+        switch_name: row.get(0)?,
+        port: interface(&row.get::<_, String>(1)?)?,
+        site_id: row.get(2)?,
+        profile: Profile::parse(&profile)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown profile {profile:?}")))?,
+        managed: row.get(4)?,
+        ap_mac: row
+            .get::<_, Option<String>>(5)?
+            .as_deref()
+            .map(mac)
+            .transpose()?,
+        since: time(&row.get::<_, String>(6)?)?,
+        event_id: row.get(7)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventKind, Source};
+
+    fn event(id: &str, ts: i64) -> ApEvent {
+        ApEvent {
+            id: id.into(),
+            kind: EventKind::ApConnected,
+            ap_mac: Mac::parse("5c5b35000001").unwrap(),
+            ap_name: Some("ap-1".into()),
+            org_id: None,
+            site_id: "site-1".into(),
+            site_name: None,
+            timestamp: ts,
+            source: Source::Webhook,
+            received_at: Utc::now(),
+            known_port: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn journal_dedupes_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let first = store
+            .journal_append(&[event("a", 1), event("b", 1), event("c", 2)])
+            .await
+            .unwrap();
+        assert_eq!(
+            first,
+            vec![Appended::New, Appended::Duplicate, Appended::New]
+        );
+        store.journal_finish("a").await.unwrap();
+        drop(store);
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let pending = store.journal_pending().await.unwrap();
+        assert_eq!(
+            pending
+                .iter()
+                .map(|e| e.event.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["c"]
+        );
+        assert_eq!(store.journal_counts().await.unwrap(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn ports_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let port = InterfaceName::parse("ge-0/0/3").unwrap();
+        let record = PortRecord {
+            switch_name: "sw1".into(),
+            port: port.clone(),
+            site_id: "s".into(),
+            profile: Profile::Ap,
+            managed: true,
+            ap_mac: Some(Mac::parse("5c5b35000001").unwrap()),
+            since: Utc::now(),
+            event_id: Some("e".into()),
+        };
+        store.upsert_port(&record).await.unwrap();
+        assert_eq!(
+            store.port("sw1", &port).await.unwrap().map(|p| p.profile),
+            Some(Profile::Ap)
+        );
+        assert_eq!(store.ports().await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,118 @@
+//! Wiring: builds the store, Mist client, backend, notifications, engine and journal from a
+//! validated `Config`, in the order the data flows. `mesa serve`, `mesa replay`, `mesa demo`
+//! and the tests all start mesa through here, so they run the same pipeline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::backend::dry_run::DryRun;
+use crate::backend::SwitchBackend;
+use crate::config::{BackendKind, Config};
+use crate::engine::{Engine, EngineParts};
+use crate::http::{self, AppState, ServeError};
+use crate::journal::Journal;
+use crate::metrics::Metrics;
+use crate::mist::{MistClient, MistError};
+use crate::notify::Notifications;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mist(#[from] MistError),
+    #[error("backend: {0}")]
+    Backend(String),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
+    pub engine: Engine,
+    pub journal: Journal,
+    pub notify: Notifications,
+}
+
+impl App {
+    /// Builds mesa with the backend the configuration names.
+    pub async fn build(config: Config) -> Result<App, AppError> {
+        let backend = backend_for(&config)?;
+        App::with_backend(config, backend).await
+    }
+
+    /// Builds mesa around a given backend (tests, `mesa demo`, `replay --dry-run`).
+    pub async fn with_backend(
+        config: Config,
+        backend: Arc<dyn SwitchBackend>,
+    ) -> Result<App, AppError> {
+        let config = Arc::new(config);
+        let metrics = Metrics::new();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
+            &config.server.data_dir,
+            config.server.fsync,
+        )?);
+        let mist = match &config.mist.api_token {
+            Some(_) => Some(Arc::new(MistClient::new(&config.mist, metrics.clone())?)),
+            None => None,
+        };
+        let notify = Notifications::none();
+        let engine = Engine::new(EngineParts {
+            config: config.clone(),
+            store: store.clone(),
+            backend,
+            notify: notify.clone(),
+            metrics: metrics.clone(),
+            mist,
+        });
+        let (dispatch, events) = mpsc::unbounded_channel();
+        engine.run(events);
+        let journal = Journal::start(store.clone(), metrics.clone(), dispatch);
+        Ok(App {
+            config,
+            store,
+            metrics,
+            engine,
+            journal,
+            notify,
+        })
+    }
+
+    /// Resumes unfinished events, then serves HTTP until the process ends.
+    pub async fn serve(
+        &self,
+        bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+    ) -> Result<(), AppError> {
+        let resumed = self.engine.resume().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "unfinished events from the journal resumed");
+        }
+        http::serve(self.http_state(), bound).await?;
+        Ok(())
+    }
+
+    pub fn http_state(&self) -> AppState {
+        AppState {
+            config: self.config.clone(),
+            journal: self.journal.clone(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+pub fn backend_for(config: &Config) -> Result<Arc<dyn SwitchBackend>, AppError> {
+    match config.backend.kind {
+        BackendKind::DryRun => Ok(Arc::new(DryRun::new())),
+        other => Err(AppError::Backend(format!(
+            "backend {other:?} is not available in this build"
+        ))),
+    }
+}

@@ -1,0 +1,223 @@
+//! The `mesa` command line: `serve`, `check-config`, `replay`, `ports`, `events`, `demo`.
+//! Configuration comes from `--config`, else `$MESA_CONFIG`, else `./config.toml`; a bad
+//! configuration stops every command with `file: key: reason` and exit code 2.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::App;
+use crate::backend::dry_run::DryRun;
+use crate::config::{Config, ConfigError};
+use crate::ingest::payload;
+use crate::model::{Decision, Source};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mesa",
+    version,
+    about = "Provisions switchports for Juniper Mist access points"
+)]
+pub struct Cli {
+    /// Configuration file [default: $MESA_CONFIG, else ./config.toml]
+    #[arg(long, global = true, env = "MESA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Receive webhooks and provision ports.
+    Serve,
+    /// Validate the configuration and print it with secrets masked.
+    CheckConfig,
+    /// Run one webhook body through the pipeline now and print every step and the decision.
+    Replay {
+        payload: PathBuf,
+        /// Use the dry-run backend whatever the configuration says.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Ports mesa manages.
+    Ports {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent decisions, newest first.
+    Events {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Watch mesa work against a simulated Mist cloud and switch; no account needed.
+    Demo,
+}
+
+/// Exit codes: 0 fine, 1 runtime failure, 2 bad configuration.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let (path, must_exist) = match &cli.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from("config.toml"), false),
+    };
+    if let Command::Demo = cli.command {
+        return crate::sim::demo::run().await.map(|()| 0);
+    }
+    let config = match Config::load(&path, must_exist) {
+        Ok(config) => config,
+        Err(e) => return Ok(config_error(&e)),
+    };
+    match cli.command {
+        Command::Serve => {
+            let app = App::build(config).await?;
+            tracing::info!(
+                backend = app.engine.backend_kind(),
+                "mesa {} starting",
+                env!("CARGO_PKG_VERSION")
+            );
+            app.serve(None).await?;
+            Ok(0)
+        }
+        Command::CheckConfig => {
+            println!("# {} is valid\n", config.source.display());
+            print!("{config}");
+            Ok(0)
+        }
+        Command::Replay { payload, dry_run } => replay(config, &payload, dry_run).await,
+        Command::Ports { json } => {
+            let store = SqliteStore::open(&config.server.data_dir, false)?;
+            let ports = store.ports().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&ports)?);
+            } else {
+                println!(
+                    "{:<24} {:<12} {:<8} {:<8} {:<14} SINCE",
+                    "SWITCH", "PORT", "PROFILE", "MANAGED", "AP"
+                );
+                for p in ports {
+                    println!(
+                        "{:<24} {:<12} {:<8} {:<8} {:<14} {}",
+                        p.switch_name,
+                        p.port,
+                        p.profile,
+                        if p.managed { "yes" } else { "no" },
+                        p.ap_mac
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        p.since.format("%Y-%m-%d %H:%M:%S")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Events { json, limit } => {
+            let store = SqliteStore::open(&config.server.data_dir, false)?;
+            let decisions = store.recent_decisions(limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&decisions)?);
+            } else {
+                for d in &decisions {
+                    print_decision(d);
+                }
+            }
+            Ok(0)
+        }
+        Command::Demo => Ok(0),
+    }
+}
+
+fn config_error(e: &ConfigError) -> i32 {
+    eprintln!("mesa: configuration error: {e}");
+    2
+}
+
+async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result<i32> {
+    let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let parsed = match payload::parse(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("mesa: {}: {e}", path.display());
+            return Ok(1);
+        }
+    };
+    for ignored in &parsed.ignored {
+        println!("ignored one event ({})", ignored.label());
+    }
+    let app = if dry_run {
+        App::with_backend(config, Arc::new(DryRun::new())).await?
+    } else {
+        App::build(config).await?
+    };
+    let mut failed = false;
+    for mut event in parsed.events {
+        event.source = Source::Replay;
+        app.store
+            .journal_append(std::slice::from_ref(&event))
+            .await?;
+        let decision = app.engine.decide_now(event).await;
+        failed |= decision.outcome.label() == "failed";
+        print_decision(&decision);
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// A decision as a person reads it: what happened, then why, step by step.
+pub fn print_decision(d: &Decision) {
+    let e = &d.event;
+    println!(
+        "{}  {} {} ({}) site {}  → {}",
+        d.decided_at.format("%Y-%m-%d %H:%M:%S"),
+        e.kind,
+        e.ap_mac.colon(),
+        e.ap_name.as_deref().unwrap_or("unnamed"),
+        if e.site_id.is_empty() {
+            "-"
+        } else {
+            &e.site_id
+        },
+        d.outcome.summary()
+    );
+    println!(
+        "    event {} via {}, backend {}, {} ms",
+        e.id,
+        e.source.as_str(),
+        d.backend,
+        d.duration_ms
+    );
+    for step in &d.lookups {
+        println!("    · {step}");
+    }
+    for v in &d.verdicts {
+        let numbers = if v.numbers.is_null() {
+            String::new()
+        } else {
+            format!(" {}", v.numbers)
+        };
+        println!(
+            "    {} {}: {}{}",
+            if v.proceed { "✓" } else { "✗" },
+            v.guard,
+            v.reason,
+            numbers
+        );
+    }
+    if let Some(diff) = &d.diff {
+        for line in diff.lines() {
+            println!("    | {line}");
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! One event, start to finish: wait out its delay, find the port, ask the guards, apply the
+//! change, remember it, and leave one audit row and one announcement. Transient failures
+//! (Mist down, switch unreachable or locked) are retried with backoff; the event stays in
+//! the journal until it has a final outcome.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use super::guards::{ports, sites};
+use super::lookup::{Lookup, LookupError};
+use super::{plan, Inner};
+use crate::model::{
+    ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, Outcome, PortChange, Profile,
+    SwitchRef,
+};
+
+/// Why a step stopped the flow.
+enum Stop {
+    /// Worth another attempt later (the cause is outside the event).
+    Transient(String),
+    /// The decision is made.
+    Final(Outcome),
+}
+
+type Flow<T> = Result<T, Stop>;
+
+pub(crate) struct Run<'a> {
+    inner: &'a Inner,
+    event: ApEvent,
+    seq: u64,
+    /// None for `mesa replay`: no delays, nothing can supersede.
+    newest: Option<watch::Receiver<u64>>,
+    lookups: Vec<String>,
+    verdicts: Vec<GuardVerdict>,
+    changes: Vec<PortChange>,
+    diffs: Vec<String>,
+    changed: bool,
+    /// Set for repeated flap holds: recorded, not announced again.
+    quiet: bool,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(
+        inner: &'a Inner,
+        event: ApEvent,
+        seq: u64,
+        newest: Option<watch::Receiver<u64>>,
+    ) -> Run<'a> {
+        Run {
+            inner,
+            event,
+            seq,
+            newest,
+            lookups: Vec::new(),
+            verdicts: Vec::new(),
+            changes: Vec::new(),
+            diffs: Vec::new(),
+            changed: false,
+            quiet: false,
+        }
+    }
+
+    /// Runs the event to a final outcome (retrying transient failures), records it,
+    /// announces it and closes its journal entry.
+    pub(crate) async fn finish(mut self) -> Decision {
+        let started = Instant::now();
+        let engine = &self.inner.config.engine;
+        let mut attempt = 0u32;
+        let outcome = loop {
+            attempt += 1;
+            self.reset();
+            match self.flow().await {
+                Ok(outcome) | Err(Stop::Final(outcome)) => break outcome,
+                Err(Stop::Transient(error))
+                    if attempt < engine.retry_attempts && self.newest.is_some() =>
+                {
+                    let _ = self.inner.store.journal_attempt(&self.event.id).await;
+                    let backoff = backoff(engine.retry_backoff.get(), attempt);
+                    tracing::warn!(%error, attempt, retry_in = ?backoff, "transient failure; will retry");
+                    if attempt == 1 {
+                        // Said once, so the team knows before the retries run out.
+                        let mut first = self.decision(
+                            Outcome::Failed {
+                                error: format!(
+                                    "{error} (retrying up to {} times)",
+                                    engine.retry_attempts - 1
+                                ),
+                            },
+                            started,
+                        );
+                        first.decided_at = Utc::now();
+                        self.record(&first).await;
+                    }
+                    if self.pause(backoff).await {
+                        break self.superseded();
+                    }
+                }
+                Err(Stop::Transient(error)) => {
+                    break Outcome::Failed {
+                        error: format!("{error} (after {attempt} attempts)"),
+                    }
+                }
+            }
+        };
+        let decision = self.decision(outcome, started);
+        self.record(&decision).await;
+        if let Err(e) = self.inner.store.journal_finish(&self.event.id).await {
+            tracing::error!(error = %e, "journal entry not closed; the event will be re-run at the next start");
+        }
+        decision
+    }
+
+    fn reset(&mut self) {
+        self.lookups.clear();
+        self.verdicts.clear();
+        self.changes.clear();
+        self.diffs.clear();
+        self.changed = false;
+    }
+
+    fn decision(&self, outcome: Outcome, started: Instant) -> Decision {
+        Decision {
+            event: self.event.clone(),
+            lookups: self.lookups.clone(),
+            verdicts: self.verdicts.clone(),
+            changes: self.changes.clone(),
+            outcome,
+            diff: (!self.diffs.is_empty()).then(|| self.diffs.join("\n")),
+            backend: self.inner.batcher.backend_kind().to_string(),
+            decided_at: Utc::now(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    async fn record(&self, decision: &Decision) {
+        let seconds = (Utc::now() - self.event.received_at)
+            .num_milliseconds()
+            .max(0) as f64
+            / 1000.0;
+        self.inner
+            .metrics
+            .decision(decision.outcome.label(), seconds);
+        tracing::info!(outcome = %decision.outcome.summary(), changes = decision.changes.len(), "decision");
+        if let Err(e) = self.inner.store.record_decision(decision).await {
+            tracing::error!(error = %e, "decision not recorded in the audit log");
+        }
+        if !self.quiet {
+            self.inner.notify.publish(decision);
+        }
+    }
+
+    fn step(&mut self, line: impl Into<String>) {
+        let line = line.into();
+        tracing::debug!(step = %line);
+        self.lookups.push(line);
+    }
+
+    /// Records a verdict; true when it lets the flow go on.
+    fn guard(&mut self, verdict: GuardVerdict) -> Flow<()> {
+        self.inner
+            .metrics
+            .guard_verdict(&verdict.guard, verdict.proceed);
+        let proceed = verdict.proceed;
+        let outcome = Outcome::Skipped {
+            guard: verdict.guard.clone(),
+            reason: verdict.reason.clone(),
+        };
+        self.verdicts.push(verdict);
+        if proceed {
+            Ok(())
+        } else {
+            Err(Stop::Final(outcome))
+        }
+    }
+
+    /// Waits `delay` unless a newer event of the same AP arrives first (returns true then).
+    async fn pause(&mut self, delay: Duration) -> bool {
+        let Some(newest) = self.newest.as_mut() else {
+            return false;
+        };
+        if delay.is_zero() {
+            return false;
+        }
+        let seq = self.seq;
+        if *newest.borrow() > seq {
+            return true;
+        }
+        let woken_early = tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            changed = newest.wait_for(|n| *n > seq) => changed.is_ok(),
+        };
+        woken_early || *newest.borrow() > seq
+    }
+
+    fn superseded(&mut self) -> Outcome {
+        let verdict = GuardVerdict::hold(
+            "superseded",
+            "a newer event for this AP arrived while this one waited",
+        );
+        self.inner.metrics.guard_verdict(&verdict.guard, false);
+        self.verdicts.push(verdict);
+        Outcome::Skipped {
+            guard: "superseded".into(),
+            reason: "a newer event for this AP arrived while this one waited".into(),
+        }
+    }
+
+    async fn flow(&mut self) -> Flow<Outcome> {
+        let cfg = &self.inner.config;
+        self.step(format!(
+            "{} for AP {} ({}) on site {} via {}",
+            self.event.kind,
+            self.event.ap_mac.colon(),
+            self.event.ap_name.as_deref().unwrap_or("unnamed"),
+            if self.event.site_id.is_empty() {
+                "(from switch)"
+            } else {
+                &self.event.site_id
+            },
+            self.event.source.as_str()
+        ));
+        if !self.event.site_id.is_empty() {
+            self.guard(sites::check(&cfg.mist.ignored_sites, &self.event.site_id))?;
+        }
+        let flapping = self.inner.flap.observe(&self.event.ap_mac);
+        if !flapping.verdict.proceed && !flapping.first_hold {
+            self.quiet = true;
+        }
+        self.guard(flapping.verdict)?;
+        match self.event.kind {
+            EventKind::ApConnected => self.connected().await,
+            EventKind::ApDisconnected => self.disconnected().await,
+            EventKind::ApRestarted => self.restarted().await,
+        }
+    }
+
+    async fn connected(&mut self) -> Flow<Outcome> {
+        if self.event.known_port.is_none()
+            && self.pause(self.inner.config.mist.lookup_delay.get()).await
+        {
+            return Ok(self.superseded());
+        }
+        let found = self.locate().await?;
+        self.set_ap_port(&found.switch, &found.port, "AP connected")
+            .await
+    }
+
+    async fn restarted(&mut self) -> Flow<Outcome> {
+        if self.pause(self.inner.config.mist.lookup_delay.get()).await {
+            return Ok(self.superseded());
+        }
+        let found = self.locate().await?;
+        let previous = self
+            .inner
+            .store
+            .ap(&self.event.ap_mac)
+            .await
+            .map_err(store_error)?;
+        let Some(previous) = previous else {
+            self.step("no earlier port known for this AP");
+            return self
+                .set_ap_port(&found.switch, &found.port, "AP restarted")
+                .await;
+        };
+        if previous.switch_name == found.switch.name && previous.port == found.port {
+            let record = self
+                .inner
+                .store
+                .port(&found.switch.name, &found.port)
+                .await
+                .map_err(store_error)?;
+            if record.is_some_and(|r| r.profile == Profile::Ap) {
+                self.step(format!(
+                    "same port as before ({} {}): nothing to do",
+                    found.switch.name, found.port
+                ));
+                self.remember_ap(&found.switch, &found.port).await?;
+                return Ok(Outcome::AlreadyInPlace);
+            }
+            return self
+                .set_ap_port(
+                    &found.switch,
+                    &found.port,
+                    "AP restarted on a port without the AP profile",
+                )
+                .await;
+        }
+        self.step(format!(
+            "AP moved: was on {} {}, now on {} {}",
+            previous.switch_name, previous.port, found.switch.name, found.port
+        ));
+        // The AP is provably elsewhere: no outage / LLDP guard for the old port, but the
+        // port rules still hold.
+        let old_switch = SwitchRef {
+            name: previous.switch_name.clone(),
+            site_id: previous.site_id.clone(),
+            mac: previous.switch_mac.clone(),
+            mgmt_addr: None,
+        };
+        let revert = self
+            .revert_port(
+                &old_switch,
+                &previous.port,
+                false,
+                "AP restarted on another port",
+            )
+            .await;
+        let set = self
+            .set_ap_port(&found.switch, &found.port, "AP restarted on a new port")
+            .await?;
+        match revert {
+            Ok(_) | Err(Stop::Final(Outcome::Skipped { .. })) => Ok(set),
+            Err(stop) => Err(stop),
+        }
+    }
+
+    async fn disconnected(&mut self) -> Flow<Outcome> {
+        if self
+            .pause(self.inner.config.guards.disconnect_delay.get())
+            .await
+        {
+            return Ok(self.superseded());
+        }
+        let (switch, port) = match self
+            .inner
+            .store
+            .ap(&self.event.ap_mac)
+            .await
+            .map_err(store_error)?
+        {
+            Some(ap) => {
+                self.step(format!(
+                    "last seen on {} {} ({})",
+                    ap.switch_name,
+                    ap.port,
+                    ap.last_seen.to_rfc3339()
+                ));
+                if self.event.site_id.is_empty() {
+                    self.event.site_id = ap.site_id.clone();
+                }
+                let switch = SwitchRef {
+                    name: ap.switch_name,
+                    site_id: ap.site_id,
+                    mac: ap.switch_mac,
+                    mgmt_addr: None,
+                };
+                (switch, ap.port)
+            }
+            None => {
+                self.step("no stored port for this AP; asking Mist for its last LLDP neighbor");
+                let found = self.locate().await?;
+                (found.switch, found.port)
+            }
+        };
+        self.revert_port(&switch, &port, true, "AP disconnected")
+            .await
+    }
+
+    /// Turns `port` back into the secured profile, if the guards agree.
+    async fn revert_port(
+        &mut self,
+        switch: &SwitchRef,
+        port: &InterfaceName,
+        disconnect_guards: bool,
+        reason: &str,
+    ) -> Flow<Outcome> {
+        self.guard(self.inner.protected.check(port))?;
+        let record = self
+            .inner
+            .store
+            .port(&switch.name, port)
+            .await
+            .map_err(store_error)?;
+        let only_managed = self.inner.config.guards.only_revert_managed;
+        self.guard(ports::check_managed(
+            record.as_ref(),
+            &self.event.ap_mac,
+            only_managed,
+        ))?;
+        if disconnect_guards {
+            if let Some(outage) = &self.inner.outage {
+                let verdict = outage
+                    .check(&switch.site_id)
+                    .await
+                    .map_err(|e| Stop::Transient(format!("site outage check: {e}")))?;
+                self.guard(verdict)?;
+            }
+            if let Some(lldp) = &self.inner.lldp {
+                let verdict = lldp
+                    .check(&switch.site_id, switch, port, &self.event.ap_mac)
+                    .await
+                    .map_err(|e| Stop::Transient(format!("LLDP check: {e}")))?;
+                self.guard(verdict)?;
+            }
+        }
+        let change = plan::change(&self.event, switch, port, Profile::Secured, reason);
+        self.apply(change).await
+    }
+
+    /// Gives `port` the AP profile, if the port rules agree.
+    async fn set_ap_port(
+        &mut self,
+        switch: &SwitchRef,
+        port: &InterfaceName,
+        reason: &str,
+    ) -> Flow<Outcome> {
+        self.guard(self.inner.protected.check(port))?;
+        let change = plan::change(&self.event, switch, port, Profile::Ap, reason);
+        let outcome = self.apply(change).await?;
+        self.remember_ap(switch, port).await?;
+        Ok(outcome)
+    }
+
+    async fn remember_ap(&mut self, switch: &SwitchRef, port: &InterfaceName) -> Flow<()> {
+        let record = plan::ap_record(&self.event, switch, port);
+        self.inner
+            .store
+            .upsert_ap(&record)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn apply(&mut self, change: PortChange) -> Flow<Outcome> {
+        self.step(format!(
+            "plan: {} {} -> {} profile ({})",
+            change.switch.name, change.port, change.profile, change.reason
+        ));
+        self.changes.push(change.clone());
+        let _permit = self.inner.permit().await;
+        match self.inner.batcher.apply(change.clone()).await {
+            Ok(result) => {
+                if !result.diff.is_empty() {
+                    self.diffs.push(result.diff.clone());
+                }
+                self.changed |= result.changed;
+                let record = plan::port_record(&change, &self.event.id);
+                self.inner
+                    .store
+                    .upsert_port(&record)
+                    .await
+                    .map_err(store_error)?;
+                Ok(if self.changed {
+                    Outcome::Applied
+                } else {
+                    Outcome::AlreadyInPlace
+                })
+            }
+            Err(e) if e.is_transient() => Err(Stop::Transient(e.to_string())),
+            Err(e) => Err(Stop::Final(Outcome::Failed {
+                error: e.to_string(),
+            })),
+        }
+    }
+
+    /// Where is the AP now? Known port (external trigger) or LLDP via Mist.
+    async fn locate(&mut self) -> Flow<Lookup> {
+        let Some(mist) = self.inner.mist.clone() else {
+            return Err(Stop::Final(Outcome::Failed {
+                error: "no Mist API token configured (mist.api_token)".into(),
+            }));
+        };
+        if let Some(known) = self.event.known_port.clone() {
+            let port = InterfaceName::parse(&known.port).map_err(|e| {
+                Stop::Final(Outcome::Rejected {
+                    reason: e.to_string(),
+                })
+            })?;
+            let org = self
+                .event
+                .org_id
+                .clone()
+                .or_else(|| self.inner.config.mist.org_id.clone())
+                .ok_or_else(|| {
+                    Stop::Final(Outcome::Failed {
+                        error: "mist.org_id is needed to find a switch by MAC".into(),
+                    })
+                })?;
+            let switch = mist
+                .switch_by_mac(&org, &known.switch_mac)
+                .await
+                .map_err(|e| Stop::Transient(e.to_string()))?;
+            let Some(switch) = switch else {
+                return Err(Stop::Final(Outcome::Failed {
+                    error: format!("no switch with MAC {} in the org", known.switch_mac),
+                }));
+            };
+            self.step(format!(
+                "switch {} ({}) on site {}, port {port} named by the trigger",
+                switch.name, switch.mac, switch.site_id
+            ));
+            self.event.site_id = switch.site_id.clone();
+            self.guard(sites::check(
+                &self.inner.config.mist.ignored_sites,
+                &self.event.site_id,
+            ))?;
+            return Ok(Lookup {
+                site_id: switch.site_id.clone(),
+                ap_name: self.event.ap_name.clone(),
+                switch: SwitchRef {
+                    name: switch.name,
+                    site_id: switch.site_id,
+                    mac: Some(switch.mac),
+                    mgmt_addr: switch.mgmt_ip,
+                },
+                port,
+            });
+        }
+        let Some(locator) = &self.inner.locator else {
+            return Err(Stop::Final(Outcome::Failed {
+                error: "no Mist API token configured (mist.api_token)".into(),
+            }));
+        };
+        let mut steps = Vec::new();
+        let found = locator.locate(&self.event, &mut steps).await;
+        for line in steps {
+            self.step(line);
+        }
+        match found {
+            Ok(found) => {
+                if found.site_id != self.event.site_id {
+                    self.step(format!(
+                        "AP is now on site {} (event said {})",
+                        found.site_id, self.event.site_id
+                    ));
+                    self.event.site_id = found.site_id.clone();
+                    self.guard(sites::check(
+                        &self.inner.config.mist.ignored_sites,
+                        &self.event.site_id,
+                    ))?;
+                }
+                if self.event.ap_name.is_none() {
+                    self.event.ap_name = found.ap_name.clone();
+                }
+                Ok(found)
+            }
+            Err(LookupError::InvalidPort(raw)) => Err(Stop::Final(Outcome::Rejected {
+                reason: format!("LLDP port is not a Junos interface name: {raw}"),
+            })),
+            Err(LookupError::NoLldp { attempts }) => Err(Stop::Final(Outcome::Failed {
+                error: format!("no LLDP neighbor reported by Mist after {attempts} lookups"),
+            })),
+            Err(LookupError::ApNotFound) => Err(Stop::Final(Outcome::Failed {
+                error: "AP not found in Mist".into(),
+            })),
+            Err(LookupError::Mist(e @ crate::mist::MistError::TokenRejected(_))) => {
+                Err(Stop::Final(Outcome::Failed {
+                    error: e.to_string(),
+                }))
+            }
+            Err(LookupError::Mist(e)) => Err(Stop::Transient(e.to_string())),
+        }
+    }
+}
+
+fn store_error(e: crate::store::StoreError) -> Stop {
+    Stop::Transient(format!("store: {e}"))
+}
+
+/// Exponential, capped at 16x the base, with up to 20% jitter so retries of a burst spread.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let factor = 1u32 << attempt.saturating_sub(1).min(4);
+    let delay = base.saturating_mul(factor);
+    let jitter = rand::random::<f64>() * 0.2;
+    delay.mul_f64(1.0 + jitter)
+}

@@ -1,0 +1,191 @@
+//! The HTTP face of mesa: the ingest routes, health and readiness, Prometheus metrics, and a
+//! small read-only JSON API over the store. Plain HTTP, or HTTPS with rustls when
+//! `server.tls_cert` / `server.tls_key` are set (the certificate is re-read on SIGHUP).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::ingest::{self, error, same_secret};
+use crate::journal::Journal;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Webhook bodies above this are refused with 413 before they are read whole.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub journal: Journal,
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new()
+        .route(
+            &state.config.server.webhook_path,
+            post(ingest::webhook::receive),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/ports", get(ports))
+        .route("/api/v1/events", get(events));
+    if state.config.external.enabled {
+        app = app.route(&state.config.external.path, post(ingest::external::receive));
+    }
+    app.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unusable: {e}"),
+        ),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = &state.config.server.api_token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| same_secret(given, token.expose()))
+}
+
+async fn ports(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "bearer token required");
+    }
+    match state.store.ports().await {
+        Ok(ports) => Json(ports).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    limit: Option<u32>,
+}
+
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "bearer token required");
+    }
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    match state.store.recent_decisions(limit).await {
+        Ok(decisions) => Json(decisions).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS certificate or key unusable: {0}")]
+    Tls(std::io::Error),
+    #[error("server stopped: {0}")]
+    Io(std::io::Error),
+}
+
+/// Serves until the process ends. `bound` receives the real address (port 0 in tests).
+pub async fn serve(
+    state: AppState,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), ServeError> {
+    let addr: SocketAddr = state
+        .config
+        .server
+        .listen
+        .parse()
+        .map_err(|_| ServeError::Bind {
+            addr: ([0, 0, 0, 0], 0).into(),
+            source: std::io::ErrorKind::InvalidInput.into(),
+        })?;
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
+    listener.set_nonblocking(true).map_err(ServeError::Io)?;
+    let local = listener.local_addr().map_err(ServeError::Io)?;
+    let tls = match (&state.config.server.tls_cert, &state.config.server.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => None,
+    };
+    let app = router(state).into_make_service();
+    if let Some(tx) = bound {
+        let _ = tx.send(local);
+    }
+    match tls {
+        None => {
+            tracing::info!(%local, "listening (http)");
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Io)?;
+            axum::serve(listener, app).await.map_err(ServeError::Io)
+        }
+        Some((cert, key)) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(ServeError::Tls)?;
+            spawn_reload_on_sighup(rustls.clone(), cert, key);
+            tracing::info!(%local, "listening (https)");
+            axum_server::from_tcp_rustls(listener, rustls)
+                .serve(app)
+                .await
+                .map_err(ServeError::Io)
+        }
+    }
+}
+
+/// Certificates are renewed (ACME, internal CA) without restarting mesa: `kill -HUP`.
+fn spawn_reload_on_sighup(
+    rustls: axum_server::tls_rustls::RustlsConfig,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+) {
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match rustls.reload_from_pem_file(&cert, &key).await {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one")
+                }
+            }
+        }
+    });
+}

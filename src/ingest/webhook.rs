@@ -1,0 +1,72 @@
+//! `POST server.webhook_path`: Mist device-events. Order of checks: size (413, enforced by
+//! the body limit before this runs), signature (401), shape (400), then durable journal
+//! append (503 if the store cannot take it, so the sender retries) and 200.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::error;
+use super::payload::{self, PayloadError};
+use super::signature::{self, HEADER_SHA1, HEADER_V2};
+use crate::http::AppState;
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let metrics = &state.metrics;
+    if let Some(secret) = &state.config.mist.webhook_secret {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if let Err(e) = signature::verify(
+            secret.expose().as_bytes(),
+            &body,
+            header(HEADER_V2),
+            header(HEADER_SHA1),
+            state.config.mist.accept_sha1,
+        ) {
+            metrics.event_rejected("signature");
+            tracing::warn!(reason = %e, "webhook refused: bad signature");
+            return error(StatusCode::UNAUTHORIZED, e.to_string());
+        }
+    }
+    let parsed = match payload::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            metrics.event_rejected(match e {
+                PayloadError::NotJson(_) => "not-json",
+                PayloadError::NotWebhook(_) => "not-webhook",
+                PayloadError::BadEvent { .. } => "bad-event",
+            });
+            tracing::warn!(reason = %e, "webhook refused: bad body");
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    for ignored in &parsed.ignored {
+        metrics.event_ignored(ignored.label());
+    }
+    let ids: Vec<String> = parsed.events.iter().map(|e| e.id.clone()).collect();
+    match state.journal.accept(parsed.events).await {
+        Ok(accepted) => {
+            if accepted.new > 0 {
+                tracing::info!(events = ?ids, new = accepted.new, duplicates = accepted.duplicates, "webhook accepted");
+            }
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "accepted": accepted.new,
+                    "duplicates": accepted.duplicates,
+                    "ignored": parsed.ignored.len(),
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "webhook not journaled");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "journal unavailable, retry later",
+            )
+        }
+    }
+}

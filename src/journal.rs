@@ -1,0 +1,113 @@
+//! The journal makes "accepted" mean "durable": an event is committed to the store before
+//! its webhook gets a 200, survives a crash, and is handed to the engine exactly once.
+//!
+//! Appends from concurrent requests are grouped into one transaction (group commit), so an
+//! fsync per commit stays affordable under a burst. The same delivery twice (Mist sends one
+//! per org- and site-level webhook) is recognised by its dedupe key and not handed on again.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+use crate::model::ApEvent;
+use crate::store::{Appended, Store, StoreError};
+
+/// At most this many appends share one transaction.
+const GROUP_MAX: usize = 256;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub new: usize,
+    pub duplicates: usize,
+}
+
+struct Append {
+    events: Vec<ApEvent>,
+    reply: oneshot::Sender<Result<Accepted, StoreError>>,
+}
+
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Append>,
+}
+
+impl Journal {
+    /// Starts the writer task. New events go to `dispatch` after they are durable.
+    pub fn start(
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+        dispatch: mpsc::UnboundedSender<ApEvent>,
+    ) -> Journal {
+        let (tx, rx) = mpsc::channel(4 * GROUP_MAX);
+        tokio::spawn(writer(store, metrics, dispatch, rx));
+        Journal { tx }
+    }
+
+    /// Returns once the events are committed (or known duplicates).
+    pub async fn accept(&self, events: Vec<ApEvent>) -> Result<Accepted, StoreError> {
+        if events.is_empty() {
+            return Ok(Accepted::default());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Append { events, reply })
+            .await
+            .map_err(|_| StoreError::Task("journal writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Task("journal writer stopped".into()))?
+    }
+}
+
+async fn writer(
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    dispatch: mpsc::UnboundedSender<ApEvent>,
+    mut rx: mpsc::Receiver<Append>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let all: Vec<ApEvent> = group
+            .iter()
+            .flat_map(|a| a.events.iter().cloned())
+            .collect();
+        match store.journal_append(&all).await {
+            Ok(results) => {
+                let mut results = results.into_iter();
+                for append in group {
+                    let mut accepted = Accepted::default();
+                    for event in append.events {
+                        match results.next() {
+                            Some(Appended::New) => {
+                                accepted.new += 1;
+                                metrics.event_received(event.kind.as_str());
+                                // The engine only stops with the process; the event is in the
+                                // journal and resumes on the next start either way.
+                                let _ = dispatch.send(event);
+                            }
+                            _ => {
+                                accepted.duplicates += 1;
+                                metrics.event_duplicate();
+                            }
+                        }
+                    }
+                    let _ = append.reply.send(Ok(accepted));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = all.len(), "journal append failed; senders get 503");
+                let message = e.to_string();
+                for append in group {
+                    let _ = append.reply.send(Err(StoreError::Task(message.clone())));
+                }
+            }
+        }
+    }
+}
