@@ -504,14 +504,17 @@ impl Config {
         let mut tree: toml::Value = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|span| format!("line {}", text[..span.start].lines().count().max(1)))
+                .map(|span| format!("line {}", text[..span.start].matches('\n').count() + 1))
                 .unwrap_or_else(|| "(syntax)".into());
-            ConfigError::new(path, line, e.message().to_string())
+            ConfigError::new(path, line, e.message().trim().replace('\n', "; "))
         })?;
         secrets::resolve(&mut tree, path)?;
         let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
             let key = e.path().to_string();
-            ConfigError::new(path, key, e.into_inner().to_string())
+            // toml appends "in `section`" on a second line; the key path already says it.
+            let reason = e.into_inner().to_string();
+            let reason = reason.lines().next().unwrap_or_default().to_string();
+            ConfigError::new(path, key, reason)
         })?;
         config.source = path.to_path_buf();
         config.validate()?;
