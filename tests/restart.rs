@@ -1,0 +1,109 @@
+//! Accepted means durable: events acknowledged with 200 by a `mesa serve` process that is then
+//! killed with SIGKILL before handling them are each handled exactly once after a restart.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mesa::store::sqlite::SqliteStore;
+use mesa::store::Store;
+use support::mesa::{device_event, SECRET};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_mesa"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("MESA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mesa serve starts")
+}
+
+async fn wait_healthy(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("mesa did not become healthy");
+}
+
+fn write_config(dir: &Path, port: u16, lookup_delay: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\
+             [mist]\nwebhook_secret = \"{SECRET}\"\nlookup_delay = \"{lookup_delay}\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn events_survive_kill_9_and_are_handled_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+
+    // First life: events wait out a long lookup delay, so none is handled before the kill.
+    let config = write_config(dir.path(), port, "1h");
+    let mut first = spawn(&config);
+    wait_healthy(&http, &base).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let body = device_event("AP_CONNECTED", &format!("5c5b35{i:06}"), "site-1", 1_700_000_000 + i);
+        let r = http
+            .post(format!("{base}/mist/webhook"))
+            .header("X-Mist-Signature-v2", mesa::ingest::signature::sign_v2(SECRET.as_bytes(), body.as_bytes()))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        ids.push(i);
+    }
+    first.kill().unwrap(); // SIGKILL: no chance to flush anything
+    first.wait().unwrap();
+
+    let store = SqliteStore::open(&dir.path().join("data"), false).unwrap();
+    assert_eq!(store.journal_counts().await.unwrap(), (20, 0), "all accepted events are in the journal");
+    assert!(store.recent_decisions(100).await.unwrap().is_empty());
+
+    // Second life: no delay; everything pending resumes.
+    let config = write_config(dir.path(), port, "0s");
+    let mut second = spawn(&config);
+    wait_healthy(&http, &base).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.journal_counts().await.unwrap().0 > 0 {
+        assert!(Instant::now() < deadline, "pending events not handled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let decisions = store.recent_decisions(100).await.unwrap();
+    let mut per_event: HashMap<String, usize> = HashMap::new();
+    for d in &decisions {
+        *per_event.entry(d.event.id.clone()).or_default() += 1;
+    }
+    assert_eq!(per_event.len(), 20, "every accepted event decided");
+    assert!(per_event.values().all(|&n| n == 1), "each exactly once: {per_event:?}");
+    assert_eq!(store.journal_counts().await.unwrap(), (0, 20));
+}
