@@ -3,3 +3,4 @@
 //! records the `Decision`.
 
 pub mod guards;
+pub mod lookup;

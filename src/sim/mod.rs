@@ -1,1 +1,3 @@
 //! Simulated peers (Mist cloud, Junos switch) for `mesa demo`, the tests and the benchmarks.
+
+pub mod mist;
