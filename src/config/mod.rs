@@ -488,8 +488,10 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
-                let mut config = Config::default();
-                config.source = path.to_path_buf();
+                let config = Config {
+                    source: path.to_path_buf(),
+                    ..Default::default()
+                };
                 config.validate()?;
                 return Ok(config);
             }

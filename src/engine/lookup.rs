@@ -53,7 +53,11 @@ impl Locator {
     /// every `mist.lookup_backoff`, `mist.lookup_attempts` lookups in all, then `NoLldp`.
     /// The initial `mist.lookup_delay` is the engine's to wait, so a newer event can
     /// supersede this one meanwhile.
-    pub async fn locate(&self, event: &ApEvent, steps: &mut Vec<String>) -> Result<Lookup, LookupError> {
+    pub async fn locate(
+        &self,
+        event: &ApEvent,
+        steps: &mut Vec<String>,
+    ) -> Result<Lookup, LookupError> {
         let org_id = event.org_id.as_deref().or(self.org_id.as_deref());
         let mut site_id = event.site_id.clone();
         let mut attempt = 0;
@@ -64,7 +68,9 @@ impl Locator {
                 break item;
             }
             if attempt >= self.attempts {
-                steps.push(format!("no LLDP neighbor after {attempt} lookups: giving up"));
+                steps.push(format!(
+                    "no LLDP neighbor after {attempt} lookups: giving up"
+                ));
                 return Err(LookupError::NoLldp { attempts: attempt });
             }
             steps.push(format!(
@@ -75,20 +81,27 @@ impl Locator {
             tokio::time::sleep(self.backoff).await;
         };
 
-        let system_name = item.lldp_system_name.clone().unwrap_or_default().trim().to_string();
+        let system_name = item
+            .lldp_system_name
+            .clone()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         steps.push(format!(
             "LLDP: switch {system_name:?}, port_id {:?}, port_desc {:?}, mgmt {:?}",
             item.lldp_port_id.as_deref().unwrap_or(""),
             item.lldp_port_desc.as_deref().unwrap_or(""),
             item.lldp_mgmt_addr.as_deref().unwrap_or("")
         ));
-        let port = match interface_from_lldp(item.lldp_port_id.as_deref(), item.lldp_port_desc.as_deref()) {
-            Ok(port) => port,
-            Err(raw) => {
-                steps.push(format!("rejected: {raw}"));
-                return Err(LookupError::InvalidPort(raw));
-            }
-        };
+        let port =
+            match interface_from_lldp(item.lldp_port_id.as_deref(), item.lldp_port_desc.as_deref())
+            {
+                Ok(port) => port,
+                Err(raw) => {
+                    steps.push(format!("rejected: {raw}"));
+                    return Err(LookupError::InvalidPort(raw));
+                }
+            };
         steps.push(format!("interface {port}"));
 
         let switch = self.mist.switch_by_hostname(&site_id, &system_name).await?;
@@ -97,7 +110,9 @@ impl Locator {
                 "switch {system_name:?} on site {site_id}: MAC {}, device {}",
                 sw.mac, sw.device_id
             )),
-            None => steps.push(format!("switch {system_name:?} not found among the site's switches in Mist")),
+            None => steps.push(format!(
+                "switch {system_name:?} not found among the site's switches in Mist"
+            )),
         }
         let mgmt_addr = item
             .lldp_mgmt_addr
@@ -105,7 +120,10 @@ impl Locator {
             .filter(|a| !a.trim().is_empty())
             .or_else(|| switch.as_ref().and_then(|s| s.mgmt_ip.clone()));
         Ok(Lookup {
-            ap_name: event.ap_name.clone().or_else(|| item.name().map(str::to_string)),
+            ap_name: event
+                .ap_name
+                .clone()
+                .or_else(|| item.name().map(str::to_string)),
             switch: SwitchRef {
                 name: system_name,
                 site_id: site_id.clone(),
@@ -142,7 +160,10 @@ impl Locator {
         };
         match item.site_id.clone().filter(|s| !s.is_empty()) {
             Some(now_on) => {
-                steps.push(format!("org {org_id}: AP {mac} is now on site {now_on}{}", describe(&item)));
+                steps.push(format!(
+                    "org {org_id}: AP {mac} is now on site {now_on}{}",
+                    describe(&item)
+                ));
                 *site_id = now_on;
                 Ok(item)
             }
@@ -165,7 +186,10 @@ fn describe(item: &DeviceSearchItem) -> String {
 /// in the description, or the name with its unit (`ge-0/0/12.0`): whichever of `port_id` /
 /// `port_desc` is a Junos physical interface name wins, `port_id` first, unit stripped.
 /// Neither → `Err` with both raw values, which the engine records as "rejected".
-pub fn interface_from_lldp(port_id: Option<&str>, port_desc: Option<&str>) -> Result<InterfaceName, String> {
+pub fn interface_from_lldp(
+    port_id: Option<&str>,
+    port_desc: Option<&str>,
+) -> Result<InterfaceName, String> {
     let candidates = [port_id, port_desc];
     candidates
         .iter()
@@ -191,7 +215,10 @@ mod tests {
         let ok = |id, desc| interface_from_lldp(id, desc).map(String::from);
         assert_eq!(ok(Some("ge-0/0/12"), None), Ok("ge-0/0/12".into()));
         assert_eq!(ok(Some("526"), Some("ge-0/0/12.0")), Ok("ge-0/0/12".into()));
-        assert_eq!(ok(Some("ge-0/0/3.0"), Some("ge-0/0/3")), Ok("ge-0/0/3".into()));
+        assert_eq!(
+            ok(Some("ge-0/0/3.0"), Some("ge-0/0/3")),
+            Ok("ge-0/0/3".into())
+        );
         assert_eq!(ok(Some(""), Some(" mge-1/0/47 ")), Ok("mge-1/0/47".into()));
         assert!(ok(Some("526"), Some("AP uplink")).is_err());
         assert!(ok(Some("ge-0/0/1; delete"), None).is_err());

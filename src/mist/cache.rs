@@ -19,7 +19,9 @@ pub struct FlightCache<K, V> {
 
 impl<K: Eq + Hash + Clone, V: Clone> Default for FlightCache<K, V> {
     fn default() -> Self {
-        FlightCache { entries: DashMap::new() }
+        FlightCache {
+            entries: DashMap::new(),
+        }
     }
 }
 
@@ -50,7 +52,8 @@ impl<K: Eq + Hash + Clone, V: Clone> FlightCache<K, V> {
                 Some((expires, value)) if Instant::now() < *expires => return Ok(value.clone()),
                 Some(_) => {
                     // Stale: drop it unless someone already put a fresh slot in its place.
-                    self.entries.remove_if(&key, |_, current| Arc::ptr_eq(current, &slot));
+                    self.entries
+                        .remove_if(&key, |_, current| Arc::ptr_eq(current, &slot));
                 }
                 None => break slot,
             }
@@ -94,7 +97,10 @@ mod tests {
                 cache
                     .get_or_fetch("k", || async move {
                         tokio::time::sleep(Duration::from_millis(50)).await;
-                        Ok::<_, ()>((fetches.fetch_add(1, Ordering::SeqCst) + 1, Duration::from_millis(100)))
+                        Ok::<_, ()>((
+                            fetches.fetch_add(1, Ordering::SeqCst) + 1,
+                            Duration::from_millis(100),
+                        ))
                     })
                     .await
             }));

@@ -69,7 +69,10 @@ impl MistError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            MistError::RateLimited { .. } | MistError::Server(_) | MistError::Timeout | MistError::Http(_)
+            MistError::RateLimited { .. }
+                | MistError::Server(_)
+                | MistError::Timeout
+                | MistError::Http(_)
         )
     }
 }
@@ -107,7 +110,10 @@ struct Reply {
 
 impl MistClient {
     pub fn new(cfg: &MistConfig, metrics: Metrics) -> Result<MistClient, MistError> {
-        let token = cfg.api_token.clone().ok_or(MistError::NotConfigured("mist.api_token"))?;
+        let token = cfg
+            .api_token
+            .clone()
+            .ok_or(MistError::NotConfigured("mist.api_token"))?;
         let base = Url::parse(cfg.api_url.trim_end_matches('/'))
             .map_err(|e| MistError::Http(format!("mist.api_url {:?}: {e}", cfg.api_url)))?;
         let timeout = cfg.timeout.get();
@@ -149,47 +155,87 @@ impl MistClient {
     }
 
     /// `GET /api/v1/sites/{site_id}/devices/search?type=ap&mac=`
-    pub async fn find_ap_on_site(&self, site_id: &str, mac: &Mac) -> Result<Option<DeviceSearchItem>, MistError> {
+    pub async fn find_ap_on_site(
+        &self,
+        site_id: &str,
+        mac: &Mac,
+    ) -> Result<Option<DeviceSearchItem>, MistError> {
         let url = self.url(&["sites", site_id, "devices", "search"]);
         let page: SearchPage<DeviceSearchItem> = self
-            .get_json("sites/devices/search", url, &[("type", "ap"), ("mac", mac.as_str())])
+            .get_json(
+                "sites/devices/search",
+                url,
+                &[("type", "ap"), ("mac", mac.as_str())],
+            )
             .await?;
-        Ok(page.results.into_iter().find(|d| d.mac.as_ref() == Some(mac)))
+        Ok(page
+            .results
+            .into_iter()
+            .find(|d| d.mac.as_ref() == Some(mac)))
     }
 
     /// `GET /api/v1/orgs/{org_id}/devices/search?type=ap&mac=`: finds an AP that moved site.
-    pub async fn find_ap_in_org(&self, org_id: &str, mac: &Mac) -> Result<Option<DeviceSearchItem>, MistError> {
+    pub async fn find_ap_in_org(
+        &self,
+        org_id: &str,
+        mac: &Mac,
+    ) -> Result<Option<DeviceSearchItem>, MistError> {
         let url = self.url(&["orgs", org_id, "devices", "search"]);
         let page: SearchPage<DeviceSearchItem> = self
-            .get_json("orgs/devices/search", url, &[("type", "ap"), ("mac", mac.as_str())])
+            .get_json(
+                "orgs/devices/search",
+                url,
+                &[("type", "ap"), ("mac", mac.as_str())],
+            )
             .await?;
-        Ok(page.results.into_iter().find(|d| d.mac.as_ref() == Some(mac)))
+        Ok(page
+            .results
+            .into_iter()
+            .find(|d| d.mac.as_ref() == Some(mac)))
     }
 
     /// The switch a site knows under `hostname` (an LLDP system name), cached for
     /// `mist.switch_cache_ttl`; concurrent lookups of one switch share one call. Mist's
     /// `hostname` filter is partial, so only an exact (case-insensitive) match counts; an
     /// FQDN that does not match is tried again by its first label.
-    pub async fn switch_by_hostname(&self, site_id: &str, hostname: &str) -> Result<Option<SwitchInfo>, MistError> {
+    pub async fn switch_by_hostname(
+        &self,
+        site_id: &str,
+        hostname: &str,
+    ) -> Result<Option<SwitchInfo>, MistError> {
         let key = (site_id.to_string(), hostname.to_ascii_lowercase());
         self.switches
             .get_or_fetch(key, || async {
                 let mut found = self.search_switch_hostname(site_id, hostname).await?;
                 if found.is_none() {
-                    if let Some((short, _)) = hostname.split_once('.').filter(|(s, _)| !s.is_empty()) {
+                    if let Some((short, _)) =
+                        hostname.split_once('.').filter(|(s, _)| !s.is_empty())
+                    {
                         found = self.search_switch_hostname(site_id, short).await?;
                     }
                 }
-                let ttl = if found.is_some() { self.switch_ttl } else { self.switch_ttl.min(NEGATIVE_TTL) };
+                let ttl = if found.is_some() {
+                    self.switch_ttl
+                } else {
+                    self.switch_ttl.min(NEGATIVE_TTL)
+                };
                 Ok((found, ttl))
             })
             .await
     }
 
-    async fn search_switch_hostname(&self, site_id: &str, hostname: &str) -> Result<Option<SwitchInfo>, MistError> {
+    async fn search_switch_hostname(
+        &self,
+        site_id: &str,
+        hostname: &str,
+    ) -> Result<Option<SwitchInfo>, MistError> {
         let url = self.url(&["sites", site_id, "devices", "search"]);
         let items: Vec<DeviceSearchItem> = self
-            .search_all("sites/devices/search", url, &[("type", "switch"), ("hostname", hostname)])
+            .search_all(
+                "sites/devices/search",
+                url,
+                &[("type", "switch"), ("hostname", hostname)],
+            )
             .await?;
         let exact = |item: &DeviceSearchItem| {
             item.hostname
@@ -197,14 +243,25 @@ impl MistClient {
                 .chain(item.last_hostname.iter())
                 .any(|h| h.eq_ignore_ascii_case(hostname))
         };
-        Ok(items.iter().filter(|i| exact(i)).find_map(SwitchInfo::from_search))
+        Ok(items
+            .iter()
+            .filter(|i| exact(i))
+            .find_map(SwitchInfo::from_search))
     }
 
     /// `GET /api/v1/orgs/{org_id}/devices/search?type=switch&mac=` (external NAC trigger).
-    pub async fn switch_by_mac(&self, org_id: &str, mac: &Mac) -> Result<Option<SwitchInfo>, MistError> {
+    pub async fn switch_by_mac(
+        &self,
+        org_id: &str,
+        mac: &Mac,
+    ) -> Result<Option<SwitchInfo>, MistError> {
         let url = self.url(&["orgs", org_id, "devices", "search"]);
         let page: SearchPage<DeviceSearchItem> = self
-            .get_json("orgs/devices/search", url, &[("type", "switch"), ("mac", mac.as_str())])
+            .get_json(
+                "orgs/devices/search",
+                url,
+                &[("type", "switch"), ("mac", mac.as_str())],
+            )
             .await?;
         Ok(page
             .results
@@ -222,8 +279,14 @@ impl MistClient {
         for page in 1..=MAX_PAGES {
             let url = self.url(&["sites", site_id, "stats", "devices"]);
             let page_s = page.to_string();
-            let query = [("type", "ap"), ("limit", limit.as_str()), ("page", page_s.as_str())];
-            let reply = self.send(Method::GET, "sites/stats/devices", url, &query, None).await?;
+            let query = [
+                ("type", "ap"),
+                ("limit", limit.as_str()),
+                ("page", page_s.as_str()),
+            ];
+            let reply = self
+                .send(Method::GET, "sites/stats/devices", url, &query, None)
+                .await?;
             // `stats_devices` is an array of `stats_device` (oneOf ap/switch/gateway): decode
             // entry by entry so one odd device does not hide the others.
             let entries: Vec<serde_json::Value> = decode(&reply.body)?;
@@ -232,7 +295,11 @@ impl MistClient {
             stats.extend(
                 entries
                     .into_iter()
-                    .filter(|v| v.get("type").and_then(|t| t.as_str()).is_none_or(|t| t == "ap"))
+                    .filter(|v| {
+                        v.get("type")
+                            .and_then(|t| t.as_str())
+                            .is_none_or(|t| t == "ap")
+                    })
                     .filter_map(|v| serde_json::from_value::<ApStatWire>(v).ok())
                     .filter_map(ApStatWire::into_stat),
             );
@@ -260,7 +327,8 @@ impl MistClient {
                 &[("mac", switch_mac.as_str()), ("port_id", port.as_str())],
             )
             .await?;
-        let same_port = |p: &PortStat| InterfaceName::parse(&p.port_id).is_ok_and(|name| &name == port);
+        let same_port =
+            |p: &PortStat| InterfaceName::parse(&p.port_id).is_ok_and(|name| &name == port);
         Ok(items
             .into_iter()
             .filter(|p| p.mac.as_ref().is_none_or(|m| m == switch_mac))
@@ -268,7 +336,11 @@ impl MistClient {
     }
 
     /// `GET /api/v1/sites/{site_id}/devices/{device_id}` (schema `mist_device`), as JSON.
-    pub async fn get_device(&self, site_id: &str, device_id: &str) -> Result<serde_json::Value, MistError> {
+    pub async fn get_device(
+        &self,
+        site_id: &str,
+        device_id: &str,
+    ) -> Result<serde_json::Value, MistError> {
         let url = self.url(&["sites", site_id, "devices", device_id]);
         self.get_json("sites/devices", url, &[]).await
     }
@@ -282,7 +354,9 @@ impl MistClient {
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, MistError> {
         let url = self.url(&["sites", site_id, "devices", device_id]);
-        let reply = self.send(Method::PUT, "sites/devices", url, &[], Some(body)).await?;
+        let reply = self
+            .send(Method::PUT, "sites/devices", url, &[], Some(body))
+            .await?;
         decode(&reply.body)
     }
 
@@ -362,7 +436,10 @@ impl MistClient {
                         let headers = response.headers().clone();
                         match response.bytes().await {
                             Ok(bytes) => {
-                                return Ok(Reply { headers, body: bytes.to_vec() });
+                                return Ok(Reply {
+                                    headers,
+                                    body: bytes.to_vec(),
+                                });
                             }
                             Err(e) if e.is_timeout() => (MistError::Timeout, None),
                             Err(e) => (MistError::Http(e.without_url().to_string()), None),
@@ -371,7 +448,11 @@ impl MistClient {
                         match classify(status, response).await {
                             Failure::Final(e) => {
                                 if let MistError::TokenRejected(code) = e {
-                                    tracing::error!(endpoint, status = code, "Mist API token rejected");
+                                    tracing::error!(
+                                        endpoint,
+                                        status = code,
+                                        "Mist API token rejected"
+                                    );
                                 }
                                 return Err(e);
                             }
@@ -390,9 +471,10 @@ impl MistClient {
             };
             if attempt >= self.max_retries {
                 return Err(match failure {
-                    MistError::RateLimited { retry_after, .. } => {
-                        MistError::RateLimited { attempts: attempt + 1, retry_after }
-                    }
+                    MistError::RateLimited { retry_after, .. } => MistError::RateLimited {
+                        attempts: attempt + 1,
+                        retry_after,
+                    },
                     other => other,
                 });
             }
@@ -428,7 +510,13 @@ async fn classify(status: StatusCode, response: reqwest::Response) -> Failure {
         401 | 403 => Failure::Final(MistError::TokenRejected(code)),
         429 => {
             let retry_after = header_u64(response.headers(), RETRY_AFTER.as_str());
-            Failure::Retry(MistError::RateLimited { attempts: 1, retry_after }, retry_after)
+            Failure::Retry(
+                MistError::RateLimited {
+                    attempts: 1,
+                    retry_after,
+                },
+                retry_after,
+            )
         }
         500..=599 => Failure::Retry(MistError::Server(code), None),
         _ => {
@@ -441,7 +529,10 @@ async fn classify(status: StatusCode, response: reqwest::Response) -> Failure {
                 .chars()
                 .take(200)
                 .collect();
-            Failure::Final(MistError::Refused { status: code, detail })
+            Failure::Final(MistError::Refused {
+                status: code,
+                detail,
+            })
         }
     }
 }

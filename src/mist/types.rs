@@ -95,7 +95,10 @@ impl SwitchInfo {
         let mac = item.mac.clone()?;
         let site_id = item.site_id.clone().filter(|s| !s.is_empty())?;
         Some(SwitchInfo {
-            name: item.name().map(str::to_string).unwrap_or_else(|| mac.to_string()),
+            name: item
+                .name()
+                .map(str::to_string)
+                .unwrap_or_else(|| mac.to_string()),
             device_id: device_id(&mac),
             mac,
             site_id,
@@ -238,8 +241,14 @@ mod tests {
           "neighbor_system_name":"CORP-D-SW-2","port_id":"ge-0/0/0","up":true,"speed":1000}"#;
         let port: PortStat = serde_json::from_str(body).unwrap();
         assert!(port.up);
-        assert_eq!(port.neighbor_mac.map(String::from), Some("64d814353400".into()));
-        let empty: PortStat = serde_json::from_str(r#"{"mac":"5c4527a96580","port_id":"ge-0/0/1","neighbor_mac":""}"#).unwrap();
+        assert_eq!(
+            port.neighbor_mac.map(String::from),
+            Some("64d814353400".into())
+        );
+        let empty: PortStat = serde_json::from_str(
+            r#"{"mac":"5c4527a96580","port_id":"ge-0/0/1","neighbor_mac":""}"#,
+        )
+        .unwrap();
         assert_eq!(empty.neighbor_mac, None);
         assert!(!empty.up);
     }

@@ -178,7 +178,11 @@ impl FakeMist {
                 tracing::error!(error = %e, "fake Mist server stopped");
             }
         });
-        Ok(FakeMist { addr, shared, server })
+        Ok(FakeMist {
+            addr,
+            shared,
+            server,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -213,7 +217,11 @@ impl FakeMist {
     }
 
     pub fn add_site_in_org(&self, id: &str, name: &str, org_id: &str) {
-        let site = Site { id: id.into(), name: name.into(), org_id: org_id.into() };
+        let site = Site {
+            id: id.into(),
+            name: name.into(),
+            org_id: org_id.into(),
+        };
         self.state().sites.insert(id.into(), site);
     }
 
@@ -331,7 +339,12 @@ impl FakeMist {
     /// up, LLDP neighbors unchanged).
     pub fn site_outage(&self, site_id: &str) {
         let t = now();
-        for ap in self.state().aps.values_mut().filter(|ap| ap.site_id == site_id) {
+        for ap in self
+            .state()
+            .aps
+            .values_mut()
+            .filter(|ap| ap.site_id == site_id)
+        {
             ap.status = ApStatus::Disconnected;
             ap.last_seen = t;
         }
@@ -375,7 +388,11 @@ impl FakeMist {
     }
 
     pub fn set_device_config(&self, mac: &Mac, key: &str, value: Value) {
-        self.state().configs.entry(mac.clone()).or_default().insert(key.into(), value);
+        self.state()
+            .configs
+            .entry(mac.clone())
+            .or_default()
+            .insert(key.into(), value);
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -384,7 +401,11 @@ impl FakeMist {
 
     /// Calls whose path starts with `path_prefix`, e.g. `/api/v1/sites/s1/stats/devices`.
     pub fn call_count(&self, path_prefix: &str) -> usize {
-        self.state().calls.iter().filter(|c| c.path.starts_with(path_prefix)).count()
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| c.path.starts_with(path_prefix))
+            .count()
     }
 
     pub fn clear_calls(&self) {
@@ -394,17 +415,35 @@ impl FakeMist {
 
 fn lock(shared: &Shared) -> MutexGuard<'_, MistState> {
     // A test that panicked while holding the lock must not take the other tests with it.
-    shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn router(shared: AppState) -> Router {
     Router::new()
-        .route("/api/v1/sites/{site_id}/devices/search", get(site_device_search))
-        .route("/api/v1/orgs/{org_id}/devices/search", get(org_device_search))
-        .route("/api/v1/sites/{site_id}/stats/devices", get(site_device_stats))
+        .route(
+            "/api/v1/sites/{site_id}/devices/search",
+            get(site_device_search),
+        )
+        .route(
+            "/api/v1/orgs/{org_id}/devices/search",
+            get(org_device_search),
+        )
+        .route(
+            "/api/v1/sites/{site_id}/stats/devices",
+            get(site_device_stats),
+        )
         .route("/api/v1/orgs/{org_id}/stats/devices", get(org_device_stats))
-        .route("/api/v1/sites/{site_id}/stats/ports/search", get(site_port_search))
-        .route("/api/v1/sites/{site_id}/devices/{device_id}", get(get_device).put(put_device))
+        .route(
+            "/api/v1/sites/{site_id}/stats/ports/search",
+            get(site_port_search),
+        )
+        .route(
+            "/api/v1/sites/{site_id}/devices/{device_id}",
+            get(get_device).put(put_device),
+        )
         .route("/api/v1/orgs/{org_id}/inventory", get(org_inventory))
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
         .with_state(shared)
@@ -449,10 +488,15 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
     match fault {
         Some((429, retry_after)) => {
             // schema `response_http429`
-            let mut response =
-                (StatusCode::TOO_MANY_REQUESTS, Json(json!({"detail": RATE_LIMIT_DETAIL}))).into_response();
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"detail": RATE_LIMIT_DETAIL})),
+            )
+                .into_response();
             if let Some(secs) = retry_after {
-                response.headers_mut().insert("retry-after", HeaderValue::from(secs));
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
             }
             response
         }
@@ -471,7 +515,9 @@ fn param<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
 }
 
 fn number(q: &HashMap<String, String>, key: &str, default: usize) -> usize {
-    param(q, key).and_then(|v| v.parse().ok()).unwrap_or(default)
+    param(q, key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A `mac` filter: an unparsable one matches nothing, like Mist.
@@ -483,13 +529,21 @@ fn mac_filter(q: &HashMap<String, String>) -> Result<Option<Mac>, ()> {
 }
 
 /// `GET /api/v1/sites/{site_id}/devices/search` → `response_device_search`.
-async fn site_device_search(State(shared): State<AppState>, Path(site_id): Path<String>, Query(q): Params) -> Response {
+async fn site_device_search(
+    State(shared): State<AppState>,
+    Path(site_id): Path<String>,
+    Query(q): Params,
+) -> Response {
     let path = format!("/api/v1/sites/{site_id}/devices/search");
     device_search(&shared, &path, &q, |site| site == site_id)
 }
 
 /// `GET /api/v1/orgs/{org_id}/devices/search` → `response_device_search`.
-async fn org_device_search(State(shared): State<AppState>, Path(org_id): Path<String>, Query(q): Params) -> Response {
+async fn org_device_search(
+    State(shared): State<AppState>,
+    Path(org_id): Path<String>,
+    Query(q): Params,
+) -> Response {
     let path = format!("/api/v1/orgs/{org_id}/devices/search");
     let sites = org_sites(&lock(&shared), &org_id);
     let only_site = param(&q, "site_id").map(str::to_string);
@@ -499,16 +553,30 @@ async fn org_device_search(State(shared): State<AppState>, Path(org_id): Path<St
 }
 
 fn org_sites(state: &MistState, org_id: &str) -> Vec<String> {
-    state.sites.values().filter(|s| s.org_id == org_id).map(|s| s.id.clone()).collect()
+    state
+        .sites
+        .values()
+        .filter(|s| s.org_id == org_id)
+        .map(|s| s.id.clone())
+        .collect()
 }
 
-fn device_search(shared: &Shared, path: &str, q: &HashMap<String, String>, on_site: impl Fn(&str) -> bool) -> Response {
+fn device_search(
+    shared: &Shared,
+    path: &str,
+    q: &HashMap<String, String>,
+    on_site: impl Fn(&str) -> bool,
+) -> Response {
     let kind = param(q, "type").unwrap_or("ap");
     let Ok(mac) = mac_filter(q) else {
         return Json(search_envelope(Vec::new(), 0, 100, None)).into_response();
     };
     let hostname = param(q, "hostname").map(str::to_ascii_lowercase);
-    let name_matches = |name: &str| hostname.as_deref().is_none_or(|h| name.to_ascii_lowercase().contains(h));
+    let name_matches = |name: &str| {
+        hostname
+            .as_deref()
+            .is_none_or(|h| name.to_ascii_lowercase().contains(h))
+    };
     let mut state = lock(shared);
     let mut results = Vec::new();
     match kind {
@@ -542,11 +610,17 @@ fn device_search(shared: &Shared, path: &str, q: &HashMap<String, String>, on_si
     let total = results.len();
     let page: Vec<Value> = results.into_iter().skip(offset).take(limit).collect();
     let next = (offset + page.len() < total).then(|| {
-        let mut kept: Vec<(String, String)> =
-            q.iter().filter(|(k, _)| k.as_str() != "search_after").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut kept: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| k.as_str() != "search_after")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         kept.sort();
         kept.push(("search_after".into(), (offset + limit).to_string()));
-        let query: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        let query: Vec<String> = kept
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
         format!("{path}?{}", query.join("&"))
     });
     Json(search_envelope(page, total, limit, next)).into_response()
@@ -556,7 +630,9 @@ fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -627,13 +703,21 @@ fn switch_search_item(sw: &FakeSwitch) -> Value {
 
 /// `GET /api/v1/sites/{site_id}/stats/devices` → `stats_devices` (array of `stats_device`),
 /// paged with `limit` / `page`.
-async fn site_device_stats(State(shared): State<AppState>, Path(site_id): Path<String>, Query(q): Params) -> Response {
+async fn site_device_stats(
+    State(shared): State<AppState>,
+    Path(site_id): Path<String>,
+    Query(q): Params,
+) -> Response {
     device_stats(&shared, &q, |site| site == site_id)
 }
 
 /// `GET /api/v1/orgs/{org_id}/stats/devices` → `stats_devices`; the spec says paging comes
 /// back in response headers (`X-Page-*`).
-async fn org_device_stats(State(shared): State<AppState>, Path(org_id): Path<String>, Query(q): Params) -> Response {
+async fn org_device_stats(
+    State(shared): State<AppState>,
+    Path(org_id): Path<String>,
+    Query(q): Params,
+) -> Response {
     let sites = org_sites(&lock(&shared), &org_id);
     let only_site = param(&q, "site_id").map(str::to_string);
     device_stats(&shared, &q, |site| {
@@ -641,7 +725,11 @@ async fn org_device_stats(State(shared): State<AppState>, Path(org_id): Path<Str
     })
 }
 
-fn device_stats(shared: &Shared, q: &HashMap<String, String>, on_site: impl Fn(&str) -> bool) -> Response {
+fn device_stats(
+    shared: &Shared,
+    q: &HashMap<String, String>,
+    on_site: impl Fn(&str) -> bool,
+) -> Response {
     // `device_type_with_all` defaults to ap; `stat_device_status_filter` to all.
     let kind = param(q, "type").unwrap_or("ap");
     let status = param(q, "status").unwrap_or("all");
@@ -653,14 +741,20 @@ fn device_stats(shared: &Shared, q: &HashMap<String, String>, on_site: impl Fn(&
     let mut all = Vec::new();
     if kind == "ap" || kind == "all" {
         for ap in state.aps.values() {
-            if on_site(&ap.site_id) && status_ok(ap.status.as_str()) && mac.as_ref().is_none_or(|m| m == &ap.mac) {
+            if on_site(&ap.site_id)
+                && status_ok(ap.status.as_str())
+                && mac.as_ref().is_none_or(|m| m == &ap.mac)
+            {
                 all.push(ap_stat(ap));
             }
         }
     }
     if kind == "switch" || kind == "all" {
         for sw in state.switches.values() {
-            if on_site(&sw.site_id) && status_ok("connected") && mac.as_ref().is_none_or(|m| m == &sw.mac) {
+            if on_site(&sw.site_id)
+                && status_ok("connected")
+                && mac.as_ref().is_none_or(|m| m == &sw.mac)
+            {
                 all.push(switch_stat(sw));
             }
         }
@@ -669,7 +763,11 @@ fn device_stats(shared: &Shared, q: &HashMap<String, String>, on_site: impl Fn(&
     let limit = number(q, "limit", 100).max(1);
     let page = number(q, "page", 1).max(1);
     let total = all.len();
-    let items: Vec<Value> = all.into_iter().skip((page - 1) * limit).take(limit).collect();
+    let items: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .collect();
     let mut headers = HeaderMap::new();
     headers.insert("x-page-limit", HeaderValue::from(limit));
     headers.insert("x-page-page", HeaderValue::from(page));
@@ -726,7 +824,11 @@ fn switch_stat(sw: &FakeSwitch) -> Value {
 
 /// `GET /api/v1/sites/{site_id}/stats/ports/search` → `response_switch_port_search` with
 /// `stats_switch_port` items (example `SwitchPortsSearchExample`).
-async fn site_port_search(State(shared): State<AppState>, Path(site_id): Path<String>, Query(q): Params) -> Response {
+async fn site_port_search(
+    State(shared): State<AppState>,
+    Path(site_id): Path<String>,
+    Query(q): Params,
+) -> Response {
     let Ok(mac) = mac_filter(&q) else {
         return Json(port_envelope(Vec::new(), 100)).into_response();
     };
@@ -777,8 +879,14 @@ fn port_envelope(results: Vec<Value>, limit: usize) -> Value {
 }
 
 fn find_device<'a>(state: &'a MistState, site_id: &str, id: &str) -> Option<&'a Mac> {
-    let sw = state.switches.values().find(|sw| sw.site_id == site_id && device_id(&sw.mac) == id);
-    let ap = state.aps.values().find(|ap| ap.site_id == site_id && device_id(&ap.mac) == id);
+    let sw = state
+        .switches
+        .values()
+        .find(|sw| sw.site_id == site_id && device_id(&sw.mac) == id);
+    let ap = state
+        .aps
+        .values()
+        .find(|ap| ap.site_id == site_id && device_id(&ap.mac) == id);
     sw.map(|sw| &sw.mac).or(ap.map(|ap| &ap.mac))
 }
 
@@ -807,7 +915,10 @@ fn not_found(id: &str) -> Response {
 }
 
 /// `GET /api/v1/sites/{site_id}/devices/{device_id}` → `mist_device`.
-async fn get_device(State(shared): State<AppState>, Path((site_id, id)): Path<(String, String)>) -> Response {
+async fn get_device(
+    State(shared): State<AppState>,
+    Path((site_id, id)): Path<(String, String)>,
+) -> Response {
     let state = lock(&shared);
     match find_device(&state, &site_id, &id).and_then(|mac| device_json(&state, mac)) {
         Some(device) => Json(device).into_response(),
@@ -816,7 +927,16 @@ async fn get_device(State(shared): State<AppState>, Path((site_id, id)): Path<(S
 }
 
 /// Keys a PUT cannot change: they name the device.
-const IDENTITY: &[&str] = &["id", "mac", "site_id", "org_id", "type", "model", "created_time", "modified_time"];
+const IDENTITY: &[&str] = &[
+    "id",
+    "mac",
+    "site_id",
+    "org_id",
+    "type",
+    "model",
+    "created_time",
+    "modified_time",
+];
 
 /// `PUT /api/v1/sites/{site_id}/devices/{device_id}` with a `mist_device` body: each
 /// top-level key given replaces the stored one whole (so a `port_config` sent replaces the
@@ -858,7 +978,11 @@ async fn put_device(
 
 /// `GET /api/v1/orgs/{org_id}/inventory` → `inventory_list` (example `OrgInventoryExample`),
 /// filters `type`, `mac`, `site_id`, paged with `limit` / `page`.
-async fn org_inventory(State(shared): State<AppState>, Path(org_id): Path<String>, Query(q): Params) -> Response {
+async fn org_inventory(
+    State(shared): State<AppState>,
+    Path(org_id): Path<String>,
+    Query(q): Params,
+) -> Response {
     let Ok(mac) = mac_filter(&q) else {
         return Json(Vec::<Value>::new()).into_response();
     };
@@ -867,29 +991,48 @@ async fn org_inventory(State(shared): State<AppState>, Path(org_id): Path<String
     let state = lock(&shared);
     let sites = org_sites(&state, &org_id);
     let mut items = Vec::new();
-    let mut add = |mac_: &Mac, name: &str, site: &str, kind_: &str, model: &str, connected: bool| {
-        if sites.iter().any(|s| s == site)
-            && kind.is_none_or(|k| k == kind_)
-            && only_site.is_none_or(|s| s == site)
-            && mac.as_ref().is_none_or(|m| m == mac_)
-        {
-            items.push(json!({
-                "id": device_id(mac_), "mac": mac_.as_str(), "name": name, "hostname": name,
-                "serial": format!("FAKE{}", mac_.as_str().to_ascii_uppercase()), "model": model,
-                "type": kind_, "site_id": site, "org_id": org_id, "connected": connected,
-                "created_time": 0, "modified_time": 0,
-            }));
-        }
-    };
+    let mut add =
+        |mac_: &Mac, name: &str, site: &str, kind_: &str, model: &str, connected: bool| {
+            if sites.iter().any(|s| s == site)
+                && kind.is_none_or(|k| k == kind_)
+                && only_site.is_none_or(|s| s == site)
+                && mac.as_ref().is_none_or(|m| m == mac_)
+            {
+                items.push(json!({
+                    "id": device_id(mac_), "mac": mac_.as_str(), "name": name, "hostname": name,
+                    "serial": format!("FAKE{}", mac_.as_str().to_ascii_uppercase()), "model": model,
+                    "type": kind_, "site_id": site, "org_id": org_id, "connected": connected,
+                    "created_time": 0, "modified_time": 0,
+                }));
+            }
+        };
     for sw in state.switches.values() {
-        add(&sw.mac, &sw.hostname, &sw.site_id, "switch", "EX4100-48MP", true);
+        add(
+            &sw.mac,
+            &sw.hostname,
+            &sw.site_id,
+            "switch",
+            "EX4100-48MP",
+            true,
+        );
     }
     for ap in state.aps.values() {
-        add(&ap.mac, &ap.name, &ap.site_id, "ap", "AP43", ap.status == ApStatus::Connected);
+        add(
+            &ap.mac,
+            &ap.name,
+            &ap.site_id,
+            "ap",
+            "AP43",
+            ap.status == ApStatus::Connected,
+        );
     }
     drop(state);
     let limit = number(&q, "limit", 100).max(1);
     let page = number(&q, "page", 1).max(1);
-    let items: Vec<Value> = items.into_iter().skip((page - 1) * limit).take(limit).collect();
+    let items: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .collect();
     Json(items).into_response()
 }

@@ -27,7 +27,10 @@ enum Seen {
 
 impl LldpGuard {
     pub fn new(mist: Arc<MistClient>, cfg: &LldpGuardConfig) -> LldpGuard {
-        LldpGuard { mist, recheck_after: cfg.recheck_after.get() }
+        LldpGuard {
+            mist,
+            recheck_after: cfg.recheck_after.get(),
+        }
     }
 
     /// Port down, up without neighbor, or another neighbor → proceed. This AP still the
@@ -44,9 +47,13 @@ impl LldpGuard {
             None => match self.mist.switch_by_hostname(site_id, &switch.name).await? {
                 Some(info) => info.mac,
                 None => {
-                    let reason = format!("switch {:?} not found in Mist: no stats for port", switch.name);
-                    return Ok(GuardVerdict::proceed(GUARD, reason)
-                        .with_numbers(json!({"switch": switch.name, "port": port.as_str(), "checks": 0})));
+                    let reason = format!(
+                        "switch {:?} not found in Mist: no stats for port",
+                        switch.name
+                    );
+                    return Ok(GuardVerdict::proceed(GUARD, reason).with_numbers(
+                        json!({"switch": switch.name, "port": port.as_str(), "checks": 0}),
+                    ));
                 }
             },
         };
@@ -72,13 +79,21 @@ impl LldpGuard {
     }
 }
 
-fn judge(stat: Option<&PortStat>, switch_mac: &Mac, port: &InterfaceName, ap: &Mac, checks: u32) -> Seen {
+fn judge(
+    stat: Option<&PortStat>,
+    switch_mac: &Mac,
+    port: &InterfaceName,
+    ap: &Mac,
+    checks: u32,
+) -> Seen {
     let Some(stat) = stat else {
-        return Seen::Decided(GuardVerdict::proceed(GUARD, format!("no stats for port {port}")).with_numbers(json!({
-            "switch_mac": switch_mac.as_str(),
-            "port": port.as_str(),
-            "checks": checks,
-        })));
+        return Seen::Decided(
+            GuardVerdict::proceed(GUARD, format!("no stats for port {port}")).with_numbers(json!({
+                "switch_mac": switch_mac.as_str(),
+                "port": port.as_str(),
+                "checks": checks,
+            })),
+        );
     };
     let numbers = json!({
         "switch_mac": switch_mac.as_str(),
@@ -92,7 +107,9 @@ fn judge(stat: Option<&PortStat>, switch_mac: &Mac, port: &InterfaceName, ap: &M
         GuardVerdict::proceed(GUARD, format!("port {port} is down"))
     } else {
         match &stat.neighbor_mac {
-            None => GuardVerdict::proceed(GUARD, format!("port {port} is up without an LLDP neighbor")),
+            None => {
+                GuardVerdict::proceed(GUARD, format!("port {port} is up without an LLDP neighbor"))
+            }
             Some(mac) if mac != ap => GuardVerdict::proceed(
                 GUARD,
                 format!(

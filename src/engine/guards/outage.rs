@@ -69,7 +69,11 @@ impl OutageGuard {
             .get_or_fetch(site_id.to_string(), || async {
                 let stats = self.mist.site_ap_stats(site_id).await?;
                 let count = self.count(&stats, epoch_now());
-                let ttl = if self.is_outage(&count) { self.window } else { self.calm_ttl };
+                let ttl = if self.is_outage(&count) {
+                    self.window
+                } else {
+                    self.calm_ttl
+                };
                 Ok::<_, MistError>((count, ttl))
             })
             .await?;
@@ -78,14 +82,21 @@ impl OutageGuard {
 
     fn count(&self, stats: &[ApStat], now: f64) -> SiteCount {
         let (window, ignore_for) = (self.window.as_secs_f64(), self.ignore_for.as_secs_f64());
-        let mut count = SiteCount { down: 0, present: 0, listed: stats.len() };
+        let mut count = SiteCount {
+            down: 0,
+            present: 0,
+            listed: stats.len(),
+        };
         for ap in stats {
             if !ap.is_disconnected() {
                 count.present += 1;
                 continue;
             }
             // Without last_seen there is no telling when it went down: count it as long gone.
-            let age = ap.last_seen.map(|seen| (now - seen).max(0.0)).unwrap_or(f64::INFINITY);
+            let age = ap
+                .last_seen
+                .map(|seen| (now - seen).max(0.0))
+                .unwrap_or(f64::INFINITY);
             if age <= ignore_for {
                 count.present += 1;
             }
@@ -125,7 +136,10 @@ impl OutageGuard {
         } else if self.is_outage(count) {
             GuardVerdict::hold(
                 GUARD,
-                format!("site outage: {} of {} APs down within {window}", count.down, count.present),
+                format!(
+                    "site outage: {} of {} APs down within {window}",
+                    count.down, count.present
+                ),
             )
         } else {
             GuardVerdict::proceed(
