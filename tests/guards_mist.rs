@@ -302,10 +302,13 @@ async fn lldp_guard_holds_when_the_ap_is_still_there_after_the_recheck() {
 async fn lldp_guard_proceeds_when_the_ap_leaves_before_the_recheck() {
     let fake = Arc::new(site_with_aps(1).await);
     let guard = lldp_guard(&fake, 300);
+    // Unplugged once the guard has had its first look.
     let unplug = {
         let fake = fake.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            while fake.call_count(&format!("/api/v1/sites/{SITE}/stats/ports/search")) == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             fake.unplug_ap(&ap(0));
         })
     };
@@ -317,4 +320,29 @@ async fn lldp_guard_proceeds_when_the_ap_leaves_before_the_recheck() {
     assert!(v.proceed, "{v:?}");
     assert_eq!(v.numbers["checks"], 2);
     assert!(v.reason.contains("down"), "{}", v.reason);
+}
+
+#[tokio::test]
+async fn disabled_guards_proceed_without_asking_mist() {
+    let fake = site_with_aps(10).await;
+    fake.site_outage(SITE);
+    let cfg = OutageGuardConfig {
+        enabled: false,
+        ..outage_cfg()
+    };
+    let v = OutageGuard::new(client(&fake), &cfg)
+        .check(SITE)
+        .await
+        .unwrap();
+    assert!(v.proceed && v.reason.contains("disabled"), "{v:?}");
+    let cfg = LldpGuardConfig {
+        enabled: false,
+        recheck_after: mesa::config::Duration::from_secs(60),
+    };
+    let v = LldpGuard::new(client(&fake), &cfg)
+        .check(SITE, &switch(true), &port("ge-0/0/0"), &ap(0))
+        .await
+        .unwrap();
+    assert!(v.proceed && v.reason.contains("disabled"), "{v:?}");
+    assert_eq!(fake.call_count("/api/v1/"), 0);
 }

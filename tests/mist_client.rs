@@ -365,7 +365,7 @@ async fn switch_lookups_are_cached_and_single_flight() {
     fake.set_latency(Duration::from_millis(50));
     let metrics = Metrics::new();
     let mut cfg = config(&fake);
-    cfg.switch_cache_ttl = mesa::config::Duration::from_millis(400);
+    cfg.switch_cache_ttl = mesa::config::Duration::from_millis(1000);
     let mist = client(&cfg, &metrics);
 
     let mut tasks = Vec::new();
@@ -404,7 +404,7 @@ async fn switch_lookups_are_cached_and_single_flight() {
 
     // After the TTL, Mist is asked again.
     fake.clear_calls();
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     mist.switch_by_hostname(SITE, "ld-cup-idf-bbb")
         .await
         .unwrap()
