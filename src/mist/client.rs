@@ -20,13 +20,13 @@ use std::fmt;
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::cache::FlightCache;
 use super::types::{ApStat, ApStatWire, DeviceSearchItem, PortStat, SearchPage, SwitchInfo};
-use crate::config::{MistConfig, Secret};
+use crate::config::MistConfig;
 use crate::metrics::Metrics;
 use crate::model::{InterfaceName, Mac};
 
@@ -82,7 +82,8 @@ pub struct MistClient {
     http: reqwest::Client,
     base: Url,
     api_url: String,
-    token: Secret,
+    /// `Token <mist.api_token>`, marked sensitive so HTTP-level logging masks it too.
+    auth: HeaderValue,
     metrics: Metrics,
     max_retries: u32,
     backoff_base: Duration,
@@ -95,7 +96,7 @@ impl fmt::Debug for MistClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MistClient")
             .field("api_url", &self.api_url)
-            .field("token", &self.token)
+            .field("token", &"***")
             .field("max_retries", &self.max_retries)
             .field("backoff_base", &self.backoff_base)
             .finish_non_exhaustive()
@@ -112,8 +113,13 @@ impl MistClient {
     pub fn new(cfg: &MistConfig, metrics: Metrics) -> Result<MistClient, MistError> {
         let token = cfg
             .api_token
-            .clone()
+            .as_ref()
             .ok_or(MistError::NotConfigured("mist.api_token"))?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Token {}", token.expose())).map_err(|_| {
+                MistError::NotConfigured("mist.api_token (not a valid HTTP header value)")
+            })?;
+        auth.set_sensitive(true);
         let base = Url::parse(cfg.api_url.trim_end_matches('/'))
             .map_err(|e| MistError::Http(format!("mist.api_url {:?}: {e}", cfg.api_url)))?;
         let timeout = cfg.timeout.get();
@@ -127,7 +133,7 @@ impl MistClient {
             http,
             api_url: cfg.api_url.trim_end_matches('/').to_string(),
             base,
-            token,
+            auth,
             metrics,
             max_retries: cfg.max_retries,
             backoff_base: Duration::from_secs(1),
@@ -421,7 +427,7 @@ impl MistClient {
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
-                .header(AUTHORIZATION, format!("Token {}", self.token.expose()));
+                .header(AUTHORIZATION, self.auth.clone());
             if !query.is_empty() {
                 request = request.query(query);
             }
