@@ -1,29 +1,552 @@
-//! HTTP client for the Mist API (placeholder until the Mist client lands).
-use super::types::SwitchInfo;
-use crate::model::Mac;
+//! HTTP client for the Mist REST API: authentication, retries, rate limits and call counting.
+//!
+//! Retry policy, per call:
+//! - 401 / 403: the token is wrong or lacks rights. Retrying cannot help: [`MistError::TokenRejected`].
+//! - 429: Mist's hourly budget (5,000 calls per token). `Retry-After` is honoured when present
+//!   (capped, see [`MistClient::with_retry_after_cap`]); Mist does not always send it, so
+//!   otherwise exponential backoff with jitter. Up to `mist.max_retries` retries.
+//! - 5xx, timeouts, connection errors: the same bounded backoff.
+//! - other 4xx: the request itself is wrong; no retry.
+//!
+//! Backoff is `base * 2^attempt` (capped at 30 s), half of it fixed and half random so that
+//! hundreds of events retrying together spread out. `base` defaults to one second; tests
+//! shorten it with [`MistClient::with_backoff_base`].
+//!
+//! Every HTTP attempt is counted with `metrics.mist_api_call(endpoint, status)`, where
+//! `endpoint` is the path template without ids (`sites/devices/search`) and `status` the HTTP
+//! code, `timeout` or `error`.
+
+use std::fmt;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use super::cache::FlightCache;
+use super::types::{ApStat, ApStatWire, DeviceSearchItem, PortStat, SearchPage, SwitchInfo};
+use crate::config::MistConfig;
+use crate::metrics::Metrics;
+use crate::model::{InterfaceName, Mac};
+
+/// Longest single backoff between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Page size for `stats/devices` (limit / page paging).
+const STATS_PAGE: usize = 1000;
+/// Safety stop when following pages.
+const MAX_PAGES: u32 = 100;
+/// A switch that is not (yet) in Mist is asked for again sooner than a known one.
+const NEGATIVE_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MistError {
-    #[error("Mist API token rejected ({0})")]
+    #[error("Mist API token rejected (HTTP {0}): check mist.api_token and its privileges")]
     TokenRejected(u16),
-    #[error("Mist API: {0}")]
+    #[error("Mist API rate limit reached (HTTP 429) after {attempts} attempts")]
+    RateLimited {
+        attempts: u32,
+        /// The last `Retry-After` Mist sent, in seconds, if any.
+        retry_after: Option<u64>,
+    },
+    #[error("Mist API server error (HTTP {0})")]
+    Server(u16),
+    #[error("Mist API call timed out")]
+    Timeout,
+    #[error("Mist API unreachable: {0}")]
     Http(String),
+    #[error("unexpected Mist API response: {0}")]
+    Decode(String),
+    #[error("Mist API not configured: {0} is missing")]
+    NotConfigured(&'static str),
+    /// A 4xx other than 401/403/429: the request was refused as such.
+    #[error("Mist API refused the request (HTTP {status}): {detail}")]
+    Refused { status: u16, detail: String },
 }
 
-pub struct MistClient {}
+impl MistError {
+    /// Worth trying again later (the engine retries the event).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            MistError::RateLimited { .. }
+                | MistError::Server(_)
+                | MistError::Timeout
+                | MistError::Http(_)
+        )
+    }
+}
+
+/// One Mist API client per running mesa; share it with `Arc`.
+pub struct MistClient {
+    http: reqwest::Client,
+    base: Url,
+    api_url: String,
+    /// `Token <mist.api_token>`, marked sensitive so HTTP-level logging masks it too.
+    auth: HeaderValue,
+    metrics: Metrics,
+    max_retries: u32,
+    backoff_base: Duration,
+    retry_after_cap: Duration,
+    switch_ttl: Duration,
+    switches: FlightCache<(String, String), Option<SwitchInfo>>,
+}
+
+impl fmt::Debug for MistClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MistClient")
+            .field("api_url", &self.api_url)
+            .field("token", &"***")
+            .field("max_retries", &self.max_retries)
+            .field("backoff_base", &self.backoff_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful answer that made it through the retry loop.
+struct Reply {
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
 
 impl MistClient {
-    pub fn new(
-        _cfg: &crate::config::MistConfig,
-        _metrics: crate::metrics::Metrics,
-    ) -> Result<MistClient, MistError> {
-        Ok(MistClient {})
+    pub fn new(cfg: &MistConfig, metrics: Metrics) -> Result<MistClient, MistError> {
+        let token = cfg
+            .api_token
+            .as_ref()
+            .ok_or(MistError::NotConfigured("mist.api_token"))?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Token {}", token.expose())).map_err(|_| {
+                MistError::NotConfigured("mist.api_token (not a valid HTTP header value)")
+            })?;
+        auth.set_sensitive(true);
+        let base = Url::parse(cfg.api_url.trim_end_matches('/'))
+            .map_err(|e| MistError::Http(format!("mist.api_url {:?}: {e}", cfg.api_url)))?;
+        let timeout = cfg.timeout.get();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("mesa/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| MistError::Http(e.to_string()))?;
+        Ok(MistClient {
+            http,
+            api_url: cfg.api_url.trim_end_matches('/').to_string(),
+            base,
+            auth,
+            metrics,
+            max_retries: cfg.max_retries,
+            backoff_base: Duration::from_secs(1),
+            retry_after_cap: Duration::from_secs(60),
+            switch_ttl: cfg.switch_cache_ttl.get(),
+            switches: FlightCache::new(),
+        })
     }
+
+    /// First backoff step (doubles per retry). Default one second.
+    pub fn with_backoff_base(mut self, base: Duration) -> MistClient {
+        self.backoff_base = base;
+        self
+    }
+
+    /// Longest `Retry-After` obeyed; a longer one is cut to this. Default 60 s: Mist's budget
+    /// is hourly, and an event should fail visibly rather than sit for an hour.
+    pub fn with_retry_after_cap(mut self, cap: Duration) -> MistClient {
+        self.retry_after_cap = cap;
+        self
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// `GET /api/v1/sites/{site_id}/devices/search?type=ap&mac=`
+    pub async fn find_ap_on_site(
+        &self,
+        site_id: &str,
+        mac: &Mac,
+    ) -> Result<Option<DeviceSearchItem>, MistError> {
+        let url = self.url(&["sites", site_id, "devices", "search"]);
+        let page: SearchPage<DeviceSearchItem> = self
+            .get_json(
+                "sites/devices/search",
+                url,
+                &[("type", "ap"), ("mac", mac.as_str())],
+            )
+            .await?;
+        Ok(page
+            .results
+            .into_iter()
+            .find(|d| d.mac.as_ref() == Some(mac)))
+    }
+
+    /// `GET /api/v1/orgs/{org_id}/devices/search?type=ap&mac=`: finds an AP that moved site.
+    pub async fn find_ap_in_org(
+        &self,
+        org_id: &str,
+        mac: &Mac,
+    ) -> Result<Option<DeviceSearchItem>, MistError> {
+        let url = self.url(&["orgs", org_id, "devices", "search"]);
+        let page: SearchPage<DeviceSearchItem> = self
+            .get_json(
+                "orgs/devices/search",
+                url,
+                &[("type", "ap"), ("mac", mac.as_str())],
+            )
+            .await?;
+        Ok(page
+            .results
+            .into_iter()
+            .find(|d| d.mac.as_ref() == Some(mac)))
+    }
+
+    /// The switch a site knows under `hostname` (an LLDP system name), cached for
+    /// `mist.switch_cache_ttl`; concurrent lookups of one switch share one call. Mist's
+    /// `hostname` filter is partial, so only an exact (case-insensitive) match counts; an
+    /// FQDN that does not match is tried again by its first label.
+    pub async fn switch_by_hostname(
+        &self,
+        site_id: &str,
+        hostname: &str,
+    ) -> Result<Option<SwitchInfo>, MistError> {
+        let key = (site_id.to_string(), hostname.to_ascii_lowercase());
+        self.switches
+            .get_or_fetch(key, || async {
+                let mut found = self.search_switch_hostname(site_id, hostname).await?;
+                if found.is_none() {
+                    if let Some((short, _)) =
+                        hostname.split_once('.').filter(|(s, _)| !s.is_empty())
+                    {
+                        found = self.search_switch_hostname(site_id, short).await?;
+                    }
+                }
+                let ttl = if found.is_some() {
+                    self.switch_ttl
+                } else {
+                    self.switch_ttl.min(NEGATIVE_TTL)
+                };
+                Ok((found, ttl))
+            })
+            .await
+    }
+
+    async fn search_switch_hostname(
+        &self,
+        site_id: &str,
+        hostname: &str,
+    ) -> Result<Option<SwitchInfo>, MistError> {
+        let url = self.url(&["sites", site_id, "devices", "search"]);
+        let items: Vec<DeviceSearchItem> = self
+            .search_all(
+                "sites/devices/search",
+                url,
+                &[("type", "switch"), ("hostname", hostname)],
+            )
+            .await?;
+        let exact = |item: &DeviceSearchItem| {
+            item.hostname
+                .iter()
+                .chain(item.last_hostname.iter())
+                .any(|h| h.eq_ignore_ascii_case(hostname))
+        };
+        Ok(items
+            .iter()
+            .filter(|i| exact(i))
+            .find_map(SwitchInfo::from_search))
+    }
+
+    /// `GET /api/v1/orgs/{org_id}/devices/search?type=switch&mac=` (external NAC trigger).
     pub async fn switch_by_mac(
         &self,
-        _org: &str,
-        _mac: &Mac,
+        org_id: &str,
+        mac: &Mac,
     ) -> Result<Option<SwitchInfo>, MistError> {
-        Err(MistError::Http("placeholder".into()))
+        let url = self.url(&["orgs", org_id, "devices", "search"]);
+        let page: SearchPage<DeviceSearchItem> = self
+            .get_json(
+                "orgs/devices/search",
+                url,
+                &[("type", "switch"), ("mac", mac.as_str())],
+            )
+            .await?;
+        Ok(page
+            .results
+            .iter()
+            .filter(|d| d.mac.as_ref() == Some(mac))
+            .find_map(SwitchInfo::from_search))
     }
+
+    /// `GET /api/v1/sites/{site_id}/stats/devices?type=ap`, all pages (`limit` / `page`;
+    /// Mist reports the total in `X-Page-Total` when it feels like it).
+    pub async fn site_ap_stats(&self, site_id: &str) -> Result<Vec<ApStat>, MistError> {
+        let limit = STATS_PAGE.to_string();
+        let mut stats = Vec::new();
+        let mut seen = 0usize;
+        for page in 1..=MAX_PAGES {
+            let url = self.url(&["sites", site_id, "stats", "devices"]);
+            let page_s = page.to_string();
+            let query = [
+                ("type", "ap"),
+                ("limit", limit.as_str()),
+                ("page", page_s.as_str()),
+            ];
+            let reply = self
+                .send(Method::GET, "sites/stats/devices", url, &query, None)
+                .await?;
+            // `stats_devices` is an array of `stats_device` (oneOf ap/switch/gateway): decode
+            // entry by entry so one odd device does not hide the others.
+            let entries: Vec<serde_json::Value> = decode(&reply.body)?;
+            let count = entries.len();
+            seen += count;
+            stats.extend(
+                entries
+                    .into_iter()
+                    .filter(|v| {
+                        v.get("type")
+                            .and_then(|t| t.as_str())
+                            .is_none_or(|t| t == "ap")
+                    })
+                    .filter_map(|v| serde_json::from_value::<ApStatWire>(v).ok())
+                    .filter_map(ApStatWire::into_stat),
+            );
+            let total = header_u64(&reply.headers, "x-page-total");
+            if count < STATS_PAGE || total.is_some_and(|t| seen as u64 >= t) {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// `GET /api/v1/sites/{site_id}/stats/ports/search?mac=&port_id=`: the port as the switch
+    /// reports it to Mist, `None` when Mist has no stats for it.
+    pub async fn port_stats(
+        &self,
+        site_id: &str,
+        switch_mac: &Mac,
+        port: &InterfaceName,
+    ) -> Result<Option<PortStat>, MistError> {
+        let url = self.url(&["sites", site_id, "stats", "ports", "search"]);
+        let items: Vec<PortStat> = self
+            .search_all(
+                "sites/stats/ports/search",
+                url,
+                &[("mac", switch_mac.as_str()), ("port_id", port.as_str())],
+            )
+            .await?;
+        let same_port =
+            |p: &PortStat| InterfaceName::parse(&p.port_id).is_ok_and(|name| &name == port);
+        Ok(items
+            .into_iter()
+            .filter(|p| p.mac.as_ref().is_none_or(|m| m == switch_mac))
+            .find(same_port))
+    }
+
+    /// `GET /api/v1/sites/{site_id}/devices/{device_id}` (schema `mist_device`), as JSON.
+    pub async fn get_device(
+        &self,
+        site_id: &str,
+        device_id: &str,
+    ) -> Result<serde_json::Value, MistError> {
+        let url = self.url(&["sites", site_id, "devices", device_id]);
+        self.get_json("sites/devices", url, &[]).await
+    }
+
+    /// `PUT /api/v1/sites/{site_id}/devices/{device_id}`: Mist replaces the top-level keys
+    /// given (send the whole `port_config`, not a fragment of it). Returns the new device.
+    pub async fn put_device(
+        &self,
+        site_id: &str,
+        device_id: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, MistError> {
+        let url = self.url(&["sites", site_id, "devices", device_id]);
+        let reply = self
+            .send(Method::PUT, "sites/devices", url, &[], Some(body))
+            .await?;
+        decode(&reply.body)
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            // Each id becomes one percent-encoded segment: a site id from a webhook cannot
+            // climb out of its place in the path.
+            path.pop_if_empty().extend(["api", "v1"]).extend(segments);
+        }
+        url
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: Url,
+        query: &[(&str, &str)],
+    ) -> Result<T, MistError> {
+        let reply = self.send(Method::GET, endpoint, url, query, None).await?;
+        decode(&reply.body)
+    }
+
+    /// A search, following `next` links (same host only: the token goes with each call).
+    async fn search_all<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: Url,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>, MistError> {
+        let mut page: SearchPage<T> = self.get_json(endpoint, url, query).await?;
+        let mut items = std::mem::take(&mut page.results);
+        for _ in 1..MAX_PAGES {
+            let Some(next) = page.next.as_deref().and_then(|n| self.follow(n)) else {
+                break;
+            };
+            page = self.get_json(endpoint, next, &[]).await?;
+            if page.results.is_empty() {
+                break;
+            }
+            items.append(&mut page.results);
+        }
+        Ok(items)
+    }
+
+    fn follow(&self, next: &str) -> Option<Url> {
+        let url = self.base.join(next).ok()?;
+        (url.origin() == self.base.origin()).then_some(url)
+    }
+
+    /// One API call with the retry policy described at the top of this module.
+    async fn send(
+        &self,
+        method: Method,
+        endpoint: &'static str,
+        url: Url,
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, MistError> {
+        let mut attempt: u32 = 0;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(AUTHORIZATION, self.auth.clone());
+            if !query.is_empty() {
+                request = request.query(query);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let (failure, wait_hint) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    self.metrics.mist_api_call(endpoint, status.as_str());
+                    if status.is_success() {
+                        let headers = response.headers().clone();
+                        match response.bytes().await {
+                            Ok(bytes) => {
+                                return Ok(Reply {
+                                    headers,
+                                    body: bytes.to_vec(),
+                                });
+                            }
+                            Err(e) if e.is_timeout() => (MistError::Timeout, None),
+                            Err(e) => (MistError::Http(e.without_url().to_string()), None),
+                        }
+                    } else {
+                        match classify(status, response).await {
+                            Failure::Final(e) => {
+                                if let MistError::TokenRejected(code) = e {
+                                    tracing::error!(
+                                        endpoint,
+                                        status = code,
+                                        "Mist API token rejected"
+                                    );
+                                }
+                                return Err(e);
+                            }
+                            Failure::Retry(e, hint) => (e, hint),
+                        }
+                    }
+                }
+                Err(e) if e.is_timeout() => {
+                    self.metrics.mist_api_call(endpoint, "timeout");
+                    (MistError::Timeout, None)
+                }
+                Err(e) => {
+                    self.metrics.mist_api_call(endpoint, "error");
+                    (MistError::Http(e.without_url().to_string()), None)
+                }
+            };
+            if attempt >= self.max_retries {
+                return Err(match failure {
+                    MistError::RateLimited { retry_after, .. } => MistError::RateLimited {
+                        attempts: attempt + 1,
+                        retry_after,
+                    },
+                    other => other,
+                });
+            }
+            let wait = match wait_hint {
+                Some(secs) => Duration::from_secs(secs).min(self.retry_after_cap),
+                None => self.backoff(attempt),
+            };
+            tracing::warn!(endpoint, error = %failure, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "Mist API call failed, retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let full = self
+            .backoff_base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(MAX_BACKOFF);
+        let half = full / 2;
+        half + half.mul_f64(rand::thread_rng().gen::<f64>())
+    }
+}
+
+enum Failure {
+    /// Retry, waiting the given seconds if the server said so.
+    Retry(MistError, Option<u64>),
+    Final(MistError),
+}
+
+async fn classify(status: StatusCode, response: reqwest::Response) -> Failure {
+    let code = status.as_u16();
+    match code {
+        401 | 403 => Failure::Final(MistError::TokenRejected(code)),
+        429 => {
+            let retry_after = header_u64(response.headers(), RETRY_AFTER.as_str());
+            Failure::Retry(
+                MistError::RateLimited {
+                    attempts: 1,
+                    retry_after,
+                },
+                retry_after,
+            )
+        }
+        500..=599 => Failure::Retry(MistError::Server(code), None),
+        _ => {
+            let text = response.text().await.unwrap_or_default();
+            // HTTP400/404 bodies are `{"detail": ...}` or `{"id": ...}`; keep it short.
+            let detail: String = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
+                .unwrap_or(text)
+                .chars()
+                .take(200)
+                .collect();
+            Failure::Final(MistError::Refused {
+                status: code,
+                detail,
+            })
+        }
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, MistError> {
+    serde_json::from_slice(body).map_err(|e| MistError::Decode(e.to_string()))
 }

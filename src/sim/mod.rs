@@ -1,2 +1,4 @@
 //! Simulated peers (Mist cloud, Junos switch) for `mesa demo`, the tests and the benchmarks.
+
 pub mod demo;
+pub mod mist;

@@ -1,0 +1,1038 @@
+//! A fake Mist cloud over real HTTP, for the tests, `mesa demo` and the benchmarks.
+//!
+//! It serves the handful of endpoints mesa reads and writes, with the response shapes of the
+//! Mist OpenAPI spec (`/work/shared/reference/mist.openapi.json`; each handler names its
+//! schema), over an axum server on `127.0.0.1:0`. Tests mutate the world through
+//! [`FakeMist`]'s builders (plug an AP into a switch port, cut a site off, move an AP), inject
+//! faults (429 with or without `Retry-After`, 5xx, latency) and read the call log to count
+//! what the client really asked.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use tokio::task::JoinHandle;
+
+use crate::config::{MistConfig, Secret};
+use crate::mist::types::device_id;
+use crate::model::Mac;
+
+/// The org every site belongs to unless said otherwise (the org id of the spec's examples).
+pub const ORG_ID: &str = "6748cfa6-4e12-11e6-9188-0242ac110007";
+
+/// `components.examples.HTTP429Example` of the spec, also quoted in the reference README.
+pub const RATE_LIMIT_DETAIL: &str =
+    "Too Many Request. The API Token used for the request reached the 5000 API Calls per hour threshold";
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub id: String,
+    pub name: String,
+    pub org_id: String,
+}
+
+/// What an AP learned by LLDP about the switch port it is plugged into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lldp {
+    pub system_name: String,
+    pub port_id: String,
+    pub port_desc: String,
+    pub mgmt_addr: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApStatus {
+    Connected,
+    Disconnected,
+}
+
+impl ApStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ApStatus::Connected => "connected",
+            ApStatus::Disconnected => "disconnected",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeAp {
+    pub mac: Mac,
+    pub name: String,
+    pub site_id: String,
+    pub status: ApStatus,
+    /// Epoch seconds.
+    pub last_seen: f64,
+    pub lldp: Option<Lldp>,
+    /// The next N searches that return this AP leave out its LLDP fields, as Mist does for a
+    /// freshly connected AP.
+    pub lldp_hidden_for: u32,
+}
+
+/// One switch port as the switch reports it (`stats_switch_port`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FakePort {
+    pub up: bool,
+    pub neighbor_mac: Option<Mac>,
+    pub neighbor_system_name: Option<String>,
+    pub neighbor_port_desc: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeSwitch {
+    pub mac: Mac,
+    pub hostname: String,
+    pub site_id: String,
+    pub ip: String,
+    pub ports: BTreeMap<String, FakePort>,
+}
+
+/// A request as the fake saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    rate_limited: u32,
+    retry_after: Option<u64>,
+    server_errors: u32,
+    server_status: u16,
+    latency: Duration,
+}
+
+/// The fake cloud's whole world. Reachable through [`FakeMist::state`] for anything the
+/// builders do not cover.
+#[derive(Debug, Default)]
+pub struct MistState {
+    pub sites: BTreeMap<String, Site>,
+    pub aps: BTreeMap<Mac, FakeAp>,
+    pub switches: BTreeMap<Mac, FakeSwitch>,
+    /// Device configuration (`mist_device`) beyond the identity fields, per device MAC:
+    /// `port_config` and whatever else a PUT sent.
+    pub configs: HashMap<Mac, Map<String, Value>>,
+    pub calls: Vec<Call>,
+    faults: Faults,
+}
+
+struct Shared {
+    token: String,
+    state: Mutex<MistState>,
+}
+
+type AppState = Arc<Shared>;
+
+/// A running fake Mist cloud. Dropping it stops the server.
+pub struct FakeMist {
+    addr: SocketAddr,
+    shared: AppState,
+    server: JoinHandle<()>,
+}
+
+impl Drop for FakeMist {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl FakeMist {
+    /// Starts on `127.0.0.1:0` with a random token.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound; use [`FakeMist::try_start`] to handle that.
+    pub async fn start() -> FakeMist {
+        match FakeMist::try_start().await {
+            Ok(fake) => fake,
+            Err(e) => panic!("fake Mist cannot listen on 127.0.0.1: {e}"),
+        }
+    }
+
+    pub async fn try_start() -> std::io::Result<FakeMist> {
+        let shared = Arc::new(Shared {
+            token: format!("fake-mist-{}", uuid::Uuid::new_v4().simple()),
+            state: Mutex::new(MistState::default()),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = router(shared.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "fake Mist server stopped");
+            }
+        });
+        Ok(FakeMist {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn token(&self) -> String {
+        self.shared.token.clone()
+    }
+
+    pub fn org_id(&self) -> &'static str {
+        ORG_ID
+    }
+
+    /// A `[mist]` section pointing at this fake (token and org set, the rest default).
+    pub fn mist_config(&self) -> MistConfig {
+        MistConfig {
+            api_url: self.url(),
+            api_token: Some(Secret::new(self.token())),
+            org_id: Some(ORG_ID.to_string()),
+            ..MistConfig::default()
+        }
+    }
+
+    /// Direct access to the world, for what the builders do not cover.
+    pub fn state(&self) -> MutexGuard<'_, MistState> {
+        lock(&self.shared)
+    }
+
+    pub fn add_site(&self, id: &str, name: &str) {
+        self.add_site_in_org(id, name, ORG_ID);
+    }
+
+    pub fn add_site_in_org(&self, id: &str, name: &str, org_id: &str) {
+        let site = Site {
+            id: id.into(),
+            name: name.into(),
+            org_id: org_id.into(),
+        };
+        self.state().sites.insert(id.into(), site);
+    }
+
+    pub fn add_switch(&self, mac: &Mac, hostname: &str, site_id: &str, ip: &str) {
+        let switch = FakeSwitch {
+            mac: mac.clone(),
+            hostname: hostname.into(),
+            site_id: site_id.into(),
+            ip: ip.into(),
+            ports: BTreeMap::new(),
+        };
+        self.state().switches.insert(mac.clone(), switch);
+    }
+
+    /// A connected AP with no LLDP neighbor yet.
+    pub fn add_ap(&self, mac: &Mac, name: &str, site_id: &str) {
+        let ap = FakeAp {
+            mac: mac.clone(),
+            name: name.into(),
+            site_id: site_id.into(),
+            status: ApStatus::Connected,
+            last_seen: now(),
+            lldp: None,
+            lldp_hidden_for: 0,
+        };
+        self.state().aps.insert(mac.clone(), ap);
+    }
+
+    /// Plugs the AP (created if unknown) into `port` of `switch`: the AP is connected, on the
+    /// switch's site, its LLDP names the switch and port; the port is up with the AP as
+    /// neighbor. Does nothing if the switch is unknown.
+    pub fn plug_ap(&self, ap: &Mac, switch: &Mac, port: &str) {
+        let mut state = self.state();
+        let Some(sw) = state.switches.get(switch).cloned() else {
+            return;
+        };
+        let lldp = Lldp {
+            system_name: sw.hostname.clone(),
+            port_id: port.into(),
+            port_desc: port.into(),
+            mgmt_addr: Some(sw.ip.clone()),
+        };
+        let ap_state = state.aps.entry(ap.clone()).or_insert_with(|| FakeAp {
+            mac: ap.clone(),
+            name: format!("ap-{}", &ap.as_str()[6..]),
+            site_id: sw.site_id.clone(),
+            status: ApStatus::Connected,
+            last_seen: now(),
+            lldp: None,
+            lldp_hidden_for: 0,
+        });
+        ap_state.site_id = sw.site_id.clone();
+        ap_state.status = ApStatus::Connected;
+        ap_state.last_seen = now();
+        ap_state.lldp = Some(lldp);
+        let ap_name = ap_state.name.clone();
+        if let Some(sw) = state.switches.get_mut(switch) {
+            sw.ports.insert(
+                port.into(),
+                FakePort {
+                    up: true,
+                    neighbor_mac: Some(ap.clone()),
+                    neighbor_system_name: Some(ap_name),
+                    neighbor_port_desc: Some("eth0".into()),
+                },
+            );
+        }
+    }
+
+    /// The cable is pulled: the AP's port goes down with no neighbor, the AP loses the cloud.
+    /// Mist keeps showing the AP's last LLDP data, as it does for real.
+    pub fn unplug_ap(&self, ap: &Mac) {
+        let mut state = self.state();
+        for sw in state.switches.values_mut() {
+            for port in sw.ports.values_mut() {
+                if port.neighbor_mac.as_ref() == Some(ap) {
+                    *port = FakePort::default();
+                }
+            }
+        }
+        if let Some(ap) = state.aps.get_mut(ap) {
+            ap.status = ApStatus::Disconnected;
+            ap.last_seen = now();
+        }
+    }
+
+    pub fn set_ap_status(&self, ap: &Mac, status: ApStatus, last_seen: f64) {
+        if let Some(ap) = self.state().aps.get_mut(ap) {
+            ap.status = status;
+            ap.last_seen = last_seen;
+        }
+    }
+
+    /// Sets (or, with `None`, clears) what the AP reports by LLDP, e.g. an ifIndex `port_id`.
+    pub fn set_ap_lldp(&self, ap: &Mac, lldp: Option<Lldp>) {
+        if let Some(ap) = self.state().aps.get_mut(ap) {
+            ap.lldp = lldp;
+        }
+    }
+
+    /// The next `searches` device searches answer for this AP without LLDP fields.
+    pub fn hide_lldp_for(&self, ap: &Mac, searches: u32) {
+        if let Some(ap) = self.state().aps.get_mut(ap) {
+            ap.lldp_hidden_for = searches;
+        }
+    }
+
+    pub fn set_port(&self, switch: &Mac, port: &str, stats: FakePort) {
+        if let Some(sw) = self.state().switches.get_mut(switch) {
+            sw.ports.insert(port.into(), stats);
+        }
+    }
+
+    /// A WAN cut: every AP of the site loses the cloud now, while staying plugged in (ports
+    /// up, LLDP neighbors unchanged).
+    pub fn site_outage(&self, site_id: &str) {
+        let t = now();
+        for ap in self
+            .state()
+            .aps
+            .values_mut()
+            .filter(|ap| ap.site_id == site_id)
+        {
+            ap.status = ApStatus::Disconnected;
+            ap.last_seen = t;
+        }
+    }
+
+    /// The AP is unplugged from wherever it was and plugged into `port` of `switch` on
+    /// `new_site` (the switch is expected to be on that site).
+    pub fn move_ap(&self, ap: &Mac, new_site: &str, switch: &Mac, port: &str) {
+        self.unplug_ap(ap);
+        if let Some(ap) = self.state().aps.get_mut(ap) {
+            ap.site_id = new_site.into();
+        }
+        self.plug_ap(ap, switch, port);
+        if let Some(ap) = self.state().aps.get_mut(ap) {
+            ap.site_id = new_site.into();
+        }
+    }
+
+    /// The next `n` calls answer 429 with the spec's body, with `Retry-After: secs` if given.
+    pub fn fail_next_with_429(&self, n: u32, retry_after: Option<u64>) {
+        let mut state = self.state();
+        state.faults.rate_limited = n;
+        state.faults.retry_after = retry_after;
+    }
+
+    /// The next `n` calls answer `status` (500, 502, 503, ...).
+    pub fn fail_next_with_status(&self, n: u32, status: u16) {
+        let mut state = self.state();
+        state.faults.server_errors = n;
+        state.faults.server_status = status;
+    }
+
+    /// Every call waits this long before being answered.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().faults.latency = latency;
+    }
+
+    /// The device configuration as `GET /sites/{site_id}/devices/{device_id}` would return it.
+    pub fn device(&self, mac: &Mac) -> Option<Value> {
+        device_json(&self.state(), mac)
+    }
+
+    pub fn set_device_config(&self, mac: &Mac, key: &str, value: Value) {
+        self.state()
+            .configs
+            .entry(mac.clone())
+            .or_default()
+            .insert(key.into(), value);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state().calls.clone()
+    }
+
+    /// Calls whose path starts with `path_prefix`, e.g. `/api/v1/sites/s1/stats/devices`.
+    pub fn call_count(&self, path_prefix: &str) -> usize {
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| c.path.starts_with(path_prefix))
+            .count()
+    }
+
+    pub fn clear_calls(&self) {
+        self.state().calls.clear();
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, MistState> {
+    // A test that panicked while holding the lock must not take the other tests with it.
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn router(shared: AppState) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/sites/{site_id}/devices/search",
+            get(site_device_search),
+        )
+        .route(
+            "/api/v1/orgs/{org_id}/devices/search",
+            get(org_device_search),
+        )
+        .route(
+            "/api/v1/sites/{site_id}/stats/devices",
+            get(site_device_stats),
+        )
+        .route("/api/v1/orgs/{org_id}/stats/devices", get(org_device_stats))
+        .route(
+            "/api/v1/sites/{site_id}/stats/ports/search",
+            get(site_port_search),
+        )
+        .route(
+            "/api/v1/sites/{site_id}/devices/{device_id}",
+            get(get_device).put(put_device),
+        )
+        .route("/api/v1/orgs/{org_id}/inventory", get(org_inventory))
+        .layer(middleware::from_fn_with_state(shared.clone(), gate))
+        .with_state(shared)
+}
+
+/// Call log, latency, authentication (`HTTP401`), then programmed faults (`HTTP429`, 5xx).
+async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Token {}", shared.token));
+    let (latency, fault) = {
+        let mut state = lock(&shared);
+        state.calls.push(Call {
+            method: request.method().to_string(),
+            path: request.uri().path().to_string(),
+            query: request.uri().query().unwrap_or("").to_string(),
+        });
+        let faults = &mut state.faults;
+        let fault = if !authorized {
+            None
+        } else if faults.rate_limited > 0 {
+            faults.rate_limited -= 1;
+            Some((429, faults.retry_after))
+        } else if faults.server_errors > 0 {
+            faults.server_errors -= 1;
+            Some((faults.server_status, None))
+        } else {
+            None
+        };
+        (faults.latency, fault)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if !authorized {
+        // schema `response_http401`, example `HTTP401Example`
+        let body = json!({"detail": "Authentication credentials were not provided."});
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    match fault {
+        Some((429, retry_after)) => {
+            // schema `response_http429`
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"detail": RATE_LIMIT_DETAIL})),
+            )
+                .into_response();
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+            }
+            response
+        }
+        Some((status, _)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, Json(json!({"detail": "Internal Server Error"}))).into_response()
+        }
+        None => next.run(request).await,
+    }
+}
+
+type Params = Query<HashMap<String, String>>;
+
+fn param<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    q.get(key).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+fn number(q: &HashMap<String, String>, key: &str, default: usize) -> usize {
+    param(q, key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A `mac` filter: an unparsable one matches nothing, like Mist.
+fn mac_filter(q: &HashMap<String, String>) -> Result<Option<Mac>, ()> {
+    match param(q, "mac") {
+        None => Ok(None),
+        Some(raw) => Mac::parse(raw).map(Some).map_err(|_| ()),
+    }
+}
+
+/// `GET /api/v1/sites/{site_id}/devices/search` → `response_device_search`.
+async fn site_device_search(
+    State(shared): State<AppState>,
+    Path(site_id): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let path = format!("/api/v1/sites/{site_id}/devices/search");
+    device_search(&shared, &path, &q, |site| site == site_id)
+}
+
+/// `GET /api/v1/orgs/{org_id}/devices/search` → `response_device_search`.
+async fn org_device_search(
+    State(shared): State<AppState>,
+    Path(org_id): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let path = format!("/api/v1/orgs/{org_id}/devices/search");
+    let sites = org_sites(&lock(&shared), &org_id);
+    let only_site = param(&q, "site_id").map(str::to_string);
+    device_search(&shared, &path, &q, |site| {
+        sites.iter().any(|s| s == site) && only_site.as_deref().is_none_or(|o| o == site)
+    })
+}
+
+fn org_sites(state: &MistState, org_id: &str) -> Vec<String> {
+    state
+        .sites
+        .values()
+        .filter(|s| s.org_id == org_id)
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+fn device_search(
+    shared: &Shared,
+    path: &str,
+    q: &HashMap<String, String>,
+    on_site: impl Fn(&str) -> bool,
+) -> Response {
+    let kind = param(q, "type").unwrap_or("ap");
+    let Ok(mac) = mac_filter(q) else {
+        return Json(search_envelope(Vec::new(), 0, 100, None)).into_response();
+    };
+    let hostname = param(q, "hostname").map(str::to_ascii_lowercase);
+    let name_matches = |name: &str| {
+        hostname
+            .as_deref()
+            .is_none_or(|h| name.to_ascii_lowercase().contains(h))
+    };
+    let mut state = lock(shared);
+    let mut results = Vec::new();
+    match kind {
+        "ap" => {
+            for ap in state.aps.values_mut() {
+                if on_site(&ap.site_id)
+                    && mac.as_ref().is_none_or(|m| m == &ap.mac)
+                    && name_matches(&ap.name)
+                {
+                    let hide = ap.lldp_hidden_for > 0;
+                    ap.lldp_hidden_for = ap.lldp_hidden_for.saturating_sub(1);
+                    results.push(ap_search_item(ap, hide));
+                }
+            }
+        }
+        "switch" => {
+            for sw in state.switches.values() {
+                if on_site(&sw.site_id)
+                    && mac.as_ref().is_none_or(|m| m == &sw.mac)
+                    && name_matches(&sw.hostname)
+                {
+                    results.push(switch_search_item(sw));
+                }
+            }
+        }
+        _ => {}
+    }
+    drop(state);
+    let limit = number(q, "limit", 100).max(1);
+    let offset = number(q, "search_after", 0);
+    let total = results.len();
+    let page: Vec<Value> = results.into_iter().skip(offset).take(limit).collect();
+    let next = (offset + page.len() < total).then(|| {
+        let mut kept: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| k.as_str() != "search_after")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        kept.sort();
+        kept.push(("search_after".into(), (offset + limit).to_string()));
+        let query: Vec<String> = kept
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        format!("{path}?{}", query.join("&"))
+    });
+    Json(search_envelope(page, total, limit, next)).into_response()
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `response_device_search`: `{results, limit, start, end, total, next?}`.
+fn search_envelope(results: Vec<Value>, total: usize, limit: usize, next: Option<String>) -> Value {
+    let end = now() as i64;
+    let mut body = json!({
+        "results": results,
+        "limit": limit,
+        "start": end - 86_400,
+        "end": end,
+        "total": total,
+    });
+    if let Some(next) = next {
+        body["next"] = json!(next);
+    }
+    body
+}
+
+/// Schema `ap_search` (example `DevicesSearchAp`).
+fn ap_search_item(ap: &FakeAp, hide_lldp: bool) -> Value {
+    let mut item = json!({
+        "mac": ap.mac.as_str(),
+        "hostname": [ap.name, ap.mac.as_str()],
+        "last_hostname": ap.name,
+        "model": "AP43",
+        "org_id": ORG_ID,
+        "site_id": ap.site_id,
+        "type": "ap",
+        "timestamp": ap.last_seen,
+        "uptime": 3600,
+        "version": "0.14.29313",
+        "power_constrained": false,
+        "power_opmode": "",
+        "mxtunnel_status": "down",
+        "wlans": [],
+    });
+    if let (Some(lldp), false) = (&ap.lldp, hide_lldp) {
+        item["lldp_system_name"] = json!(lldp.system_name);
+        item["lldp_port_id"] = json!(lldp.port_id);
+        item["lldp_port_desc"] = json!(lldp.port_desc);
+        if let Some(addr) = &lldp.mgmt_addr {
+            item["lldp_mgmt_addr"] = json!(addr);
+        }
+    }
+    item
+}
+
+/// Schema `switch_search` (example `DevicesSearchSwitch`).
+fn switch_search_item(sw: &FakeSwitch) -> Value {
+    json!({
+        "mac": sw.mac.as_str(),
+        "hostname": [sw.hostname],
+        "last_hostname": sw.hostname,
+        "ip": sw.ip,
+        "model": "EX4100-48MP",
+        "managed": true,
+        "org_id": ORG_ID,
+        "site_id": sw.site_id,
+        "type": "switch",
+        "timestamp": now(),
+        "uptime": 19_287_811,
+        "version": "22.4R3.25",
+    })
+}
+
+/// `GET /api/v1/sites/{site_id}/stats/devices` → `stats_devices` (array of `stats_device`),
+/// paged with `limit` / `page`.
+async fn site_device_stats(
+    State(shared): State<AppState>,
+    Path(site_id): Path<String>,
+    Query(q): Params,
+) -> Response {
+    device_stats(&shared, &q, |site| site == site_id)
+}
+
+/// `GET /api/v1/orgs/{org_id}/stats/devices` → `stats_devices`; the spec says paging comes
+/// back in response headers (`X-Page-*`).
+async fn org_device_stats(
+    State(shared): State<AppState>,
+    Path(org_id): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let sites = org_sites(&lock(&shared), &org_id);
+    let only_site = param(&q, "site_id").map(str::to_string);
+    device_stats(&shared, &q, |site| {
+        sites.iter().any(|s| s == site) && only_site.as_deref().is_none_or(|o| o == site)
+    })
+}
+
+fn device_stats(
+    shared: &Shared,
+    q: &HashMap<String, String>,
+    on_site: impl Fn(&str) -> bool,
+) -> Response {
+    // `device_type_with_all` defaults to ap; `stat_device_status_filter` to all.
+    let kind = param(q, "type").unwrap_or("ap");
+    let status = param(q, "status").unwrap_or("all");
+    let Ok(mac) = mac_filter(q) else {
+        return Json(Vec::<Value>::new()).into_response();
+    };
+    let status_ok = |s: &str| status == "all" || status == s;
+    let state = lock(shared);
+    let mut all = Vec::new();
+    if kind == "ap" || kind == "all" {
+        for ap in state.aps.values() {
+            if on_site(&ap.site_id)
+                && status_ok(ap.status.as_str())
+                && mac.as_ref().is_none_or(|m| m == &ap.mac)
+            {
+                all.push(ap_stat(ap));
+            }
+        }
+    }
+    if kind == "switch" || kind == "all" {
+        for sw in state.switches.values() {
+            if on_site(&sw.site_id)
+                && status_ok("connected")
+                && mac.as_ref().is_none_or(|m| m == &sw.mac)
+            {
+                all.push(switch_stat(sw));
+            }
+        }
+    }
+    drop(state);
+    let limit = number(q, "limit", 100).max(1);
+    let page = number(q, "page", 1).max(1);
+    let total = all.len();
+    let items: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .collect();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-page-limit", HeaderValue::from(limit));
+    headers.insert("x-page-page", HeaderValue::from(page));
+    headers.insert("x-page-total", HeaderValue::from(total));
+    (headers, Json(items)).into_response()
+}
+
+/// Schema `stats_ap` with `stats_ap_lldp_stat` (example `DevicesArrayStatsSiteAccessPointStats`).
+fn ap_stat(ap: &FakeAp) -> Value {
+    let mut stat = json!({
+        "id": device_id(&ap.mac),
+        "mac": ap.mac.as_str(),
+        "name": ap.name,
+        "model": "AP43",
+        "org_id": ORG_ID,
+        "site_id": ap.site_id,
+        "type": "ap",
+        "status": ap.status.as_str(),
+        "last_seen": ap.last_seen,
+        "uptime": if ap.status == ApStatus::Connected { 3600 } else { 0 },
+        "version": "0.14.29313",
+    });
+    if let Some(lldp) = &ap.lldp {
+        stat["lldp_stat"] = json!({
+            "system_name": lldp.system_name,
+            "port_id": lldp.port_id,
+            "port_desc": lldp.port_desc,
+            "mgmt_addr": lldp.mgmt_addr,
+            "mgmt_addrs": lldp.mgmt_addr.iter().collect::<Vec<_>>(),
+            "lldp_med_supported": false,
+        });
+    }
+    stat
+}
+
+/// Schema `stats_switch` (the fields mesa and people look at).
+fn switch_stat(sw: &FakeSwitch) -> Value {
+    json!({
+        "id": device_id(&sw.mac),
+        "mac": sw.mac.as_str(),
+        "name": sw.hostname,
+        "hostname": sw.hostname,
+        "ip": sw.ip,
+        "model": "EX4100-48MP",
+        "org_id": ORG_ID,
+        "site_id": sw.site_id,
+        "type": "switch",
+        "status": "connected",
+        "last_seen": now(),
+        "uptime": 19_287_811,
+        "version": "22.4R3.25",
+    })
+}
+
+/// `GET /api/v1/sites/{site_id}/stats/ports/search` → `response_switch_port_search` with
+/// `stats_switch_port` items (example `SwitchPortsSearchExample`).
+async fn site_port_search(
+    State(shared): State<AppState>,
+    Path(site_id): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let Ok(mac) = mac_filter(&q) else {
+        return Json(port_envelope(Vec::new(), 100)).into_response();
+    };
+    let port_id = param(&q, "port_id");
+    let state = lock(&shared);
+    let mut results = Vec::new();
+    for sw in state.switches.values().filter(|sw| sw.site_id == site_id) {
+        if mac.as_ref().is_some_and(|m| m != &sw.mac) {
+            continue;
+        }
+        for (name, port) in &sw.ports {
+            if port_id.is_some_and(|p| p != name) {
+                continue;
+            }
+            let mut item = json!({
+                "mac": sw.mac.as_str(),
+                "port_id": name,
+                "port_mac": sw.mac.as_str(),
+                "org_id": ORG_ID,
+                "site_id": sw.site_id,
+                "type": "switch",
+                "up": port.up,
+                "active": port.up,
+                "speed": if port.up { 1000 } else { 0 },
+                "poe_on": port.up,
+                "full_duplex": true,
+                // Required by the schema: empty when nothing is attached.
+                "neighbor_mac": port.neighbor_mac.as_ref().map(Mac::as_str).unwrap_or(""),
+            });
+            if let Some(name) = &port.neighbor_system_name {
+                item["neighbor_system_name"] = json!(name);
+            }
+            if let Some(desc) = &port.neighbor_port_desc {
+                item["neighbor_port_desc"] = json!(desc);
+            }
+            results.push(item);
+        }
+    }
+    drop(state);
+    let limit = number(&q, "limit", 100).max(1);
+    results.truncate(limit);
+    Json(port_envelope(results, limit)).into_response()
+}
+
+fn port_envelope(results: Vec<Value>, limit: usize) -> Value {
+    let end = now() as i64;
+    json!({"start": end - 86_400, "end": end, "limit": limit, "total": results.len(), "results": results})
+}
+
+fn find_device<'a>(state: &'a MistState, site_id: &str, id: &str) -> Option<&'a Mac> {
+    let sw = state
+        .switches
+        .values()
+        .find(|sw| sw.site_id == site_id && device_id(&sw.mac) == id);
+    let ap = state
+        .aps
+        .values()
+        .find(|ap| ap.site_id == site_id && device_id(&ap.mac) == id);
+    sw.map(|sw| &sw.mac).or(ap.map(|ap| &ap.mac))
+}
+
+/// Schema `mist_device` (`device_switch` / `device_ap`, examples `Deviceswitch` / `DeviceAp`).
+fn device_json(state: &MistState, mac: &Mac) -> Option<Value> {
+    let mut device = if let Some(sw) = state.switches.get(mac) {
+        json!({"id": device_id(mac), "mac": mac.as_str(), "name": sw.hostname, "site_id": sw.site_id,
+               "org_id": ORG_ID, "type": "switch", "model": "EX4100-48MP", "managed": true,
+               "role": "access", "created_time": 0, "modified_time": 0})
+    } else {
+        let ap = state.aps.get(mac)?;
+        json!({"id": device_id(mac), "mac": mac.as_str(), "name": ap.name, "site_id": ap.site_id,
+               "org_id": ORG_ID, "type": "ap", "model": "AP43", "created_time": 0, "modified_time": 0})
+    };
+    if let (Some(config), Some(obj)) = (state.configs.get(mac), device.as_object_mut()) {
+        for (k, v) in config {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+    Some(device)
+}
+
+fn not_found(id: &str) -> Response {
+    // schema `response_http404`
+    (StatusCode::NOT_FOUND, Json(json!({"id": id}))).into_response()
+}
+
+/// `GET /api/v1/sites/{site_id}/devices/{device_id}` → `mist_device`.
+async fn get_device(
+    State(shared): State<AppState>,
+    Path((site_id, id)): Path<(String, String)>,
+) -> Response {
+    let state = lock(&shared);
+    match find_device(&state, &site_id, &id).and_then(|mac| device_json(&state, mac)) {
+        Some(device) => Json(device).into_response(),
+        None => not_found(&id),
+    }
+}
+
+/// Keys a PUT cannot change: they name the device.
+const IDENTITY: &[&str] = &[
+    "id",
+    "mac",
+    "site_id",
+    "org_id",
+    "type",
+    "model",
+    "created_time",
+    "modified_time",
+];
+
+/// `PUT /api/v1/sites/{site_id}/devices/{device_id}` with a `mist_device` body: each
+/// top-level key given replaces the stored one whole (so a `port_config` sent replaces the
+/// entire `port_config`), keys not given stay. Answers the updated `mist_device`.
+async fn put_device(
+    State(shared): State<AppState>,
+    Path((site_id, id)): Path<(String, String)>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(Json(Value::Object(update))) = body else {
+        let detail = "body must be a JSON object (mist_device)";
+        return (StatusCode::BAD_REQUEST, Json(json!({"detail": detail}))).into_response();
+    };
+    let mut guard = lock(&shared);
+    let state = &mut *guard;
+    let Some(mac) = find_device(state, &site_id, &id).cloned() else {
+        return not_found(&id);
+    };
+    let config = state.configs.entry(mac.clone()).or_default();
+    for (key, value) in update {
+        if IDENTITY.contains(&key.as_str()) {
+            continue;
+        }
+        if key == "name" {
+            if let Some(name) = value.as_str() {
+                if let Some(sw) = state.switches.get_mut(&mac) {
+                    sw.hostname = name.to_string();
+                }
+            }
+            continue;
+        }
+        config.insert(key, value);
+    }
+    match device_json(state, &mac) {
+        Some(device) => Json(device).into_response(),
+        None => not_found(&id),
+    }
+}
+
+/// `GET /api/v1/orgs/{org_id}/inventory` → `inventory_list` (example `OrgInventoryExample`),
+/// filters `type`, `mac`, `site_id`, paged with `limit` / `page`.
+async fn org_inventory(
+    State(shared): State<AppState>,
+    Path(org_id): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let Ok(mac) = mac_filter(&q) else {
+        return Json(Vec::<Value>::new()).into_response();
+    };
+    let kind = param(&q, "type");
+    let only_site = param(&q, "site_id");
+    let state = lock(&shared);
+    let sites = org_sites(&state, &org_id);
+    let mut items = Vec::new();
+    let mut add =
+        |mac_: &Mac, name: &str, site: &str, kind_: &str, model: &str, connected: bool| {
+            if sites.iter().any(|s| s == site)
+                && kind.is_none_or(|k| k == kind_)
+                && only_site.is_none_or(|s| s == site)
+                && mac.as_ref().is_none_or(|m| m == mac_)
+            {
+                items.push(json!({
+                    "id": device_id(mac_), "mac": mac_.as_str(), "name": name, "hostname": name,
+                    "serial": format!("FAKE{}", mac_.as_str().to_ascii_uppercase()), "model": model,
+                    "type": kind_, "site_id": site, "org_id": org_id, "connected": connected,
+                    "created_time": 0, "modified_time": 0,
+                }));
+            }
+        };
+    for sw in state.switches.values() {
+        add(
+            &sw.mac,
+            &sw.hostname,
+            &sw.site_id,
+            "switch",
+            "EX4100-48MP",
+            true,
+        );
+    }
+    for ap in state.aps.values() {
+        add(
+            &ap.mac,
+            &ap.name,
+            &ap.site_id,
+            "ap",
+            "AP43",
+            ap.status == ApStatus::Connected,
+        );
+    }
+    drop(state);
+    let limit = number(&q, "limit", 100).max(1);
+    let page = number(&q, "page", 1).max(1);
+    let items: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .collect();
+    Json(items).into_response()
+}
