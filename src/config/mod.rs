@@ -488,8 +488,7 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
-                let mut config = Config::default();
-                config.source = path.to_path_buf();
+                let config = Config { source: path.to_path_buf(), ..Config::default() };
                 config.validate()?;
                 return Ok(config);
             }
@@ -577,6 +576,14 @@ impl Config {
             }
             if entry.kind != NotifyKind::Webex && (entry.token.is_some() || entry.room_id.is_some()) {
                 return Err(self.err(&format!("notify[{i}]"), "token/room_id are for kind = \"webex\""));
+            }
+            if entry.token.is_some() != entry.room_id.is_some() {
+                return Err(self.err(&format!("notify[{i}]"), "a Webex bot needs both token and room_id"));
+            }
+            // The URL is a secret: the message names the key, never the value.
+            let scheme = reqwest::Url::parse(entry.url.expose()).map(|u| u.scheme().to_string());
+            if !matches!(scheme.as_deref(), Ok("https" | "http")) {
+                return Err(self.err(&format!("notify[{i}].url"), "not an http(s) URL"));
             }
         }
         Ok(())

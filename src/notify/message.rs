@@ -133,7 +133,10 @@ impl Message {
                 facts.push(Fact { label, value });
             }
         };
-        fact("Event", format!("{} ({})", event.kind, event.source.as_str()));
+        fact(
+            "Event",
+            format!("{} ({})", event.kind, event.source.as_str()),
+        );
         fact(
             "Site",
             match &site_name {
@@ -142,10 +145,17 @@ impl Message {
             },
         );
         fact(
-            if switches.len() > 1 { "Switches" } else { "Switch" },
+            if switches.len() > 1 {
+                "Switches"
+            } else {
+                "Switch"
+            },
             join(&switches, ", "),
         );
-        fact(if ports.len() > 1 { "Ports" } else { "Port" }, ports.join(", "));
+        fact(
+            if ports.len() > 1 { "Ports" } else { "Port" },
+            ports.join(", "),
+        );
         fact(
             "AP",
             match &ap_name {
@@ -245,9 +255,15 @@ fn headline(decision: &Decision, ap_name: Option<&str>) -> String {
                 .unwrap_or_else(|| decision.event.ap_mac.colon());
             format!("AP {ap} ({})", decision.event.kind)
         }
-        [one] => format!("{} on {} → {}", one.port, one_line(&one.switch.name), one.profile),
+        [one] => format!(
+            "{} on {} → {}",
+            one.port,
+            one_line(&one.switch.name),
+            one.profile
+        ),
         many => {
-            let switches: BTreeSet<String> = many.iter().map(|c| one_line(&c.switch.name)).collect();
+            let switches: BTreeSet<String> =
+                many.iter().map(|c| one_line(&c.switch.name)).collect();
             format!("{} ports on {}", many.len(), join(&switches, ", "))
         }
     };
@@ -265,7 +281,9 @@ fn hold_numbers(decision: &Decision) -> Vec<(String, String)> {
             .or_else(|| holds.clone().next()),
         _ => None,
     };
-    let Some(verdict) = verdict else { return Vec::new() };
+    let Some(verdict) = verdict else {
+        return Vec::new();
+    };
     match &verdict.numbers {
         serde_json::Value::Null => Vec::new(),
         serde_json::Value::Object(map) => map
@@ -300,8 +318,9 @@ pub fn dashboard_base(api_url: &str) -> Option<String> {
 /// device ids are `00000000-0000-0000-1000-<mac>`. Ids that are not UUID-shaped give no link,
 /// so nothing from an event can smuggle text into a URL.
 pub fn ap_link(base: &str, org_id: &str, site_id: &str, mac: &str) -> Option<String> {
-    let uuid_like =
-        |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let uuid_like = |s: &str| {
+        !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    };
     if !uuid_like(org_id) || !uuid_like(site_id) || !uuid_like(mac) {
         return None;
     }
@@ -378,12 +397,19 @@ mod tests {
         );
         assert_eq!(m.numbers_line(), "down=41 · total=52 · window_s=30");
         assert_eq!(m.severity, Severity::Warning);
-        let facts: Vec<_> = m.facts.iter().map(|f| (f.label, f.value.as_str())).collect();
+        let facts: Vec<_> = m
+            .facts
+            .iter()
+            .map(|f| (f.label, f.value.as_str()))
+            .collect();
         assert_eq!(
             facts,
             vec![
                 ("Event", "AP_DISCONNECTED (webhook)"),
-                ("Site", "Campus North (978c48e6-6ef6-11e6-8bbf-02e208b2d34f)"),
+                (
+                    "Site",
+                    "Campus North (978c48e6-6ef6-11e6-8bbf-02e208b2d34f)"
+                ),
                 ("Switch", "sw-a (10.0.0.2)"),
                 ("Port", "ge-0/0/12 → secured"),
                 ("AP", "ap-lobby (5c:5b:35:aa:bb:cc)"),
@@ -402,7 +428,10 @@ mod tests {
             }),
             None,
         );
-        assert_eq!(m.outcome, "failed: commit failed: configuration database locked");
+        assert_eq!(
+            m.outcome,
+            "failed: commit failed: configuration database locked"
+        );
         assert!(m.numbers.is_empty());
         assert_eq!(m.link, None);
         let long = Message::from_decision(
@@ -434,7 +463,10 @@ mod tests {
 
     #[test]
     fn ap_link_uses_the_device_id_and_refuses_odd_ids() {
-        let m = Message::from_decision(&decision(Outcome::Applied), Some("https://manage.eu.mist.com"));
+        let m = Message::from_decision(
+            &decision(Outcome::Applied),
+            Some("https://manage.eu.mist.com"),
+        );
         assert_eq!(
             m.link.as_deref(),
             Some(

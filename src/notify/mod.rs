@@ -166,13 +166,22 @@ impl Notifications {
     pub fn publish(&self, decision: &Decision) {
         let Some(inner) = &self.inner else { return };
         let mut msg: Option<Arc<Message>> = None;
-        for dest in inner.destinations.iter().filter(|d| d.route.accepts(decision)) {
+        for dest in inner
+            .destinations
+            .iter()
+            .filter(|d| d.route.accepts(decision))
+        {
             let msg = msg
-                .get_or_insert_with(|| Arc::new(Message::from_decision(decision, inner.dashboard.as_deref())))
+                .get_or_insert_with(|| {
+                    Arc::new(Message::from_decision(decision, inner.dashboard.as_deref()))
+                })
                 .clone();
             inner.shared.pending.send_modify(|n| *n += 1);
             if let Err(e) = dest.queue.try_send(msg) {
-                inner.shared.pending.send_modify(|n| *n = n.saturating_sub(1));
+                inner
+                    .shared
+                    .pending
+                    .send_modify(|n| *n = n.saturating_sub(1));
                 inner
                     .shared
                     .metrics
@@ -193,7 +202,9 @@ impl Notifications {
     /// Waits until every queued message is delivered or given up, at most `timeout`. True when
     /// nothing is left (`mesa replay` and tests call it before exiting / asserting).
     pub async fn flush(&self, timeout: Duration) -> bool {
-        let Some(inner) = &self.inner else { return true };
+        let Some(inner) = &self.inner else {
+            return true;
+        };
         let mut rx = inner.shared.pending.subscribe();
         let drained = tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await;
         matches!(drained, Ok(Ok(_)))

@@ -148,7 +148,9 @@ async fn deliver(target: &Target, shared: &Shared, msg: &Message) -> Result<u32,
                     .initial_backoff
                     .saturating_mul(2u32.saturating_pow(attempt - 1))
                     .min(options.max_backoff);
-                let wait = wait.map(|w| w.min(options.max_retry_after)).unwrap_or(backoff);
+                let wait = wait
+                    .map(|w| w.min(options.max_retry_after))
+                    .unwrap_or(backoff);
                 shared.metrics.notification(kind, "retry");
                 tracing::warn!(
                     destination = %target.name,
@@ -165,7 +167,11 @@ async fn deliver(target: &Target, shared: &Shared, msg: &Message) -> Result<u32,
     }
 }
 
-async fn attempt_once(target: &Target, client: &reqwest::Client, body: &Value) -> Result<(), Failure> {
+async fn attempt_once(
+    target: &Target,
+    client: &reqwest::Client,
+    body: &Value,
+) -> Result<(), Failure> {
     let mut request = client.post(target.url.expose()).json(body);
     if let Some(token) = &target.token {
         request = request.bearer_auth(token.expose());
@@ -239,7 +245,8 @@ mod tests {
             token: Some(Secret::new("bot-token-789")),
             room_id: None,
         };
-        let text = "posting to https://chat.example/v1/spaces/AAA/messages?key=KEY123&token=TOK456 \
+        let text =
+            "posting to https://chat.example/v1/spaces/AAA/messages?key=KEY123&token=TOK456 \
                     or /v1/spaces/AAA/messages?key=KEY123&token=TOK456 with bot-token-789";
         let redacted = target.redact(text);
         for secret in ["KEY123", "TOK456", "bot-token-789", "spaces/AAA"] {

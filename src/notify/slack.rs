@@ -25,7 +25,10 @@ pub fn payload(msg: &Message) -> Value {
 
     let mut outcome = format!("*Outcome:* {}", escape::slack(&msg.outcome));
     if !msg.numbers.is_empty() {
-        outcome.push_str(&format!("\n*Numbers:* {}", escape::slack(&msg.numbers_line())));
+        outcome.push_str(&format!(
+            "\n*Numbers:* {}",
+            escape::slack(&msg.numbers_line())
+        ));
     }
     blocks.push(section(&outcome));
 

@@ -70,7 +70,8 @@ pub fn payload(msg: &Message) -> Value {
         "body": body,
     });
     if let Some(link) = &msg.link {
-        card["actions"] = json!([{"type": "Action.OpenUrl", "title": "Open the AP in Mist", "url": link}]);
+        card["actions"] =
+            json!([{"type": "Action.OpenUrl", "title": "Open the AP in Mist", "url": link}]);
     }
     json!({
         "type": "message",

@@ -52,7 +52,10 @@ pub fn markdown(msg: &Message) -> String {
 
 fn render(msg: &Message, diff_budget: usize) -> String {
     let mut out = format!("**{}**\n\n", escape::markdown(&msg.headline));
-    out.push_str(&format!("- **Outcome:** {}\n", escape::markdown(&msg.outcome)));
+    out.push_str(&format!(
+        "- **Outcome:** {}\n",
+        escape::markdown(&msg.outcome)
+    ));
     if !msg.numbers.is_empty() {
         out.push_str(&format!(
             "- **Numbers:** {}\n",
