@@ -63,7 +63,7 @@ impl App {
             Some(_) => Some(Arc::new(MistClient::new(&config.mist, metrics.clone())?)),
             None => None,
         };
-        let notify = Notifications::none();
+        let notify = Notifications::new(&config.notify, &config.mist.api_url, metrics.clone());
         let engine = Engine::new(EngineParts {
             config: config.clone(),
             store: store.clone(),

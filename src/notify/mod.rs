@@ -1,30 +1,260 @@
 //! Announces decisions in chat. The engine calls [`Notifications::publish`], which never
 //! blocks and never fails: delivery happens on its own task with its own retries.
+//!
+//! - [`message`]: one platform-neutral [`Message`] per [`Decision`] (outcome, reason and
+//!   numbers, site, switch, ports, AP, backend, diff, Mist dashboard link);
+//! - [`route`]: which `[[notify]]` entries get a decision (severity, outcomes, sites);
+//! - [`queue`]: one delivery task and bounded queue per entry, timeouts, retries;
+//! - [`slack`], [`teams`], [`gchat`], [`webex`], [`mattermost`]: each platform's payload;
+//! - [`escape`]: escaping user text for each dialect.
 
-use async_trait::async_trait;
+pub mod escape;
+pub mod gchat;
+pub mod mattermost;
+pub mod message;
+mod queue;
+pub mod route;
+pub mod slack;
+pub mod teams;
+pub mod webex;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{NotifyConfig, NotifyKind, Secret};
+use crate::metrics::Metrics;
 use crate::model::Decision;
 
-#[derive(Debug, thiserror::Error)]
+pub use message::Message;
+pub use route::Route;
+
+/// Why a notification was not delivered (logged and counted, never returned to the engine).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum NotifyError {
-    #[error("delivery failed: {0}")]
-    Delivery(String),
+    #[error("refused after {attempts} attempt(s): {reason}")]
+    Refused { attempts: u32, reason: String },
+    #[error("gave up after {attempts} attempt(s): {reason}")]
+    GaveUp { attempts: u32, reason: String },
 }
 
-/// One chat destination.
-#[async_trait]
-pub trait Notifier: Send + Sync + 'static {
-    async fn send(&self, decision: &Decision) -> Result<(), NotifyError>;
+/// Delivery tuning; the defaults suit production, tests shorten them.
+#[derive(Debug, Clone)]
+pub struct NotifyOptions {
+    /// Messages waiting per destination; beyond it new ones are dropped (and counted).
+    pub queue_capacity: usize,
+    /// Whole request, connect to end of response body.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Attempts per message, the first included.
+    pub max_attempts: u32,
+    /// Wait after the first failure, doubled each time up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Cap on a receiver's `Retry-After`.
+    pub max_retry_after: Duration,
 }
 
-/// The engine's handle on every configured destination.
+impl Default for NotifyOptions {
+    fn default() -> Self {
+        NotifyOptions {
+            queue_capacity: 1_000,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The engine's handle on every configured destination. Cheap to clone; delivery tasks stop
+/// once every clone is dropped and their queues are drained.
 #[derive(Clone, Default)]
-pub struct Notifications {}
+pub struct Notifications {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    dashboard: Option<String>,
+    destinations: Vec<Destination>,
+    shared: Arc<queue::Shared>,
+}
+
+struct Destination {
+    name: String,
+    kind: NotifyKind,
+    route: Route,
+    queue: mpsc::Sender<Arc<Message>>,
+}
 
 impl Notifications {
+    /// No destinations: `publish` does nothing.
     pub fn none() -> Notifications {
         Notifications::default()
     }
 
-    pub fn publish(&self, _decision: &Decision) {}
+    /// Starts one delivery task per entry; needs a running tokio runtime (without one, or with
+    /// no usable entry, this logs why and returns [`Notifications::none`]). `mist_api_url` gives
+    /// the dashboard for AP links (api.eu.mist.com → manage.eu.mist.com).
+    pub fn new(entries: &[NotifyConfig], mist_api_url: &str, metrics: Metrics) -> Notifications {
+        Notifications::with_options(entries, mist_api_url, metrics, NotifyOptions::default())
+    }
+
+    pub fn with_options(
+        entries: &[NotifyConfig],
+        mist_api_url: &str,
+        metrics: Metrics,
+        options: NotifyOptions,
+    ) -> Notifications {
+        if entries.is_empty() {
+            return Notifications::none();
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("notifications disabled: started outside a tokio runtime");
+            return Notifications::none();
+        };
+        let client = match reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .user_agent(concat!("mesa/", env!("CARGO_PKG_VERSION")))
+            .build()
+        {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e.without_url(), "notifications disabled: cannot build HTTP client");
+                return Notifications::none();
+            }
+        };
+        let (pending, _) = watch::channel(0usize);
+        let shared = Arc::new(queue::Shared {
+            client,
+            options,
+            metrics,
+            pending,
+        });
+        let mut destinations = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let name = format!("notify[{i}] ({})", kind_label(entry.kind));
+            let Some(target) = target(&name, entry) else {
+                continue;
+            };
+            destinations.push(Destination {
+                name,
+                kind: entry.kind,
+                route: Route::from_config(entry),
+                queue: queue::spawn(target, shared.clone(), &runtime),
+            });
+        }
+        if destinations.is_empty() {
+            return Notifications::none();
+        }
+        Notifications {
+            inner: Some(Arc::new(Inner {
+                dashboard: message::dashboard_base(mist_api_url),
+                destinations,
+                shared,
+            })),
+        }
+    }
+
+    /// Queues the decision for every destination whose route accepts it. Never blocks, never
+    /// fails, callable from sync and async code; a full queue drops the message (counted as
+    /// `dropped` and logged).
+    pub fn publish(&self, decision: &Decision) {
+        let Some(inner) = &self.inner else { return };
+        let mut msg: Option<Arc<Message>> = None;
+        for dest in inner
+            .destinations
+            .iter()
+            .filter(|d| d.route.accepts(decision))
+        {
+            let msg = msg
+                .get_or_insert_with(|| {
+                    Arc::new(Message::from_decision(decision, inner.dashboard.as_deref()))
+                })
+                .clone();
+            inner.shared.pending.send_modify(|n| *n += 1);
+            if let Err(e) = dest.queue.try_send(msg) {
+                inner
+                    .shared
+                    .pending
+                    .send_modify(|n| *n = n.saturating_sub(1));
+                inner
+                    .shared
+                    .metrics
+                    .notification(kind_label(dest.kind), "dropped");
+                let why = match e {
+                    mpsc::error::TrySendError::Full(_) => "queue full",
+                    mpsc::error::TrySendError::Closed(_) => "delivery task stopped",
+                };
+                tracing::warn!(
+                    destination = %dest.name,
+                    event_id = %decision.event.id,
+                    "notification dropped: {why}"
+                );
+            }
+        }
+    }
+
+    /// Waits until every queued message is delivered or given up, at most `timeout`. True when
+    /// nothing is left (`mesa replay` and tests call it before exiting / asserting).
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let Some(inner) = &self.inner else {
+            return true;
+        };
+        let mut rx = inner.shared.pending.subscribe();
+        let drained = tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await;
+        matches!(drained, Ok(Ok(_)))
+    }
+
+    /// Number of destinations that were started.
+    pub fn destinations(&self) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.destinations.len())
+    }
+}
+
+/// The label used in metrics and logs.
+pub fn kind_label(kind: NotifyKind) -> &'static str {
+    match kind {
+        NotifyKind::Slack => "slack",
+        NotifyKind::Teams => "teams",
+        NotifyKind::Gchat => "gchat",
+        NotifyKind::Webex => "webex",
+        NotifyKind::Mattermost => "mattermost",
+    }
+}
+
+/// Resolves where an entry posts; None (logged, without the URL) when it cannot work.
+fn target(name: &str, entry: &NotifyConfig) -> Option<queue::Target> {
+    if reqwest::Url::parse(entry.url.expose()).is_err() {
+        tracing::error!(destination = %name, "notification destination skipped: url is not a valid URL");
+        return None;
+    }
+    let bot = entry.kind == NotifyKind::Webex && (entry.token.is_some() || entry.room_id.is_some());
+    if !bot {
+        return Some(queue::Target {
+            name: name.to_string(),
+            kind: entry.kind,
+            url: entry.url.clone(),
+            token: None,
+            room_id: None,
+        });
+    }
+    let (Some(token), Some(room_id)) = (&entry.token, &entry.room_id) else {
+        tracing::error!(
+            destination = %name,
+            "notification destination skipped: a Webex bot needs both token and room_id"
+        );
+        return None;
+    };
+    Some(queue::Target {
+        name: name.to_string(),
+        kind: entry.kind,
+        url: Secret::new(webex::messages_url(entry.url.expose())),
+        token: Some(token.clone()),
+        room_id: Some(room_id.clone()),
+    })
 }
