@@ -1,1 +1,2 @@
 //! Simulated peers (Mist cloud, Junos switch) for `mesa demo`, the tests and the benchmarks.
+pub mod junos;
