@@ -25,6 +25,9 @@ enum Next {
 
 type RpcResult = io::Result<Result<Next, RpcError>>;
 
+/// The request's attributes to echo, and what to do.
+type Handled = (Vec<(String, String)>, Result<Next, RpcError>);
+
 /// Options of a commit, from `<commit-configuration>` or `<commit>`.
 struct CommitOpts {
     check: bool,
@@ -108,10 +111,7 @@ impl Session<'_> {
         reader.set_framing(framing);
 
         while let Some(msg) = reader.read_message()? {
-            let (attrs, next) = match self.handle(&msg) {
-                Ok(v) => v,
-                Err(e) => return Err(e),
-            };
+            let (attrs, next) = self.handle(&msg)?;
             match next {
                 Ok(Next::Reply(body)) => write_message(
                     &mut out,
@@ -143,10 +143,7 @@ impl Session<'_> {
     }
 
     /// Decodes one message; returns the attributes to echo and what to do.
-    fn handle(
-        &mut self,
-        msg: &[u8],
-    ) -> io::Result<(Vec<(String, String)>, Result<Next, RpcError>)> {
+    fn handle(&mut self, msg: &[u8]) -> io::Result<Handled> {
         let malformed = |m: String| {
             let mut e = RpcError::new("malformed-message", m);
             e.error_type = "rpc";
