@@ -690,4 +690,88 @@ mod tests {
         assert!(confirm_minutes(Some(&el("65536"))).is_err());
         assert!(confirm_minutes(Some(&el("x"))).is_err());
     }
+
+    fn chunk(msg: &str) -> String {
+        format!("\n#{}\n{msg}\n##\n", msg.len())
+    }
+
+    const HELLO11: &str = "<hello xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><capabilities><capability>urn:ietf:params:netconf:base:1.1</capability></capabilities></hello>]]>]]>";
+
+    #[test]
+    fn in_process_session_loads_diffs_and_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let mut input = HELLO11.to_string();
+        for rpc in [
+            "<rpc message-id=\"1\"><lock-configuration/></rpc>",
+            "<rpc message-id=\"2\"><load-configuration action=\"set\" format=\"text\"><configuration-set>set vlans v vlan-id 3</configuration-set></load-configuration></rpc>",
+            "<rpc message-id=\"3\"><get-configuration compare=\"rollback\" rollback=\"0\" format=\"text\"/></rpc>",
+            "<rpc message-id=\"4\"><commit-configuration/></rpc>",
+            "<rpc message-id=\"5\"><frobnicate/></rpc>",
+        ] {
+            input.push_str(&chunk(rpc));
+        }
+        let mut out = Vec::new();
+        serve(input.as_bytes(), &mut out, &state, "alice").unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains(
+                "[edit]\n+   vlans {\n+       v {\n+           vlan-id 3;\n+       }\n+   }"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("<commit-success/>"), "{out}");
+        assert!(out.contains("operation-not-supported"), "{out}");
+        assert_eq!(
+            state.running().unwrap().to_set_text(),
+            "set vlans v vlan-id 3\n"
+        );
+        assert!(
+            state.lock_holder().unwrap().is_none(),
+            "EOF releases the lock"
+        );
+        assert_eq!(state.commit_log().unwrap()[0].user, "alice");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let pieces = [
+            "<rpc>",
+            "</rpc>",
+            "<lock/>",
+            "\n#",
+            "##",
+            "]]>]]>",
+            "<",
+            "&",
+            "\"",
+            "9",
+            "\n",
+            "<commit-configuration>",
+            "<![CDATA[",
+            "\u{feff}",
+            "<?xml?>",
+        ];
+        for _ in 0..300 {
+            let mut input = HELLO11.to_string();
+            for _ in 0..20 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                input.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let mut out = Vec::new();
+            let _ = serve(input.as_bytes(), &mut out, &state, "fuzz");
+            let _ = serve(
+                &input.as_bytes()[HELLO11.len() - 3..],
+                &mut out,
+                &state,
+                "fuzz",
+            );
+        }
+        assert!(state.lock_holder().unwrap().is_none());
+    }
 }
