@@ -224,8 +224,10 @@ impl Config {
                     }
                 }
                 Ok(Line::Delete(prefix)) => {
-                    if !self.delete(&prefix) {
-                        let (last, parent) = prefix.split_last().unwrap_or((&prefix[0], &[]));
+                    if self.delete(&prefix) {
+                        continue;
+                    }
+                    if let Some((last, parent)) = prefix.split_last() {
                         issues.push(LoadIssue {
                             severity: Severity::Warning,
                             message: "statement not found".to_string(),
