@@ -1,4 +1,5 @@
 //! Simulated peers (Mist cloud, Junos switch) for `mesa demo`, the tests and the benchmarks.
 
 pub mod demo;
+pub mod junos;
 pub mod mist;

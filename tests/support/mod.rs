@@ -1,4 +1,5 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers of the integration tests. Each test binary uses part of them.
 #![allow(dead_code)]
 
 pub mod mesa;
+pub mod sshd;
