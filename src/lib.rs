@@ -19,3 +19,4 @@ pub mod model;
 pub mod notify;
 pub mod sim;
 pub mod store;
+pub mod templates;

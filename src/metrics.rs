@@ -12,7 +12,10 @@ use prometheus_client::registry::Registry;
 type Labels = Vec<(String, String)>;
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[derive(Clone)]
@@ -53,15 +56,47 @@ impl Metrics {
         let backend_batches = Family::<Labels, Counter>::default();
         let notifications = Family::<Labels, Counter>::default();
         let pipeline_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 16));
-        registry.register("events_received", "AP events accepted, by type", events_received.clone());
-        registry.register("events_ignored", "Webhook events ignored, by reason", events_ignored.clone());
-        registry.register("events_rejected", "Requests rejected, by reason", events_rejected.clone());
-        registry.register("events_duplicate", "Duplicate deliveries dropped", events_duplicate.clone());
+        registry.register(
+            "events_received",
+            "AP events accepted, by type",
+            events_received.clone(),
+        );
+        registry.register(
+            "events_ignored",
+            "Webhook events ignored, by reason",
+            events_ignored.clone(),
+        );
+        registry.register(
+            "events_rejected",
+            "Requests rejected, by reason",
+            events_rejected.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Duplicate deliveries dropped",
+            events_duplicate.clone(),
+        );
         registry.register("decisions", "Decisions, by outcome", decisions.clone());
-        registry.register("guard_verdicts", "Guard verdicts, by guard and verdict", guard_verdicts.clone());
-        registry.register("mist_api_calls", "Mist API calls, by endpoint and status", mist_api_calls.clone());
-        registry.register("backend_batches", "Switch change batches, by backend and result", backend_batches.clone());
-        registry.register("notifications", "Chat notifications, by kind and result", notifications.clone());
+        registry.register(
+            "guard_verdicts",
+            "Guard verdicts, by guard and verdict",
+            guard_verdicts.clone(),
+        );
+        registry.register(
+            "mist_api_calls",
+            "Mist API calls, by endpoint and status",
+            mist_api_calls.clone(),
+        );
+        registry.register(
+            "backend_batches",
+            "Switch change batches, by backend and result",
+            backend_batches.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Chat notifications, by kind and result",
+            notifications.clone(),
+        );
         registry.register(
             "pipeline_seconds",
             "Time from event accepted to decision recorded",
@@ -85,15 +120,24 @@ impl Metrics {
     }
 
     pub fn event_received(&self, kind: &str) {
-        self.inner.events_received.get_or_create(&labels(&[("type", kind)])).inc();
+        self.inner
+            .events_received
+            .get_or_create(&labels(&[("type", kind)]))
+            .inc();
     }
 
     pub fn event_ignored(&self, reason: &str) {
-        self.inner.events_ignored.get_or_create(&labels(&[("reason", reason)])).inc();
+        self.inner
+            .events_ignored
+            .get_or_create(&labels(&[("reason", reason)]))
+            .inc();
     }
 
     pub fn event_rejected(&self, reason: &str) {
-        self.inner.events_rejected.get_or_create(&labels(&[("reason", reason)])).inc();
+        self.inner
+            .events_rejected
+            .get_or_create(&labels(&[("reason", reason)]))
+            .inc();
     }
 
     pub fn event_duplicate(&self) {
@@ -101,7 +145,10 @@ impl Metrics {
     }
 
     pub fn decision(&self, outcome: &str, seconds: f64) {
-        self.inner.decisions.get_or_create(&labels(&[("outcome", outcome)])).inc();
+        self.inner
+            .decisions
+            .get_or_create(&labels(&[("outcome", outcome)]))
+            .inc();
         self.inner.pipeline_seconds.observe(seconds);
     }
 

@@ -76,7 +76,9 @@ pub struct InvalidMac(pub String);
 pub struct InterfaceName(String);
 
 /// Junos physical interface media prefixes that can face an access point.
-const MEDIA: &[&str] = &["ge", "xe", "mge", "et", "fe", "gr", "me", "fte", "xle", "ae"];
+const MEDIA: &[&str] = &[
+    "ge", "xe", "mge", "et", "fe", "gr", "me", "fte", "xle", "ae",
+];
 
 impl InterfaceName {
     pub fn parse(raw: &str) -> Result<InterfaceName, InvalidInterface> {
@@ -94,7 +96,8 @@ impl InterfaceName {
             return Err(reject());
         }
         let parts: Vec<&str> = slots.split('/').collect();
-        let numeric = |p: &&str| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit());
+        let numeric =
+            |p: &&str| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit());
         if parts.len() != 3 || !parts.iter().all(numeric) {
             return Err(reject());
         }
@@ -213,7 +216,13 @@ pub struct ApEvent {
 impl ApEvent {
     /// Identical for the same delivery sent twice (org- and site-level webhooks).
     pub fn dedupe_key(&self) -> String {
-        format!("{}:{}:{}:{}", self.source.as_str(), self.ap_mac, self.kind, self.timestamp)
+        format!(
+            "{}:{}:{}:{}",
+            self.source.as_str(),
+            self.ap_mac,
+            self.kind,
+            self.timestamp
+        )
     }
 }
 
@@ -395,18 +404,35 @@ mod tests {
 
     #[test]
     fn macs_are_normalised() {
-        for raw in ["5c5b35aabbcc", "5C:5B:35:AA:BB:CC", "5c-5b-35-aa-bb-cc", "5c5b.35aa.bbcc"] {
-            assert_eq!(Mac::parse(raw).map(|m| m.to_string()), Ok("5c5b35aabbcc".into()));
+        for raw in [
+            "5c5b35aabbcc",
+            "5C:5B:35:AA:BB:CC",
+            "5c-5b-35-aa-bb-cc",
+            "5c5b.35aa.bbcc",
+        ] {
+            assert_eq!(
+                Mac::parse(raw).map(|m| m.to_string()),
+                Ok("5c5b35aabbcc".into())
+            );
         }
         assert!(Mac::parse("5c5b35aabbc").is_err());
         assert!(Mac::parse("zz5b35aabbcc").is_err());
-        assert_eq!(Mac::parse("5c5b35aabbcc").map(|m| m.colon()), Ok("5c:5b:35:aa:bb:cc".into()));
+        assert_eq!(
+            Mac::parse("5c5b35aabbcc").map(|m| m.colon()),
+            Ok("5c:5b:35:aa:bb:cc".into())
+        );
     }
 
     #[test]
     fn interface_names_are_strict() {
-        assert_eq!(InterfaceName::parse("ge-0/0/12.0").map(String::from), Ok("ge-0/0/12".into()));
-        assert_eq!(InterfaceName::parse("mge-1/0/47").map(String::from), Ok("mge-1/0/47".into()));
+        assert_eq!(
+            InterfaceName::parse("ge-0/0/12.0").map(String::from),
+            Ok("ge-0/0/12".into())
+        );
+        assert_eq!(
+            InterfaceName::parse("mge-1/0/47").map(String::from),
+            Ok("mge-1/0/47".into())
+        );
         for bad in [
             "ge-0/0/1; delete",
             "ge-0/0/1\nset system root-authentication",

@@ -57,7 +57,10 @@ impl SwitchBackend for DryRun {
                     port: change.port.clone(),
                     changed,
                     diff: if changed {
-                        format!("[dry-run] {} {}: -> {} profile", switch.name, change.port, change.profile)
+                        format!(
+                            "[dry-run] {} {}: -> {} profile",
+                            switch.name, change.port, change.profile
+                        )
                     } else {
                         String::new()
                     },

@@ -40,9 +40,11 @@ impl fmt::Display for Duration {
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map(Duration)
-            .map_err(|e| serde::de::Error::custom(format!("bad duration {text:?} ({e}); write e.g. \"30s\", \"2m\", \"1h\"")))
+        humantime::parse_duration(&text).map(Duration).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "bad duration {text:?} ({e}); write e.g. \"30s\", \"2m\", \"1h\""
+            ))
+        })
     }
 }
 

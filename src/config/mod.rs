@@ -537,8 +537,12 @@ impl Config {
             return Err(self.err("external.path", "must differ from server.webhook_path"));
         }
         match (&self.server.tls_cert, &self.server.tls_key) {
-            (Some(_), None) => return Err(self.err("server.tls_key", "tls_cert is set, tls_key is missing")),
-            (None, Some(_)) => return Err(self.err("server.tls_cert", "tls_key is set, tls_cert is missing")),
+            (Some(_), None) => {
+                return Err(self.err("server.tls_key", "tls_cert is set, tls_key is missing"))
+            }
+            (None, Some(_)) => {
+                return Err(self.err("server.tls_cert", "tls_key is set, tls_cert is missing"))
+            }
             (Some(cert), Some(key)) => {
                 for (name, file) in [("server.tls_cert", cert), ("server.tls_key", key)] {
                     if let Err(e) = std::fs::metadata(file) {
@@ -575,8 +579,12 @@ impl Config {
                     ));
                 }
             }
-            if entry.kind != NotifyKind::Webex && (entry.token.is_some() || entry.room_id.is_some()) {
-                return Err(self.err(&format!("notify[{i}]"), "token/room_id are for kind = \"webex\""));
+            if entry.kind != NotifyKind::Webex && (entry.token.is_some() || entry.room_id.is_some())
+            {
+                return Err(self.err(
+                    &format!("notify[{i}]"),
+                    "token/room_id are for kind = \"webex\"",
+                ));
             }
         }
         Ok(())
@@ -584,23 +592,35 @@ impl Config {
 
     fn validate_backend(&self) -> Result<(), ConfigError> {
         if self.backend.kind != BackendKind::DryRun && self.mist.api_token.is_none() {
-            return Err(self.err("mist.api_token", "required to look up APs (set it or mist.api_token_file)"));
+            return Err(self.err(
+                "mist.api_token",
+                "required to look up APs (set it or mist.api_token_file)",
+            ));
         }
         match self.backend.kind {
             BackendKind::DryRun => Ok(()),
             BackendKind::Netconf => {
                 let n = &self.backend.netconf;
                 if n.password.is_none() && n.private_key.is_none() {
-                    return Err(self.err("backend.netconf.password", "set a password or backend.netconf.private_key"));
+                    return Err(self.err(
+                        "backend.netconf.password",
+                        "set a password or backend.netconf.private_key",
+                    ));
                 }
                 if let Some(key) = &n.private_key {
                     if let Err(e) = std::fs::metadata(key) {
-                        return Err(self.err("backend.netconf.private_key", format!("{}: {e}", key.display())));
+                        return Err(self.err(
+                            "backend.netconf.private_key",
+                            format!("{}: {e}", key.display()),
+                        ));
                     }
                 }
                 let minutes = n.commit_confirm.as_secs();
                 if !(60..=65_535 * 60).contains(&minutes) {
-                    return Err(self.err("backend.netconf.commit_confirm", "Junos counts it in whole minutes: 1m to 65535m"));
+                    return Err(self.err(
+                        "backend.netconf.commit_confirm",
+                        "Junos counts it in whole minutes: 1m to 65535m",
+                    ));
                 }
                 if n.max_sessions == 0 {
                     return Err(self.err("backend.netconf.max_sessions", "must be at least 1"));
@@ -618,8 +638,14 @@ impl Config {
                 for (key, value) in [
                     ("backend.cso.username", &c.username),
                     ("backend.cso.tenant", &c.tenant),
-                    ("backend.cso.ap_profile.port_profile", &c.ap_profile.port_profile),
-                    ("backend.cso.secured_profile.port_profile", &c.secured_profile.port_profile),
+                    (
+                        "backend.cso.ap_profile.port_profile",
+                        &c.ap_profile.port_profile,
+                    ),
+                    (
+                        "backend.cso.secured_profile.port_profile",
+                        &c.secured_profile.port_profile,
+                    ),
                 ] {
                     if value.is_empty() {
                         return Err(self.err(key, "required for kind = \"cso\""));
@@ -641,7 +667,13 @@ impl Config {
 }
 
 /// Outcome labels accepted in `notify[].outcomes` (see `Outcome::label`).
-pub const OUTCOME_LABELS: &[&str] = &["applied", "already-in-place", "skipped", "rejected", "failed"];
+pub const OUTCOME_LABELS: &[&str] = &[
+    "applied",
+    "already-in-place",
+    "skipped",
+    "rejected",
+    "failed",
+];
 
 impl fmt::Display for Config {
     /// The `check-config` summary: the effective configuration with every secret masked.

@@ -69,23 +69,40 @@ fn resolve_at(value: &mut toml::Value, path: &str, file: &Path) -> Result<(), Co
             }
         }
         toml::Value::Table(table) => {
-            let file_keys: Vec<String> =
-                table.keys().filter(|k| k.ends_with("_file")).cloned().collect();
+            let file_keys: Vec<String> = table
+                .keys()
+                .filter(|k| k.ends_with("_file"))
+                .cloned()
+                .collect();
             for file_key in file_keys {
                 let key = file_key.trim_end_matches("_file").to_string();
                 let full = join(path, &file_key);
                 if table.contains_key(&key) {
-                    return Err(ConfigError::new(file, full, format!("set either {key} or {file_key}, not both")));
+                    return Err(ConfigError::new(
+                        file,
+                        full,
+                        format!("set either {key} or {file_key}, not both"),
+                    ));
                 }
                 let Some(toml::Value::String(secret_path)) = table.remove(&file_key) else {
-                    return Err(ConfigError::new(file, full, "expected a file path (string)"));
+                    return Err(ConfigError::new(
+                        file,
+                        full,
+                        "expected a file path (string)",
+                    ));
                 };
-                let secret_path = interpolate(&secret_path).map_err(|r| ConfigError::new(file, &full, r))?;
-                let content = std::fs::read_to_string(&secret_path)
-                    .map_err(|e| ConfigError::new(file, &full, format!("cannot read {secret_path}: {e}")))?;
+                let secret_path =
+                    interpolate(&secret_path).map_err(|r| ConfigError::new(file, &full, r))?;
+                let content = std::fs::read_to_string(&secret_path).map_err(|e| {
+                    ConfigError::new(file, &full, format!("cannot read {secret_path}: {e}"))
+                })?;
                 let content = content.trim().to_string();
                 if content.is_empty() {
-                    return Err(ConfigError::new(file, full, format!("{secret_path} is empty")));
+                    return Err(ConfigError::new(
+                        file,
+                        full,
+                        format!("{secret_path} is empty"),
+                    ));
                 }
                 table.insert(key, toml::Value::String(content));
             }
@@ -143,10 +160,15 @@ mod tests {
     #[test]
     fn interpolates_and_escapes() {
         std::env::set_var("MESA_TEST_SECRET_A", "s3cr3t");
-        assert_eq!(interpolate("x-${MESA_TEST_SECRET_A}-y").as_deref(), Ok("x-s3cr3t-y"));
+        assert_eq!(
+            interpolate("x-${MESA_TEST_SECRET_A}-y").as_deref(),
+            Ok("x-s3cr3t-y")
+        );
         assert_eq!(interpolate("$${NOT}").as_deref(), Ok("${NOT}"));
         assert_eq!(interpolate("pa$$word").as_deref(), Ok("pa$$word"));
-        assert!(interpolate("${MESA_TEST_UNSET_XYZ}").unwrap_err().contains("MESA_TEST_UNSET_XYZ"));
+        assert!(interpolate("${MESA_TEST_UNSET_XYZ}")
+            .unwrap_err()
+            .contains("MESA_TEST_UNSET_XYZ"));
     }
 
     #[test]
