@@ -367,3 +367,273 @@ fn quote(value: String) -> String {
     let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
     format!("\"{escaped}\"")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(switch: &str, site: &str, profile: Profile) -> PortChange {
+        PortChange {
+            switch: SwitchRef {
+                name: switch.into(),
+                site_id: site.into(),
+                mac: None,
+                mgmt_addr: None,
+            },
+            port: InterfaceName::parse("ge-0/0/12").unwrap(),
+            profile,
+            ap: ApRef {
+                mac: Mac::parse("5c5b35aabbcc").unwrap(),
+                name: Some("ap-lobby".into()),
+            },
+            site_name: Some("HQ".into()),
+            reason: "AP_CONNECTED".into(),
+        }
+    }
+
+    fn vars(pairs: &str) -> BTreeMap<String, toml::Value> {
+        toml::from_str(pairs).unwrap()
+    }
+
+    #[test]
+    fn builtin_ap_profile() {
+        let cfg = TemplatesConfig {
+            dir: None,
+            vars: vars("native_vlan = 100\nap_vlans = [10, 20]"),
+        };
+        let lines = Templates::load(&cfg)
+            .unwrap()
+            .render(&change("sw1", "s1", Profile::Ap))
+            .unwrap();
+        assert_eq!(
+            lines,
+            [
+                "delete interfaces ge-0/0/12 unit 0 family ethernet-switching",
+                "set interfaces ge-0/0/12 native-vlan-id 100",
+                "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode trunk",
+                "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 100",
+                "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 10",
+                "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 20",
+                "delete protocols dot1x authenticator interface ge-0/0/12",
+                "set interfaces ge-0/0/12 description \"AP ap-lobby\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn builtin_secured_profile_with_empty_vars() {
+        let lines = Templates::default()
+            .render(&change("sw1", "s1", Profile::Secured))
+            .unwrap();
+        assert_eq!(
+            lines,
+            [
+                "delete interfaces ge-0/0/12 native-vlan-id",
+                "delete interfaces ge-0/0/12 unit 0 family ethernet-switching",
+                "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode access",
+                "set protocols dot1x authenticator interface ge-0/0/12 mac-radius restrict",
+                "set protocols dot1x authenticator interface ge-0/0/12 supplicant multiple",
+                "set protocols dot1x authenticator interface ge-0/0/12 retries 3",
+                "set protocols dot1x authenticator interface ge-0/0/12 quiet-period 10",
+                "set protocols dot1x authenticator interface ge-0/0/12 transmit-period 5",
+                "set protocols dot1x authenticator interface ge-0/0/12 server-timeout 10",
+                "set protocols dot1x authenticator interface ge-0/0/12 guest-vlan guest",
+                "set protocols dot1x authenticator interface ge-0/0/12 server-fail vlan-name server-fail",
+                "set interfaces ge-0/0/12 description \"secured (802.1X/MAB)\"",
+            ]
+        );
+        let mut no_name = change("sw1", "s1", Profile::Ap);
+        no_name.ap.name = None;
+        let lines = Templates::default().render(&no_name).unwrap();
+        assert_eq!(
+            lines.last().unwrap(),
+            "set interfaces ge-0/0/12 description \"AP 5c5b35aabbcc\""
+        );
+    }
+
+    #[test]
+    fn quotes_in_names_are_escaped() {
+        let mut c = change("sw1", "s1", Profile::Ap);
+        c.ap.name = Some(r#"ap "x" \ y"#.into());
+        let lines = Templates::default().render(&c).unwrap();
+        assert_eq!(
+            lines.last().unwrap(),
+            r#"set interfaces ge-0/0/12 description "AP ap \"x\" \\ y""#
+        );
+    }
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn load_dir(dir: &Path) -> Result<Templates, TemplateError> {
+        Templates::load(&TemplatesConfig {
+            dir: Some(dir.to_path_buf()),
+            vars: BTreeMap::new(),
+        })
+    }
+
+    #[test]
+    fn overrides_most_specific_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "ap.set.j2",
+            "set interfaces {{ port }} description dir",
+        );
+        write(
+            tmp.path(),
+            "sites/s1/ap.set.j2",
+            "set interfaces {{ port }} description site-{{ site_id }}",
+        );
+        write(
+            tmp.path(),
+            "switches/sw1/ap.set.j2",
+            "set interfaces {{ port }} description switch-{{ switch }}",
+        );
+        write(tmp.path(), "notes.txt", "ignored");
+        let t = load_dir(tmp.path()).unwrap();
+        let first =
+            |sw: &str, site: &str, p: Profile| t.render(&change(sw, site, p)).unwrap()[0].clone();
+        assert_eq!(
+            first("sw1", "s1", Profile::Ap),
+            "set interfaces ge-0/0/12 description switch-sw1"
+        );
+        assert_eq!(
+            first("sw2", "s1", Profile::Ap),
+            "set interfaces ge-0/0/12 description site-s1"
+        );
+        assert_eq!(
+            first("sw2", "s2", Profile::Ap),
+            "set interfaces ge-0/0/12 description dir"
+        );
+        assert_eq!(
+            first("sw1", "s1", Profile::Secured),
+            "delete interfaces ge-0/0/12 native-vlan-id"
+        );
+        assert!(t
+            .source_of(&change("sw1", "s1", Profile::Ap).switch, Profile::Ap)
+            .ends_with("switches/sw1/ap.set.j2"));
+        assert_eq!(
+            t.source_of(&change("sw1", "s1", Profile::Ap).switch, Profile::Secured),
+            "(built-in) secured.set.j2"
+        );
+
+        let check = t.check().unwrap();
+        assert_eq!(check.iter().filter(|l| l.starts_with("# ")).count(), 5);
+        assert!(check.contains(&"set interfaces ge-0/0/12 description switch-sw1".to_string()));
+        assert!(check.contains(&"set interfaces ge-0/0/12 description site-s1".to_string()));
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "sites/s9/secured.set.j2",
+            "set a\nset b\n{% if %}\nset c\n",
+        );
+        let e = load_dir(tmp.path()).unwrap_err();
+        assert!(e.template.ends_with("sites/s9/secured.set.j2"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(
+            e.to_string().contains("secured.set.j2:3: syntax error"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn undefined_variable_is_an_error_with_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "ap.set.j2",
+            "set interfaces {{ port }} mtu 9216\nset vlans x vlan-id {{ ap_vlan }}\n",
+        );
+        let t = load_dir(tmp.path()).unwrap();
+        let e = t.check().unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.reason.contains("undefined"), "{e}");
+    }
+
+    #[test]
+    fn unknown_profile_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "switches/sw1/acess.set.j2", "set a");
+        let e = load_dir(tmp.path()).unwrap_err();
+        assert!(e.reason.contains("unknown profile"), "{e}");
+    }
+
+    #[test]
+    fn output_lines_must_be_set_or_delete() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "ap.set.j2",
+            "set interfaces {{ port }} mtu 9216\n\n   \nrequest system reboot\n",
+        );
+        let e = load_dir(tmp.path())
+            .unwrap()
+            .render(&change("sw", "s", Profile::Ap))
+            .unwrap_err();
+        assert!(
+            e.reason.contains("output line 4") && e.reason.contains("set ` or `delete"),
+            "{e}"
+        );
+        write(tmp.path(), "ap.set.j2", "{# nothing #}\n");
+        let e = load_dir(tmp.path())
+            .unwrap()
+            .render(&change("sw", "s", Profile::Ap))
+            .unwrap_err();
+        assert!(e.reason.contains("no lines"), "{e}");
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        // A newline in an AP name must not become a second command.
+        let mut c = change("sw1", "s1", Profile::Ap);
+        c.ap.name = Some("lobby\nset system root-authentication plain-text-password".into());
+        let e = Templates::default().render(&c).unwrap_err();
+        assert!(
+            e.reason.contains("ap_name") && e.reason.contains("control character"),
+            "{e}"
+        );
+
+        let mut c = change("sw1", "s1", Profile::Ap);
+        c.site_name = Some("HQ\u{7}".into());
+        assert!(Templates::default().render(&c).is_err());
+
+        let cfg = TemplatesConfig {
+            dir: None,
+            vars: vars("guest_vlan = \"g\\nset x\""),
+        };
+        let e = Templates::load(&cfg).unwrap_err();
+        assert!(e.template.contains("guest_vlan"), "{e}");
+        let cfg = TemplatesConfig {
+            dir: None,
+            vars: vars("ap_vlans = [\"ok\", \"bad\\r\"]"),
+        };
+        assert!(Templates::load(&cfg).is_err());
+
+        // A control character produced by the template itself.
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "ap.set.j2",
+            "set interfaces {{ port }} description \"a\tb\"",
+        );
+        let e = load_dir(tmp.path())
+            .unwrap()
+            .render(&change("sw", "s", Profile::Ap))
+            .unwrap_err();
+        assert!(e.reason.contains("control character"), "{e}");
+    }
+
+    #[test]
+    fn missing_dir_is_an_error() {
+        let e = load_dir(Path::new("/nonexistent/mesa-templates")).unwrap_err();
+        assert!(e.reason.contains("not a directory"), "{e}");
+    }
+}

@@ -387,6 +387,14 @@ fn backend_for(peer: &peer::Peer, lock_timeout: Duration) -> NetconfBackend {
     NetconfBackend::new(&cfg, &switches, Arc::new(Templates::default()))
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn change(port: &str) -> PortChange {
     PortChange {
         switch: SwitchRef {
@@ -408,15 +416,14 @@ fn change(port: &str) -> PortChange {
 
 /// yuma is not Junos: `<load-configuration>` fails, which drives the "error while holding the
 /// lock" path: the backend must report it and leave the candidate unlocked.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backend_rejected_load_releases_the_lock() {
+#[test]
+fn backend_rejected_load_releases_the_lock() {
     let _g = datastore_guard();
     let peer = shared();
     let backend = backend_for(peer, Duration::from_secs(5));
     let c = change("ge-0/0/12");
-    let err = backend
-        .apply(&c.switch, &[c.clone()])
-        .await
+    let err = runtime()
+        .block_on(backend.apply(&c.switch, std::slice::from_ref(&c)))
         .expect_err("yuma has no load-configuration");
     assert!(
         matches!(err, BackendError::Rejected(ref m) if m.starts_with("load-configuration")),
@@ -429,8 +436,8 @@ async fn backend_rejected_load_releases_the_lock() {
     s.close().expect("close");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backend_waits_for_lock_then_reports_holder() {
+#[test]
+fn backend_waits_for_lock_then_reports_holder() {
     let _g = datastore_guard();
     let peer = shared();
     let mut holder = Session::connect(&peer.options()).expect("connect");
@@ -439,9 +446,8 @@ async fn backend_waits_for_lock_then_reports_holder() {
     let backend = backend_for(peer, Duration::from_secs(2));
     let c = change("ge-0/0/13");
     let started = std::time::Instant::now();
-    let err = backend
-        .apply(&c.switch, &[c.clone()])
-        .await
+    let err = runtime()
+        .block_on(backend.apply(&c.switch, std::slice::from_ref(&c)))
         .expect_err("locked");
     assert_eq!(
         err,

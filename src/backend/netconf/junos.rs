@@ -373,7 +373,12 @@ fn blocks<'a>(body: &[&'a str]) -> Vec<Vec<&'a str>> {
     let top = body.iter().map(|l| indent(l)).min().unwrap_or(0);
     let mut out: Vec<Vec<&str>> = Vec::new();
     for line in body {
-        if indent(line) == top || out.is_empty() {
+        let rest = line
+            .strip_prefix(['+', '-', '!', ' '])
+            .unwrap_or(line)
+            .trim_start();
+        let closes = rest.starts_with('}');
+        if (indent(line) == top && !closes) || out.is_empty() {
             out.push(vec![line]);
         } else if let Some(last) = out.last_mut() {
             last.push(line);
@@ -560,4 +565,211 @@ fn flush(word: &mut String, was_quoted: &mut bool, out: &mut Vec<String>) {
         out.push(std::mem::take(word));
     }
     *was_quoted = false;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::netconf::rpc::RpcReply;
+
+    fn port(p: &str) -> InterfaceName {
+        InterfaceName::parse(p).unwrap()
+    }
+
+    #[test]
+    fn junos_lock_refusals_name_the_holder() {
+        // Text from the reference README (Junos "configuration database locked by").
+        let locked = RpcReply::parse(
+            "<rpc-reply><rpc-error><error-type>protocol</error-type><error-tag>lock-denied</error-tag>\
+             <error-severity>error</error-severity><error-message>configuration database locked by:\n  \
+             admin terminal  (pid 32260) on since 2021-05-06 11:04:06 UTC, idle 00:04:48\n      exclusive\
+             </error-message><error-info><session-id>4711</session-id></error-info></rpc-error></rpc-reply>",
+        )
+        .unwrap();
+        assert!(lock_busy(&locked.errors));
+        assert_eq!(
+            lock_holder(&locked.errors),
+            "locked by admin terminal (pid 32260) on since 2021-05-06 11:04:06 UTC, idle 00:04:48 exclusive"
+        );
+        let modified = RpcReply::parse(
+            "<rpc-reply><rpc-error><error-severity>error</error-severity>\
+             <error-message>configuration database modified</error-message></rpc-error></rpc-reply>",
+        )
+        .unwrap();
+        assert!(lock_busy(&modified.errors));
+        assert!(lock_holder(&modified.errors).contains("uncommitted changes"));
+        let other = RpcReply::parse(
+            "<rpc-reply><rpc-error><error-tag>access-denied</error-tag><error-message>permission denied</error-message></rpc-error></rpc-reply>",
+        )
+        .unwrap();
+        assert!(!lock_busy(&other.errors));
+    }
+
+    #[test]
+    fn confirm_minutes_round_up_and_clamp() {
+        assert_eq!(SequenceOptions::minutes(Duration::from_secs(0)), 1);
+        assert_eq!(SequenceOptions::minutes(Duration::from_secs(60)), 1);
+        assert_eq!(SequenceOptions::minutes(Duration::from_secs(61)), 2);
+        assert_eq!(SequenceOptions::minutes(Duration::from_secs(120)), 2);
+        assert_eq!(
+            SequenceOptions::minutes(Duration::from_secs(10_000_000)),
+            65_535
+        );
+    }
+
+    const DIFF: &str = "\
+[edit interfaces ge-0/0/12 unit 0 family ethernet-switching]
+-       interface-mode access;
++       interface-mode trunk;
++       vlan {
++           members [ 1 10 20 ];
++       }
+[edit interfaces ge-0/0/12]
++   native-vlan-id 1;
+[edit interfaces]
++   ge-0/0/1 {
++       description \"AP ap-02\";
++   }
+[edit protocols dot1x authenticator]
+-    interface ge-0/0/12 {
+-        supplicant multiple;
+-    }
+-    interface ge-0/0/1 {
+-        supplicant multiple;
+-    }
+[edit vlans]
++   ap-mgmt {
++       vlan-id 10;
++   }
+";
+
+    #[test]
+    fn diff_is_split_per_port() {
+        let ports = [port("ge-0/0/12"), port("ge-0/0/1"), port("ge-0/0/2")];
+        let (per_port, loose) = split_diff(DIFF, &ports);
+        assert_eq!(
+            per_port[0],
+            "[edit interfaces ge-0/0/12 unit 0 family ethernet-switching]\n-       interface-mode access;\n+       interface-mode trunk;\n+       vlan {\n+           members [ 1 10 20 ];\n+       }\n\
+             [edit interfaces ge-0/0/12]\n+   native-vlan-id 1;\n\
+             [edit protocols dot1x authenticator]\n-    interface ge-0/0/12 {\n-        supplicant multiple;\n-    }\n"
+        );
+        // ge-0/0/1 is not mistaken for a prefix of ge-0/0/12.
+        assert_eq!(
+            per_port[1],
+            "[edit interfaces]\n+   ge-0/0/1 {\n+       description \"AP ap-02\";\n+   }\n\
+             [edit protocols dot1x authenticator]\n-    interface ge-0/0/1 {\n-        supplicant multiple;\n-    }\n"
+        );
+        assert_eq!(per_port[2], "");
+        assert_eq!(
+            loose,
+            "[edit vlans]\n+   ap-mgmt {\n+       vlan-id 10;\n+   }\n"
+        );
+
+        let results = port_results(DIFF, &ports);
+        assert!(results[0].changed && results[1].changed && !results[2].changed);
+        assert!(
+            results[0].diff.ends_with("vlan-id 10;\n+   }"),
+            "loose hunks are shown with changed ports"
+        );
+        assert_eq!(results[2].diff, "");
+    }
+
+    #[test]
+    fn unattributed_diff_goes_to_every_port() {
+        let ports = [port("ge-0/0/5")];
+        let results = port_results("[edit vlans]\n+   guest { vlan-id 99; }\n", &ports);
+        assert!(results[0].changed);
+        assert!(results[0].diff.contains("guest"));
+        assert!(!port_results("\n  \n", &ports)[0].changed);
+    }
+
+    const CONFIG: &str = r#"## Last commit: 2024-05-06 11:04:06 UTC by mesa
+version 20.4R3-S1.3;
+/* a comment
+   over two lines { */
+interfaces {
+    ge-0/0/12 {
+        description "AP ap-01 \"lobby\"";
+        native-vlan-id 1;
+        unit 0 {
+            family ethernet-switching {
+                interface-mode trunk;
+                vlan {
+                    members [ 1 10 20 ];
+                }
+            }
+        }
+    }
+    inactive: ge-0/0/13 {
+        description "AP ap-02";
+    }
+}
+protocols {
+    dot1x {
+        authenticator {
+            interface {
+                ge-0/0/14 {
+                    supplicant multiple;
+                    mac-radius {
+                        restrict;
+                    }
+                    inactive: retries 3;
+                    server-fail vlan-name sf;
+                }
+            }
+        }
+    }
+}
+system {
+    root-authentication {
+        encrypted-password "$6$abc"; ## SECRET-DATA
+    }
+}
+"#;
+
+    #[test]
+    fn config_text_read_back_as_set_lines() {
+        let lines: Vec<String> = [
+            r#"set interfaces ge-0/0/12 description "AP ap-01 \"lobby\"""#,
+            "set interfaces ge-0/0/12 native-vlan-id 1",
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode trunk",
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 10",
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members [ 1 20 ]",
+            "delete protocols dot1x authenticator interface ge-0/0/12",
+            "set protocols dot1x authenticator interface ge-0/0/14 mac-radius restrict",
+            "set protocols dot1x authenticator interface ge-0/0/14 supplicant multiple",
+            "set protocols dot1x authenticator interface ge-0/0/14 server-fail vlan-name sf",
+            "set system root-authentication encrypted-password $6$abc",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(missing_set_lines(CONFIG, &lines), Vec::<String>::new());
+
+        let absent: Vec<String> = [
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 30",
+            "set interfaces ge-0/0/12 native-vlan-id 10",
+            "set interfaces ge-0/0/13 description \"AP ap-02\"",
+            "set protocols dot1x authenticator interface ge-0/0/14 retries 3",
+            "set interfaces ge-0/0/1 description x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            missing_set_lines(CONFIG, &absent),
+            absent,
+            "inactive or different statements count as missing"
+        );
+    }
+
+    #[test]
+    fn tokenizer_handles_quotes_and_punctuation() {
+        assert_eq!(tokenize(r#"set a "b c" d;"#), ["set", "a", "b c", "d", ";"]);
+        assert_eq!(
+            tokenize(r#"x "q\"uote" "" [ 1 2 ]"#),
+            ["x", "q\"uote", "", "[", "1", "2", "]"]
+        );
+        assert_eq!(tokenize("a{b}"), ["a", "{", "b", "}"]);
+    }
 }

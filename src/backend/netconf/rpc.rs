@@ -609,4 +609,211 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
     }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/junos/",
+                $name
+            ))
+        };
+    }
+
+    /// Every file in tests/fixtures/junos must be covered here.
+    const FIXTURES: &[(&str, &str)] = &[
+        (
+            "factory__get-lldp-neighbors-information.xml",
+            fixture!("factory__get-lldp-neighbors-information.xml"),
+        ),
+        (
+            "facts__personality_ex_get-interface-information.xml",
+            fixture!("facts__personality_ex_get-interface-information.xml"),
+        ),
+        ("get-configuration.xml", fixture!("get-configuration.xml")),
+        ("get-rpc-error.xml", fixture!("get-rpc-error.xml")),
+        (
+            "load-configuration-error.xml",
+            fixture!("load-configuration-error.xml"),
+        ),
+        (
+            "show-configuration-interfaces.xml",
+            fixture!("show-configuration-interfaces.xml"),
+        ),
+        (
+            "utils__commit-configuration.xml",
+            fixture!("utils__commit-configuration.xml"),
+        ),
+    ];
+
+    #[test]
+    fn every_fixture_file_is_listed_and_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junos");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".xml"))
+            .collect();
+        on_disk.sort();
+        let mut listed: Vec<String> = FIXTURES.iter().map(|(n, _)| n.to_string()).collect();
+        listed.sort();
+        assert_eq!(on_disk, listed);
+        for (name, xml) in FIXTURES {
+            RpcReply::parse(xml).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    fn reply(name: &str) -> RpcReply {
+        let (_, xml) = FIXTURES.iter().find(|(n, _)| *n == name).unwrap();
+        RpcReply::parse(xml).unwrap()
+    }
+
+    #[test]
+    fn lldp_neighbors_reply_has_no_errors() {
+        let r = reply("factory__get-lldp-neighbors-information.xml");
+        assert!(r.errors.is_empty() && !r.ok && r.message_id.is_none());
+        let mut neighbors = Vec::new();
+        r.root.find_all("lldp-neighbor-information", &mut neighbors);
+        assert_eq!(neighbors.len(), 3);
+        assert_eq!(
+            neighbors[2].child_text("lldp-local-port-id").as_deref(),
+            Some("xe-0/0/13")
+        );
+        assert_eq!(
+            neighbors[2]
+                .child_text("lldp-remote-system-name")
+                .as_deref(),
+            Some("leaf-02")
+        );
+    }
+
+    #[test]
+    fn interface_information_reply() {
+        let r = reply("facts__personality_ex_get-interface-information.xml");
+        assert!(r.errors.is_empty());
+        let logical = r.root.find("logical-interface").unwrap();
+        assert_eq!(logical.child_text("name").as_deref(), Some("bme0.32768"));
+        let mut physical = Vec::new();
+        r.root.find_all("physical-interface", &mut physical);
+        assert!(physical.len() > 50);
+        // junos:emit attribute, prefix dropped.
+        assert_eq!(r.root.find("ifa-local").unwrap().attr("emit"), Some("emit"));
+    }
+
+    #[test]
+    fn get_configuration_reply() {
+        let r = reply("get-configuration.xml");
+        assert!(r.errors.is_empty());
+        let config = r.root.child("configuration").unwrap();
+        assert_eq!(config.attr("commit-user"), Some("rick"));
+        assert_eq!(
+            config.path(&["system", "host-name"]).unwrap().text(),
+            "firefly"
+        );
+        let mut names = Vec::new();
+        config
+            .child("interfaces")
+            .unwrap()
+            .find_all("interface", &mut names);
+        let names: Vec<String> = names.iter().filter_map(|i| i.child_text("name")).collect();
+        assert_eq!(names, ["ge-0/0/0", "ge-0/0/1"]);
+    }
+
+    #[test]
+    fn commit_results_xnm_errors() {
+        let r = reply("get-rpc-error.xml");
+        assert!(r.has_failures());
+        assert_eq!(r.errors.len(), 2);
+        let first = &r.errors[0];
+        assert_eq!(first.severity, ErrorSeverity::Error);
+        assert_eq!(first.source_daemon.as_deref(), Some("dcd"));
+        assert_eq!(
+            first.edit_path.as_deref(),
+            Some("[edit interfaces ge-0/0/1]")
+        );
+        assert_eq!(first.statement.as_deref(), Some("unit 2"));
+        assert_eq!(
+            first.message.as_deref(),
+            Some("Only unit 0 is valid for this encapsulation")
+        );
+        assert_eq!(
+            r.errors[1].message.as_deref(),
+            Some("configuration check-out failed")
+        );
+        assert_eq!(
+            describe(&r.failures()),
+            "Only unit 0 is valid for this encapsulation [edit interfaces ge-0/0/1] unit 2; configuration check-out failed"
+        );
+    }
+
+    #[test]
+    fn load_configuration_errors_with_bom_and_message_id() {
+        let r = reply("load-configuration-error.xml");
+        assert_eq!(
+            r.message_id.as_deref(),
+            Some("urn:uuid:15ceca00-904e-11e4-94ad-5c514f91ab3f")
+        );
+        assert_eq!(r.failures().len(), 2);
+        assert_eq!(r.errors[0].message.as_deref(), Some("syntax error"));
+        assert_eq!(r.errors[0].info("bad-element"), Some("system1"));
+        assert_eq!(r.errors[1].info("bad-element"), Some("}"));
+        assert_eq!(
+            r.errors[0].to_string(),
+            "syntax error (bad element system1)"
+        );
+    }
+
+    #[test]
+    fn empty_reply_is_not_an_error() {
+        let r = reply("show-configuration-interfaces.xml");
+        assert!(r.errors.is_empty() && !r.ok);
+        assert_eq!(
+            r.message_id.as_deref(),
+            Some("urn:uuid:e0a7abe3-fffa-11e5-b78e-b8e85604f858")
+        );
+    }
+
+    #[test]
+    fn commit_configuration_rpc_errors() {
+        let r = reply("utils__commit-configuration.xml");
+        let f = r.failures();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].error_type.as_deref(), Some("protocol"));
+        assert_eq!(f[0].tag.as_deref(), Some("operation-failed"));
+        assert_eq!(
+            f[0].message.as_deref(),
+            Some("interface-range 'axp' is not defined")
+        );
+        assert_eq!(
+            f[1].to_string(),
+            "operation-failed: interface-ranges expansion failed"
+        );
+    }
+
+    #[test]
+    fn warnings_are_not_failures() {
+        // Junos answers `delete` of a missing statement with a warning.
+        let r = RpcReply::parse(
+            r#"<rpc-reply xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="4">
+              <load-configuration-results>
+                <rpc-error><error-type>protocol</error-type><error-tag>operation-failed</error-tag>
+                  <error-severity>warning</error-severity><error-message>statement not found</error-message></rpc-error>
+                <xnm:warning xmlns:xnm="http://xml.juniper.net/xnm/1.1/xnm"><message>statement not found</message></xnm:warning>
+                <load-success/>
+              </load-configuration-results></rpc-reply>"#,
+        )
+        .unwrap();
+        assert_eq!(r.errors.len(), 2);
+        assert!(!r.has_failures());
+        assert_eq!(r.warnings().len(), 2);
+        assert_eq!(r.warnings()[1].to_string(), "warning: statement not found");
+    }
+
+    #[test]
+    fn ok_reply() {
+        let r = RpcReply::parse(r#"<rpc-reply xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="101"><ok/></rpc-reply>"#).unwrap();
+        assert!(r.ok && r.errors.is_empty());
+        assert_eq!(r.message_id.as_deref(), Some("101"));
+        assert!(RpcReply::parse("<hello/>").is_err());
+    }
 }
