@@ -66,8 +66,9 @@ impl SequenceOptions {
 
 /// Where the sequence failed, which decides the clean-up.
 enum Failure {
-    /// Nothing committed: discard, unlock, report.
-    BeforeCommit(BackendError),
+    /// Nothing committed: discard, unlock, report. `usable` is false when the session itself
+    /// failed (timeout, closed): then the server drops our lock and changes with it.
+    BeforeCommit { error: BackendError, usable: bool },
     /// A commit was sent and its fate is unknown. `confirmed` tells whether the confirming
     /// commit was acknowledged.
     AfterCommit { cause: String, confirmed: bool },
@@ -111,7 +112,17 @@ pub fn apply(
                 recover(connect, plan, opts, &cause, true, results)
             }
         },
-        Err(Failure::BeforeCommit(error)) => {
+        Err(Failure::BeforeCommit {
+            error,
+            usable: false,
+        }) => {
+            drop(session);
+            Err(error)
+        }
+        Err(Failure::BeforeCommit {
+            error,
+            usable: true,
+        }) => {
             if let Err(e) = session.discard_changes() {
                 tracing::warn!(switch = %plan.switch, error = %e, "discard-changes failed");
             }
@@ -159,9 +170,10 @@ fn locked(
     match session.junos_commit_confirmed(opts.confirm_minutes, &plan.log) {
         Ok(_) => {}
         Err(NetconfError::Rpc(errors)) => {
-            return Err(Failure::BeforeCommit(BackendError::Commit(describe(
-                &errors,
-            ))));
+            return Err(Failure::BeforeCommit {
+                error: BackendError::Commit(describe(&errors)),
+                usable: true,
+            });
         }
         Err(e) => {
             return Err(Failure::AfterCommit {
@@ -180,7 +192,10 @@ fn locked(
 }
 
 fn before(what: &'static str) -> impl Fn(NetconfError) -> Failure {
-    move |e| Failure::BeforeCommit(e.into_backend(what))
+    move |e| Failure::BeforeCommit {
+        usable: !e.is_unknown_outcome(),
+        error: e.into_backend(what),
+    }
 }
 
 /// Locks the candidate, waiting for another holder to let go until `lock_timeout`.

@@ -175,3 +175,104 @@ impl SwitchBackend for NetconfBackend {
             .map_err(|e| BackendError::Other(format!("netconf worker failed: {e}")))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ApRef, InterfaceName, Mac, Profile};
+
+    fn switch(name: &str, mgmt: Option<&str>) -> SwitchRef {
+        SwitchRef {
+            name: name.into(),
+            site_id: "s1".into(),
+            mac: None,
+            mgmt_addr: mgmt.map(str::to_string),
+        }
+    }
+
+    fn backend(host: HostSource) -> NetconfBackend {
+        let cfg = NetconfConfig {
+            host,
+            domain_suffix: ".net.example".into(),
+            ..NetconfConfig::default()
+        };
+        let mut switches = BTreeMap::new();
+        switches.insert(
+            "sw-over".to_string(),
+            SwitchOverride {
+                host: Some("10.9.9.9".into()),
+                port: Some(2222),
+            },
+        );
+        switches.insert(
+            "sw-port".to_string(),
+            SwitchOverride {
+                host: None,
+                port: Some(22),
+            },
+        );
+        NetconfBackend::new(&cfg, &switches, Arc::new(Templates::default()))
+    }
+
+    #[test]
+    fn address_resolution_order() {
+        let lldp = backend(HostSource::Lldp);
+        assert_eq!(
+            lldp.address(&switch("sw-over", Some("10.0.0.1"))),
+            ("10.9.9.9".into(), 2222)
+        );
+        assert_eq!(
+            lldp.address(&switch("sw-port", Some("10.0.0.1"))),
+            ("10.0.0.1".into(), 22)
+        );
+        assert_eq!(
+            lldp.address(&switch("sw1", Some("10.0.0.1"))),
+            ("10.0.0.1".into(), 830)
+        );
+        assert_eq!(
+            lldp.address(&switch("sw1", None)),
+            ("sw1.net.example".into(), 830)
+        );
+        let by_name = backend(HostSource::Hostname);
+        assert_eq!(
+            by_name.address(&switch("sw1", Some("10.0.0.1"))),
+            ("sw1.net.example".into(), 830)
+        );
+        assert_eq!(lldp.kind(), "netconf");
+    }
+
+    #[test]
+    fn plan_renders_every_change_and_joins_reasons() {
+        let b = backend(HostSource::Lldp);
+        let sw = switch("sw1", None);
+        let change = |port: &str, profile, reason: &str| PortChange {
+            switch: sw.clone(),
+            port: InterfaceName::parse(port).unwrap(),
+            profile,
+            ap: ApRef {
+                mac: Mac::parse("5c5b35aabbcc").unwrap(),
+                name: None,
+            },
+            site_name: None,
+            reason: reason.into(),
+        };
+        let changes = [
+            change("ge-0/0/1", Profile::Ap, "AP_CONNECTED ap-1"),
+            change("ge-0/0/2", Profile::Secured, "AP_DISCONNECTED ap-2"),
+            change("ge-0/0/3", Profile::Ap, "AP_CONNECTED ap-1"),
+        ];
+        let plan = b.plan(&sw, &changes).unwrap();
+        assert_eq!(plan.ports.len(), 3);
+        assert!(plan.ports[1]
+            .lines
+            .iter()
+            .any(|l| l.contains("dot1x authenticator interface ge-0/0/2 mac-radius")));
+        assert_eq!(plan.log, "mesa: AP_CONNECTED ap-1; AP_DISCONNECTED ap-2");
+
+        let other = switch("sw2", None);
+        assert!(matches!(
+            b.plan(&other, &changes),
+            Err(BackendError::Other(_))
+        ));
+    }
+}

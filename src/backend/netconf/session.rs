@@ -35,7 +35,11 @@ impl Session {
     /// offer base:1.1.
     pub fn connect(opts: &ConnectOptions) -> Result<Session, NetconfError> {
         let mut transport = Transport::open(opts)?;
+        // The hello is part of connecting: a server that never sends it is unreachable in
+        // connect_timeout, not in rpc_timeout.
+        transport.set_rpc_timeout(opts.connect_timeout);
         let server = transport.receive()?;
+        transport.set_rpc_timeout(opts.rpc_timeout);
         let hello = ServerHello::parse(&server)?;
         if !hello.has(rpc::CAP_BASE_10) && !hello.has(CAP_BASE_11) {
             return Err(NetconfError::Protocol(format!(
