@@ -24,3 +24,4 @@ pub mod model;
 pub mod notify;
 pub mod sim;
 pub mod store;
+pub mod templates;

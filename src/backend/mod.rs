@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod dry_run;
+pub mod netconf;
 
 use async_trait::async_trait;
 use serde::Serialize;

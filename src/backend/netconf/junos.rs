@@ -1,0 +1,790 @@
+//! The Junos change sequence for one switch: lock → load set lines → diff → (nothing to do:
+//! unlock) → commit check → confirmed commit → confirming commit → unlock → close.
+//!
+//! What can go wrong and what we then do:
+//! - the candidate is locked (or modified) by someone else: retry with backoff until
+//!   `lock_timeout`, then `Locked` naming the holder;
+//! - any error before a commit was sent: discard our changes (only while we hold the lock),
+//!   unlock, close; the switch is as it was;
+//! - a lost reply or an error after a commit was sent proves nothing (EX3400 has been seen
+//!   applying a commit and then failing the unlock): reconnect, read the active configuration
+//!   back and check every rendered `set` line is there, confirming a pending commit if needed,
+//!   else `Uncertain`.
+
+use std::collections::HashSet;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::backend::{BackendError, PortResult};
+use crate::model::InterfaceName;
+
+use super::error::NetconfError;
+use super::rpc::{describe, Datastore, RpcError};
+use super::session::Session;
+
+/// The rendered lines of one port change.
+#[derive(Debug, Clone)]
+pub struct PortLines {
+    pub port: InterfaceName,
+    pub lines: Vec<String>,
+}
+
+/// Everything to apply to one switch in one commit.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub switch: String,
+    pub ports: Vec<PortLines>,
+    /// Commit log message (`mesa: <reasons>`).
+    pub log: String,
+}
+
+impl Plan {
+    fn all_lines(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .flat_map(|p| p.lines.iter().cloned())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceOptions {
+    pub lock_timeout: Duration,
+    /// Junos confirmed-commit safety net, whole minutes (1–65535).
+    pub confirm_minutes: u16,
+    /// First wait between lock attempts; doubles up to 10 s.
+    pub lock_backoff: Duration,
+}
+
+impl SequenceOptions {
+    /// Rounds a duration up to whole minutes, within what Junos accepts.
+    pub fn minutes(d: Duration) -> u16 {
+        let minutes = d.as_secs().div_ceil(60).clamp(1, 65_535);
+        u16::try_from(minutes).unwrap_or(u16::MAX)
+    }
+}
+
+/// Where the sequence failed, which decides the clean-up.
+enum Failure {
+    /// Nothing committed: discard, unlock, report. `usable` is false when the session itself
+    /// failed (timeout, closed): then the server drops our lock and changes with it.
+    BeforeCommit { error: BackendError, usable: bool },
+    /// A commit was sent and its fate is unknown. `confirmed` tells whether the confirming
+    /// commit was acknowledged.
+    AfterCommit { cause: String, confirmed: bool },
+}
+
+/// Runs the whole sequence; `connect` opens a fresh session (also used to recover).
+pub fn apply(
+    connect: &dyn Fn() -> Result<Session, NetconfError>,
+    plan: &Plan,
+    opts: &SequenceOptions,
+) -> Result<Vec<PortResult>, BackendError> {
+    let mut session = connect().map_err(|e| e.into_backend("connect"))?;
+    if let Err(e) = lock_with_retry(&mut session, opts) {
+        let _ = session.close();
+        return Err(e);
+    }
+    match locked(&mut session, plan, opts) {
+        Ok(None) => {
+            if let Err(e) = session.unlock(Datastore::Candidate) {
+                tracing::warn!(switch = %plan.switch, error = %e, "unlock failed after an empty diff");
+            }
+            let _ = session.close();
+            Ok(plan
+                .ports
+                .iter()
+                .map(|p| PortResult {
+                    port: p.port.clone(),
+                    changed: false,
+                    diff: String::new(),
+                })
+                .collect())
+        }
+        Ok(Some(results)) => match session.unlock(Datastore::Candidate) {
+            Ok(_) => {
+                let _ = session.close();
+                Ok(results)
+            }
+            Err(e) => {
+                let _ = session.close();
+                let cause = format!("unlock after commit failed: {e}");
+                recover(connect, plan, opts, &cause, true, results)
+            }
+        },
+        Err(Failure::BeforeCommit {
+            error,
+            usable: false,
+        }) => {
+            drop(session);
+            Err(error)
+        }
+        Err(Failure::BeforeCommit {
+            error,
+            usable: true,
+        }) => {
+            if let Err(e) = session.discard_changes() {
+                tracing::warn!(switch = %plan.switch, error = %e, "discard-changes failed");
+            }
+            let _ = session.unlock(Datastore::Candidate);
+            let _ = session.close();
+            Err(error)
+        }
+        Err(Failure::AfterCommit { cause, confirmed }) => {
+            drop(session);
+            let results = plan
+                .ports
+                .iter()
+                .map(|p| PortResult {
+                    port: p.port.clone(),
+                    changed: true,
+                    diff: String::new(),
+                })
+                .collect();
+            recover(connect, plan, opts, &cause, confirmed, results)
+        }
+    }
+}
+
+/// The part run while holding the lock. `Ok(None)`: the switch already had it all.
+fn locked(
+    session: &mut Session,
+    plan: &Plan,
+    opts: &SequenceOptions,
+) -> Result<Option<Vec<PortResult>>, Failure> {
+    let loaded = session
+        .junos_load_set(&plan.all_lines())
+        .map_err(before("load-configuration"))?;
+    for warning in loaded.warnings() {
+        tracing::debug!(switch = %plan.switch, %warning, "load-configuration warning");
+    }
+    let diff = session.junos_diff().map_err(before("diff"))?;
+    if diff.trim().is_empty() {
+        return Ok(None);
+    }
+    session
+        .junos_commit_check()
+        .map_err(before("commit check"))?;
+    let ports: Vec<InterfaceName> = plan.ports.iter().map(|p| p.port.clone()).collect();
+    let results = port_results(&diff, &ports);
+    match session.junos_commit_confirmed(opts.confirm_minutes, &plan.log) {
+        Ok(_) => {}
+        Err(NetconfError::Rpc(errors)) => {
+            return Err(Failure::BeforeCommit {
+                error: BackendError::Commit(describe(&errors)),
+                usable: true,
+            });
+        }
+        Err(e) => {
+            return Err(Failure::AfterCommit {
+                cause: format!("confirmed commit: {e}"),
+                confirmed: false,
+            })
+        }
+    }
+    if let Err(e) = session.junos_commit() {
+        return Err(Failure::AfterCommit {
+            cause: format!("confirming commit: {e}"),
+            confirmed: false,
+        });
+    }
+    Ok(Some(results))
+}
+
+fn before(what: &'static str) -> impl Fn(NetconfError) -> Failure {
+    move |e| Failure::BeforeCommit {
+        usable: !e.is_unknown_outcome(),
+        error: e.into_backend(what),
+    }
+}
+
+/// Locks the candidate, waiting for another holder to let go until `lock_timeout`.
+fn lock_with_retry(session: &mut Session, opts: &SequenceOptions) -> Result<(), BackendError> {
+    let deadline = Instant::now() + opts.lock_timeout;
+    let mut backoff = opts.lock_backoff.max(Duration::from_millis(10));
+    loop {
+        match session.lock(Datastore::Candidate) {
+            Ok(_) => return Ok(()),
+            Err(NetconfError::Rpc(errors)) if lock_busy(&errors) => {
+                let holder = lock_holder(&errors);
+                if Instant::now() + backoff > deadline {
+                    return Err(BackendError::Locked(format!(
+                        "{holder} (waited {:?})",
+                        opts.lock_timeout
+                    )));
+                }
+                tracing::info!(peer = %session.peer(), %holder, "candidate locked, retrying in {backoff:?}");
+                sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into_backend("lock")),
+        }
+    }
+}
+
+/// A lock refused because someone else holds it or has uncommitted changes.
+pub fn lock_busy(errors: &[RpcError]) -> bool {
+    errors.iter().any(|e| {
+        let msg = e.message.as_deref().unwrap_or("").to_ascii_lowercase();
+        e.tag.as_deref() == Some("lock-denied")
+            || msg.contains("locked by")
+            || msg.contains("database modified")
+            || msg.contains("in use")
+    })
+}
+
+/// Who holds the lock, in words: the Junos user line, or the NETCONF session id.
+pub fn lock_holder(errors: &[RpcError]) -> String {
+    for e in errors {
+        let msg = e.message.as_deref().unwrap_or("");
+        if let Some((_, who)) = msg.split_once("locked by:") {
+            let who = who.split_whitespace().collect::<Vec<_>>().join(" ");
+            return format!("locked by {who}");
+        }
+        if msg.contains("database modified") {
+            return "another user has uncommitted changes (configuration database modified)".into();
+        }
+        if let Some(id) = e.info("session-id") {
+            return format!("locked by NETCONF session {id}");
+        }
+    }
+    describe(errors)
+}
+
+/// After a commit whose outcome is unknown: look at the active configuration through a new
+/// session. Present → success (confirming a pending confirmed commit when needed).
+fn recover(
+    connect: &dyn Fn() -> Result<Session, NetconfError>,
+    plan: &Plan,
+    opts: &SequenceOptions,
+    cause: &str,
+    confirmed: bool,
+    results: Vec<PortResult>,
+) -> Result<Vec<PortResult>, BackendError> {
+    tracing::warn!(switch = %plan.switch, %cause, "commit outcome unknown, reading the configuration back");
+    let uncertain = |why: String| BackendError::Uncertain(format!("{cause}; {why}"));
+    let mut session = connect().map_err(|e| uncertain(format!("reconnect failed: {e}")))?;
+    let text = match session.junos_get_text(true) {
+        Ok(text) => text,
+        Err(e) => {
+            let _ = session.close();
+            return Err(uncertain(format!("read-back failed: {e}")));
+        }
+    };
+    let missing = missing_set_lines(&text, &plan.all_lines());
+    if let Some(first) = missing.first() {
+        let _ = session.close();
+        return Err(uncertain(format!(
+            "{} line(s) not in the active configuration, first: {first}",
+            missing.len()
+        )));
+    }
+    if !confirmed {
+        // The lines may be there only until the confirmed commit rolls back: confirm it.
+        let confirm = session
+            .lock(Datastore::Candidate)
+            .and_then(|_| session.junos_commit())
+            .and_then(|_| session.unlock(Datastore::Candidate));
+        if let Err(e) = confirm {
+            let _ = session.close();
+            return Err(uncertain(format!(
+                "the lines are active but confirming failed ({e}); Junos rolls back within {} min unless confirmed",
+                opts.confirm_minutes
+            )));
+        }
+    }
+    let _ = session.close();
+    Ok(results)
+}
+
+/// Splits a `show | compare` diff into per-port results, in plan order. Hunks naming a port
+/// in their `[edit …]` header belong to it; otherwise each top-level block of the hunk goes to
+/// the ports it names. Hunks naming no port are shown with every changed port.
+pub fn port_results(diff: &str, ports: &[InterfaceName]) -> Vec<PortResult> {
+    let (per_port, loose) = split_diff(diff, ports);
+    let nothing_attributed = per_port.iter().all(String::is_empty);
+    ports
+        .iter()
+        .zip(per_port)
+        .map(|(port, own)| {
+            let diff = if nothing_attributed {
+                diff.trim_end().to_string()
+            } else if own.is_empty() {
+                String::new()
+            } else {
+                format!("{own}{loose}").trim_end().to_string()
+            };
+            PortResult {
+                port: port.clone(),
+                changed: !diff.is_empty(),
+                diff,
+            }
+        })
+        .collect()
+}
+
+/// Returns (diff text per port, in `ports` order; text not attributed to any port).
+pub fn split_diff(diff: &str, ports: &[InterfaceName]) -> (Vec<String>, String) {
+    let mut per_port = vec![String::new(); ports.len()];
+    let mut loose = String::new();
+    for (header, body) in hunks(diff) {
+        let named = named_ports(std::iter::once(header), ports);
+        if !named.is_empty() {
+            for i in named {
+                push_hunk(&mut per_port[i], header, &body);
+            }
+            continue;
+        }
+        for block in blocks(&body) {
+            let named = named_ports(block.iter().copied(), ports);
+            if named.is_empty() {
+                push_hunk(&mut loose, header, &block);
+            }
+            for i in named {
+                push_hunk(&mut per_port[i], header, &block);
+            }
+        }
+    }
+    (per_port, loose)
+}
+
+fn push_hunk(out: &mut String, header: &str, body: &[&str]) {
+    if body.is_empty() && header.is_empty() {
+        return;
+    }
+    if !header.is_empty() {
+        out.push_str(header);
+        out.push('\n');
+    }
+    for line in body {
+        out.push_str(line);
+        out.push('\n');
+    }
+}
+
+fn hunks(diff: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in diff.lines() {
+        if line.trim_start().starts_with("[edit") {
+            out.push((line.trim(), Vec::new()));
+        } else if line.trim().is_empty() {
+            continue;
+        } else {
+            match out.last_mut() {
+                Some((_, body)) => body.push(line),
+                None => out.push(("", vec![line])),
+            }
+        }
+    }
+    out
+}
+
+/// Groups a hunk body into top-level statements (least indented after the +/- marker).
+fn blocks<'a>(body: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let indent = |l: &str| {
+        let rest = l.strip_prefix(['+', '-', '!', ' ']).unwrap_or(l);
+        rest.len() - rest.trim_start().len()
+    };
+    let top = body.iter().map(|l| indent(l)).min().unwrap_or(0);
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    for line in body {
+        let rest = line
+            .strip_prefix(['+', '-', '!', ' '])
+            .unwrap_or(line)
+            .trim_start();
+        let closes = rest.starts_with('}');
+        if (indent(line) == top && !closes) || out.is_empty() {
+            out.push(vec![line]);
+        } else if let Some(last) = out.last_mut() {
+            last.push(line);
+        }
+    }
+    out
+}
+
+fn named_ports<'a>(lines: impl Iterator<Item = &'a str>, ports: &[InterfaceName]) -> Vec<usize> {
+    let tokens: HashSet<&str> = lines
+        .flat_map(str::split_whitespace)
+        .map(|t| {
+            t.trim_matches(|c: char| {
+                matches!(c, '[' | ']' | '{' | '}' | ';' | '"' | '+' | '-' | '!')
+            })
+        })
+        .collect();
+    ports
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| tokens.contains(p.as_str()))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The `set` lines (of `lines`) absent from a curly-brace configuration text.
+pub fn missing_set_lines(config_text: &str, lines: &[String]) -> Vec<String> {
+    let present = flatten_config(config_text);
+    lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("set "))
+        .filter(|l| {
+            let tokens = tokenize(l);
+            expand_lists(&tokens[1..])
+                .iter()
+                .any(|want| !present.iter().any(|have| have.starts_with(want)))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Turns `show configuration` text into token paths, one per statement (containers too), as
+/// if written as `set` lines. Inactive statements are left out; comments are skipped.
+pub fn flatten_config(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(Vec<String>, bool)> = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut list: Option<Vec<String>> = None;
+    let mut items: Vec<String> = Vec::new();
+    let mut in_comment = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if in_comment {
+            in_comment = !line.contains("*/");
+            continue;
+        }
+        if line.starts_with("/*") {
+            in_comment = !line.contains("*/");
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        for token in tokenize(line) {
+            if let Some(open) = &mut list {
+                match token.as_str() {
+                    "]" => items = list.take().unwrap_or_default(),
+                    _ => open.push(token),
+                }
+                continue;
+            }
+            if token.starts_with('#') && words.is_empty() {
+                // `## SECRET-DATA` and other trailing annotations.
+                break;
+            }
+            let inactive = stack.iter().any(|(_, off)| *off);
+            match token.as_str() {
+                "{" => {
+                    let off = words.first().is_some_and(|w| w == "inactive:");
+                    let group: Vec<String> = words.drain(..).filter(|w| !is_tag(w)).collect();
+                    if !inactive && !off {
+                        out.push(path(&stack, &group));
+                    }
+                    stack.push((group, off));
+                }
+                "}" => {
+                    stack.pop();
+                    words.clear();
+                }
+                "[" => list = Some(Vec::new()),
+                ";" => {
+                    let off = words.first().is_some_and(|w| w == "inactive:");
+                    let stmt: Vec<String> = words.drain(..).filter(|w| !is_tag(w)).collect();
+                    let listed = std::mem::take(&mut items);
+                    if inactive || off || stmt.is_empty() {
+                        continue;
+                    }
+                    if listed.is_empty() {
+                        out.push(path(&stack, &stmt));
+                    }
+                    for item in listed {
+                        let mut s = stmt.clone();
+                        s.push(item);
+                        out.push(path(&stack, &s));
+                    }
+                }
+                _ => words.push(token),
+            }
+        }
+    }
+    out
+}
+
+fn is_tag(word: &str) -> bool {
+    matches!(word, "inactive:" | "protect:" | "replace:")
+}
+
+fn path(stack: &[(Vec<String>, bool)], last: &[String]) -> Vec<String> {
+    stack
+        .iter()
+        .flat_map(|(g, _)| g.iter().cloned())
+        .chain(last.iter().cloned())
+        .collect()
+}
+
+/// `members [ 10 20 ]` in a set line stands for two statements.
+fn expand_lists(tokens: &[String]) -> Vec<Vec<String>> {
+    match (
+        tokens.iter().position(|t| t == "["),
+        tokens.iter().position(|t| t == "]"),
+    ) {
+        (Some(open), Some(close)) if open < close => tokens[open + 1..close]
+            .iter()
+            .map(|item| {
+                let mut v = tokens[..open].to_vec();
+                v.push(item.clone());
+                v
+            })
+            .collect(),
+        _ => vec![tokens.to_vec()],
+    }
+}
+
+/// Splits a Junos line into words: quotes removed (with `\"` escapes), `{ } ; [ ]` as
+/// separate tokens outside quotes.
+pub fn tokenize(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '\\' => {
+                    if let Some(next) = chars.next() {
+                        word.push(next);
+                    }
+                }
+                '"' => quoted = false,
+                _ => word.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                quoted = true;
+                was_quoted = true;
+            }
+            c if c.is_whitespace() => flush(&mut word, &mut was_quoted, &mut out),
+            '{' | '}' | ';' | '[' | ']' => {
+                flush(&mut word, &mut was_quoted, &mut out);
+                out.push(c.to_string());
+            }
+            _ => word.push(c),
+        }
+    }
+    flush(&mut word, &mut was_quoted, &mut out);
+    out
+}
+
+fn flush(word: &mut String, was_quoted: &mut bool, out: &mut Vec<String>) {
+    if !word.is_empty() || *was_quoted {
+        out.push(std::mem::take(word));
+    }
+    *was_quoted = false;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::netconf::rpc::RpcReply;
+
+    fn port(p: &str) -> InterfaceName {
+        InterfaceName::parse(p).unwrap()
+    }
+
+    #[test]
+    fn junos_lock_refusals_name_the_holder() {
+        // Text from the reference README (Junos "configuration database locked by").
+        let locked = RpcReply::parse(
+            "<rpc-reply><rpc-error><error-type>protocol</error-type><error-tag>lock-denied</error-tag>\
+             <error-severity>error</error-severity><error-message>configuration database locked by:\n  \
+             admin terminal  (pid 32260) on since 2021-05-06 11:04:06 UTC, idle 00:04:48\n      exclusive\
+             </error-message><error-info><session-id>4711</session-id></error-info></rpc-error></rpc-reply>",
+        )
+        .unwrap();
+        assert!(lock_busy(&locked.errors));
+        assert_eq!(
+            lock_holder(&locked.errors),
+            "locked by admin terminal (pid 32260) on since 2021-05-06 11:04:06 UTC, idle 00:04:48 exclusive"
+        );
+        let modified = RpcReply::parse(
+            "<rpc-reply><rpc-error><error-severity>error</error-severity>\
+             <error-message>configuration database modified</error-message></rpc-error></rpc-reply>",
+        )
+        .unwrap();
+        assert!(lock_busy(&modified.errors));
+        assert!(lock_holder(&modified.errors).contains("uncommitted changes"));
+        let other = RpcReply::parse(
+            "<rpc-reply><rpc-error><error-tag>access-denied</error-tag><error-message>permission denied</error-message></rpc-error></rpc-reply>",
+        )
+        .unwrap();
+        assert!(!lock_busy(&other.errors));
+    }
+
+    #[test]
+    fn confirm_minutes_round_up_and_clamp() {
+        assert_eq!(SequenceOptions::minutes(Duration::from_secs(0)), 1);
+        assert_eq!(SequenceOptions::minutes(Duration::from_secs(60)), 1);
+        assert_eq!(SequenceOptions::minutes(Duration::from_secs(61)), 2);
+        assert_eq!(SequenceOptions::minutes(Duration::from_secs(120)), 2);
+        assert_eq!(
+            SequenceOptions::minutes(Duration::from_secs(10_000_000)),
+            65_535
+        );
+    }
+
+    const DIFF: &str = "\
+[edit interfaces ge-0/0/12 unit 0 family ethernet-switching]
+-       interface-mode access;
++       interface-mode trunk;
++       vlan {
++           members [ 1 10 20 ];
++       }
+[edit interfaces ge-0/0/12]
++   native-vlan-id 1;
+[edit interfaces]
++   ge-0/0/1 {
++       description \"AP ap-02\";
++   }
+[edit protocols dot1x authenticator]
+-    interface ge-0/0/12 {
+-        supplicant multiple;
+-    }
+-    interface ge-0/0/1 {
+-        supplicant multiple;
+-    }
+[edit vlans]
++   ap-mgmt {
++       vlan-id 10;
++   }
+";
+
+    #[test]
+    fn diff_is_split_per_port() {
+        let ports = [port("ge-0/0/12"), port("ge-0/0/1"), port("ge-0/0/2")];
+        let (per_port, loose) = split_diff(DIFF, &ports);
+        assert_eq!(
+            per_port[0],
+            "[edit interfaces ge-0/0/12 unit 0 family ethernet-switching]\n-       interface-mode access;\n+       interface-mode trunk;\n+       vlan {\n+           members [ 1 10 20 ];\n+       }\n\
+             [edit interfaces ge-0/0/12]\n+   native-vlan-id 1;\n\
+             [edit protocols dot1x authenticator]\n-    interface ge-0/0/12 {\n-        supplicant multiple;\n-    }\n"
+        );
+        // ge-0/0/1 is not mistaken for a prefix of ge-0/0/12.
+        assert_eq!(
+            per_port[1],
+            "[edit interfaces]\n+   ge-0/0/1 {\n+       description \"AP ap-02\";\n+   }\n\
+             [edit protocols dot1x authenticator]\n-    interface ge-0/0/1 {\n-        supplicant multiple;\n-    }\n"
+        );
+        assert_eq!(per_port[2], "");
+        assert_eq!(
+            loose,
+            "[edit vlans]\n+   ap-mgmt {\n+       vlan-id 10;\n+   }\n"
+        );
+
+        let results = port_results(DIFF, &ports);
+        assert!(results[0].changed && results[1].changed && !results[2].changed);
+        assert!(
+            results[0].diff.ends_with("vlan-id 10;\n+   }"),
+            "loose hunks are shown with changed ports"
+        );
+        assert_eq!(results[2].diff, "");
+    }
+
+    #[test]
+    fn unattributed_diff_goes_to_every_port() {
+        let ports = [port("ge-0/0/5")];
+        let results = port_results("[edit vlans]\n+   guest { vlan-id 99; }\n", &ports);
+        assert!(results[0].changed);
+        assert!(results[0].diff.contains("guest"));
+        assert!(!port_results("\n  \n", &ports)[0].changed);
+    }
+
+    const CONFIG: &str = r#"## Last commit: 2024-05-06 11:04:06 UTC by mesa
+version 20.4R3-S1.3;
+/* a comment
+   over two lines { */
+interfaces {
+    ge-0/0/12 {
+        description "AP ap-01 \"lobby\"";
+        native-vlan-id 1;
+        unit 0 {
+            family ethernet-switching {
+                interface-mode trunk;
+                vlan {
+                    members [ 1 10 20 ];
+                }
+            }
+        }
+    }
+    inactive: ge-0/0/13 {
+        description "AP ap-02";
+    }
+}
+protocols {
+    dot1x {
+        authenticator {
+            interface {
+                ge-0/0/14 {
+                    supplicant multiple;
+                    mac-radius {
+                        restrict;
+                    }
+                    inactive: retries 3;
+                    server-fail vlan-name sf;
+                }
+            }
+        }
+    }
+}
+system {
+    root-authentication {
+        encrypted-password "$6$abc"; ## SECRET-DATA
+    }
+}
+"#;
+
+    #[test]
+    fn config_text_read_back_as_set_lines() {
+        let lines: Vec<String> = [
+            r#"set interfaces ge-0/0/12 description "AP ap-01 \"lobby\"""#,
+            "set interfaces ge-0/0/12 native-vlan-id 1",
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode trunk",
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 10",
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members [ 1 20 ]",
+            "delete protocols dot1x authenticator interface ge-0/0/12",
+            "set protocols dot1x authenticator interface ge-0/0/14 mac-radius restrict",
+            "set protocols dot1x authenticator interface ge-0/0/14 supplicant multiple",
+            "set protocols dot1x authenticator interface ge-0/0/14 server-fail vlan-name sf",
+            "set system root-authentication encrypted-password $6$abc",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(missing_set_lines(CONFIG, &lines), Vec::<String>::new());
+
+        let absent: Vec<String> = [
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 30",
+            "set interfaces ge-0/0/12 native-vlan-id 10",
+            "set interfaces ge-0/0/13 description \"AP ap-02\"",
+            "set protocols dot1x authenticator interface ge-0/0/14 retries 3",
+            "set interfaces ge-0/0/1 description x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            missing_set_lines(CONFIG, &absent),
+            absent,
+            "inactive or different statements count as missing"
+        );
+    }
+
+    #[test]
+    fn tokenizer_handles_quotes_and_punctuation() {
+        assert_eq!(tokenize(r#"set a "b c" d;"#), ["set", "a", "b c", "d", ";"]);
+        assert_eq!(
+            tokenize(r#"x "q\"uote" "" [ 1 2 ]"#),
+            ["x", "q\"uote", "", "[", "1", "2", "]"]
+        );
+        assert_eq!(tokenize("a{b}"), ["a", "{", "b", "}"]);
+    }
+}
