@@ -339,6 +339,12 @@ validate_inputs() {
 	if [[ $BACKEND == netconf && -z $NC_PASSWORD && -z $NC_KEY ]]; then
 		die "backend netconf needs --netconf-password or --netconf-key"
 	fi
+	local pair name
+	for pair in FQDN:fqdn MIST_TOKEN:mist-api-token WEBHOOK_SECRET:webhook-secret API_TOKEN:api-token NC_PASSWORD:netconf-password; do
+		name=${pair%%:*}
+		[[ ${!name} != *"'"* && ${!name} != *$'\n'* ]] ||
+			die "--${pair#*:}: a single quote or a line break cannot be stored in .env"
+	done
 	if [[ -n $NC_KEY && ! -f $NC_KEY ]]; then
 		die "--netconf-key $NC_KEY: no such file"
 	fi
