@@ -448,14 +448,12 @@ check_env_refs() {
 }
 
 cmd_init() {
+	if [[ -z $DIR && ! (-f $SCRIPT_DIR/docker-compose.yaml && -f $SCRIPT_DIR/.env) ]]; then
+		ask DIR "Persistent folder" "$DEFAULT_DIR"
+	fi
 	resolve_dir
 	local config=$DIR/config.toml env=$DIR/.env tls=no verify_cert=true crt=$DIR/certs/mesa.crt key=$DIR/certs/mesa.key
 	local write_cfg=1 write_env_file=1
-	if [[ ! -d $DIR ]] && ((!YES)); then
-		ask DIR "Persistent folder" "$DEFAULT_DIR"
-		DIR=${DIR%/}
-		config=$DIR/config.toml env=$DIR/.env crt=$DIR/certs/mesa.crt key=$DIR/certs/mesa.key
-	fi
 	if [[ -f $config && $FORCE -eq 0 ]]; then write_cfg=0; fi
 	if [[ -f $env && $FORCE -eq 0 ]]; then write_env_file=0; fi
 
@@ -482,12 +480,28 @@ cmd_init() {
 			if [[ -z $NC_KEY ]]; then ask NC_PASSWORD "NETCONF password" "" secret; fi
 		fi
 	fi
+	if ((!YES && !SELF_SIGNED)) && [[ -z $TLS_CERT_SRC && ! -f $crt ]]; then
+		local tls_mode=""
+		ask tls_mode "HTTPS: proxy (a reverse proxy in front), certificate (built-in TLS) or self-signed" "proxy"
+		case $tls_mode in
+		proxy) ;;
+		self-signed) SELF_SIGNED=1 ;;
+		certificate)
+			ask TLS_CERT_SRC "Certificate file (PEM, full chain)" ""
+			ask TLS_KEY_SRC "Private key file (PEM)" ""
+			;;
+		*) die "expected proxy, certificate or self-signed (got \"$tls_mode\")" ;;
+		esac
+	fi
 	: "${MIST_URL:=https://api.mist.com}" "${BACKEND:=dry-run}" "${NC_USER:=mesa}"
 	[[ -n $WEBHOOK_SECRET ]] || WEBHOOK_SECRET=$(random_hex)
 	[[ -n $API_TOKEN ]] || API_TOKEN=$(random_hex)
 	if ((SELF_SIGNED)) || [[ -n $TLS_CERT_SRC || -f $crt ]]; then tls=yes; fi
 	if [[ $tls == yes ]]; then : "${HOST_PORT:=443}"; else : "${HOST_PORT:=51360}"; fi
 	if ((write_cfg || write_env_file)); then validate_inputs; fi
+	if ((write_cfg)) && [[ ! -f $EXAMPLE_CONFIG ]]; then
+		die "example configuration $EXAMPLE_CONFIG not found (set MESA_EXAMPLE_CONFIG)"
+	fi
 
 	say "mesa folder: $DIR"
 	mkdir -p "$DIR" "$DIR/data"
@@ -619,8 +633,14 @@ main() {
 	restart) resolve_dir && compose up -d --force-recreate ;;
 	update)
 		resolve_dir
-		compose pull --ignore-buildable
-		compose build --pull
+		local context
+		context=$(env_get "$DIR/.env" MESA_BUILD_CONTEXT)
+		if [[ -f ${context:-$DIR}/Dockerfile ]]; then
+			compose pull --ignore-buildable
+			compose build --pull
+		else
+			compose pull # a published image (MESA_IMAGE): nothing to build
+		fi
 		compose up -d --remove-orphans
 		;;
 	status) resolve_dir && compose ps ;;

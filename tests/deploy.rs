@@ -556,6 +556,85 @@ fn self_signed_certificate_names_the_fqdn_and_enables_tls() {
 }
 
 #[test]
+fn provided_certificate_is_installed_and_mist_verifies_it() {
+    let sb = Sandbox::new();
+    let t = sb.tmp.path();
+    let openssl = |args: &[&str]| {
+        let out = tool("openssl", "apt-get install -y openssl")
+            .args(args)
+            .current_dir(t)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A CA and a leaf it signs: what a real (non self-signed) certificate looks like.
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Campus CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=mesa.campus.example.net",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "leaf.crt",
+    ]);
+    let crt = t.join("leaf.crt");
+    let key = t.join("leaf.key");
+    let out = sb.init(&[
+        "--tls-cert",
+        crt.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let dir = sb.dir();
+    assert_eq!(
+        fs::read(dir.join("certs/mesa.crt")).unwrap(),
+        fs::read(&crt).unwrap()
+    );
+    assert_eq!(mode(&dir.join("certs/mesa.key")), 0o600);
+    assert!(out.contains("\"verify_cert\": true"), "{out}");
+    let config = load_as_container(&dir);
+    assert_eq!(config.server.tls_key, Some(dir.join("certs/mesa.key")));
+    assert_eq!(read_env(&dir.join(".env"))["MESA_HOST_PORT"], "443");
+}
+
+#[test]
 fn init_refuses_what_it_cannot_store_or_run() {
     let sb = Sandbox::new();
     let dir = sb.dir();
@@ -645,6 +724,27 @@ fn lifecycle_commands_call_docker_compose_in_the_folder() {
             .collect();
         assert_eq!(sb.docker_calls(), want, "{args:?}");
     }
+
+    // Without a checkout to build from, update pulls the published image instead.
+    let env_path = dir.join(".env");
+    let env: String = fs::read_to_string(&env_path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("MESA_BUILD_CONTEXT="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(
+        &env_path,
+        env + "MESA_IMAGE='registry.example.net/mesa:1.2.0'\n",
+    )
+    .unwrap();
+    let _ = fs::remove_file(sb.docker_log());
+    sb.run_script(&installed, &["update"], &[]);
+    let want: Vec<String> = ["compose pull", "compose up -d --remove-orphans"]
+        .iter()
+        .map(|e| format!("{}|{e}", dir.display()))
+        .collect();
+    assert_eq!(sb.docker_calls(), want);
 
     let _ = fs::remove_file(sb.docker_log());
     sb.run_ok(&["--dir", dir.to_str().unwrap(), "status"]);
