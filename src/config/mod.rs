@@ -592,7 +592,10 @@ impl Config {
                 ));
             }
             if entry.token.is_some() != entry.room_id.is_some() {
-                return Err(self.err(&format!("notify[{i}]"), "a Webex bot needs both token and room_id"));
+                return Err(self.err(
+                    &format!("notify[{i}]"),
+                    "a Webex bot needs both token and room_id",
+                ));
             }
             // The URL is a secret: the message names the key, never the value.
             let scheme = reqwest::Url::parse(entry.url.expose()).map(|u| u.scheme().to_string());
