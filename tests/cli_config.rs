@@ -41,7 +41,7 @@ fn example_config_is_valid_and_secrets_are_masked() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("is valid"));
-    for (_, secret) in &EXAMPLE_ENV[..] {
+    for (_, secret) in EXAMPLE_ENV {
         if secret.contains("value") {
             assert!(!stdout.contains(secret), "secret {secret} printed");
         }
