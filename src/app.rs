@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::backend::dry_run::DryRun;
+use crate::backend::netconf::NetconfBackend;
 use crate::backend::SwitchBackend;
 use crate::config::{BackendKind, Config};
 use crate::engine::{Engine, EngineParts};
@@ -18,6 +19,7 @@ use crate::mist::{MistClient, MistError};
 use crate::notify::Notifications;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
+use crate::templates::Templates;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -109,8 +111,16 @@ impl App {
 }
 
 pub fn backend_for(config: &Config) -> Result<Arc<dyn SwitchBackend>, AppError> {
+    let templates =
+        Templates::load(&config.templates).map_err(|e| AppError::Backend(e.to_string()))?;
+    let templates = Arc::new(templates);
     match config.backend.kind {
-        BackendKind::DryRun => Ok(Arc::new(DryRun::new())),
+        BackendKind::DryRun => Ok(Arc::new(DryRun::with_templates(templates))),
+        BackendKind::Netconf => Ok(Arc::new(NetconfBackend::new(
+            &config.backend.netconf,
+            &config.switches,
+            templates,
+        ))),
         other => Err(AppError::Backend(format!(
             "backend {other:?} is not available in this build"
         ))),

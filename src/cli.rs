@@ -95,6 +95,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::CheckConfig => {
             println!("# {} is valid\n", config.source.display());
             print!("{config}");
+            // Validation already rendered them; show what a sample port would receive.
+            let templates = crate::templates::Templates::load(&config.templates)?;
+            println!("\n# Rendered templates");
+            for line in templates.check()? {
+                println!("{line}");
+            }
             Ok(0)
         }
         Command::Replay { payload, dry_run } => replay(config, &payload, dry_run).await,

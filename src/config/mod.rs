@@ -112,6 +112,9 @@ pub struct MistConfig {
     pub timeout: Duration,
     /// Retries for 429 / 5xx / timeouts on one API call.
     pub max_retries: u32,
+    /// First wait between those retries (doubles each time, jittered) when Mist sends no
+    /// `Retry-After`.
+    pub retry_backoff: Duration,
     pub switch_cache_ttl: Duration,
 }
 
@@ -129,6 +132,7 @@ impl Default for MistConfig {
             lookup_backoff: Duration::from_secs(20),
             timeout: Duration::from_secs(15),
             max_retries: 4,
+            retry_backoff: Duration::from_secs(1),
             switch_cache_ttl: Duration::from_secs(600),
         }
     }
@@ -575,6 +579,10 @@ impl Config {
             return Err(self.err("external.api_key", "required when external.enabled = true"));
         }
         self.validate_backend()?;
+        // A template that does not compile or render stops mesa here, not at the first AP.
+        crate::templates::Templates::load(&self.templates)
+            .and_then(|t| t.check())
+            .map_err(|e| self.err("templates", e.to_string()))?;
         for (i, entry) in self.notify.iter().enumerate() {
             for outcome in &entry.outcomes {
                 if !OUTCOME_LABELS.contains(&outcome.as_str()) {

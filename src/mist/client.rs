@@ -136,7 +136,7 @@ impl MistClient {
             auth,
             metrics,
             max_retries: cfg.max_retries,
-            backoff_base: Duration::from_secs(1),
+            backoff_base: cfg.retry_backoff.get(),
             retry_after_cap: Duration::from_secs(60),
             switch_ttl: cfg.switch_cache_ttl.get(),
             switches: FlightCache::new(),

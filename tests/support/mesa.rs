@@ -96,11 +96,65 @@ pub fn device_event(kind: &str, ap_mac: &str, site_id: &str, timestamp: i64) -> 
             "mac": ap_mac,
             "device_name": format!("ap-{ap_mac}"),
             "device_type": "ap",
-            "org_id": "00000000-0000-0000-0000-00000000000a",
+            "org_id": mesa::sim::mist::ORG_ID,
             "site_id": site_id,
             "site_name": "HQ",
             "timestamp": timestamp,
         }]
     })
     .to_string()
+}
+
+/// mesa wired to a fake Mist cloud, with fast retries for tests.
+pub async fn start_with_mist(
+    fake: &mesa::sim::mist::FakeMist,
+    tweak: impl FnOnce(&mut Config),
+) -> TestMesa {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = config(dir.path());
+    let mist = fake.mist_config();
+    config.mist.api_url = mist.api_url;
+    config.mist.api_token = mist.api_token;
+    config.mist.org_id = mist.org_id;
+    config.mist.retry_backoff = mesa::config::Duration::from_millis(10);
+    config.mist.lookup_attempts = 3;
+    tweak(&mut config);
+    start_with(dir, config).await
+}
+
+/// A chat webhook receiver on loopback that records every JSON body it gets.
+pub struct Receiver {
+    pub url: String,
+    pub bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        use axum::routing::post;
+        let bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let recorded = bodies.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |body: axum::Json<serde_json::Value>| {
+                let recorded = recorded.clone();
+                async move {
+                    recorded.lock().unwrap().push(body.0);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { url, bodies }
+    }
+
+    pub fn texts(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
 }

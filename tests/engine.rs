@@ -1,0 +1,463 @@
+//! The engine end to end: signed webhooks over real HTTP → journal → engine (fake Mist over
+//! real HTTP, shaped from the OpenAPI spec) → dry-run backend → store and notifications.
+
+mod support;
+
+use std::time::Duration;
+
+use mesa::model::{Decision, InterfaceName, Mac, Profile};
+use mesa::sim::mist::{ApStatus, FakeMist, FakePort, Lldp};
+use support::mesa::{device_event, start_with_mist, Receiver, TestMesa};
+
+const SITE: &str = "978c48e6-6ef6-11e6-8bbf-02e208b2d34f";
+const SITE_B: &str = "4ac1dcf4-9d8b-7211-65c4-057819f0862b";
+
+fn mac(s: &str) -> Mac {
+    Mac::parse(s).unwrap()
+}
+
+fn port(p: &str) -> InterfaceName {
+    InterfaceName::parse(p).unwrap()
+}
+
+/// One site, one switch `sw1`; returns the switch MAC.
+fn world(fake: &FakeMist) -> Mac {
+    fake.add_site(SITE, "HQ");
+    let sw = mac("d420b0000001");
+    fake.add_switch(&sw, "sw1", SITE, "10.0.0.11");
+    sw
+}
+
+static TS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_700_000_000);
+
+async fn send(mesa: &TestMesa, kind: &str, ap: &str, site: &str) {
+    let ts = TS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let r = mesa.post_signed(&device_event(kind, ap, site, ts)).await;
+    assert_eq!(r.status(), 200);
+}
+
+async fn last_decision(mesa: &TestMesa) -> Decision {
+    mesa.idle().await;
+    mesa.app.store.recent_decisions(1).await.unwrap().remove(0)
+}
+
+fn skipped_by(d: &Decision) -> Option<String> {
+    match &d.outcome {
+        mesa::model::Outcome::Skipped { guard, .. } => Some(guard.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn connect_sets_ap_profile_and_disconnect_reverts() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000001");
+    fake.plug_ap(&ap, &sw, "ge-0/0/12");
+    let mesa = start_with_mist(&fake, |_| {}).await;
+
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/12")),
+        Some(Profile::Ap)
+    );
+    let record = mesa
+        .app
+        .store
+        .port("sw1", &port("ge-0/0/12"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.managed && record.ap_mac == Some(ap.clone()));
+
+    fake.unplug_ap(&ap);
+    send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/12")),
+        Some(Profile::Secured)
+    );
+    assert!(
+        d.verdicts.iter().any(|v| v.guard == "lldp" && v.proceed),
+        "{:?}",
+        d.verdicts
+    );
+}
+
+#[tokio::test]
+async fn site_outage_reverts_nothing_with_one_stats_call() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    let aps: Vec<Mac> = (0..50).map(|i| mac(&format!("5c5b35{i:06}"))).collect();
+    for (i, ap) in aps.iter().enumerate() {
+        fake.plug_ap(ap, &sw, &format!("ge-0/0/{i}"));
+        send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    }
+    mesa.idle().await;
+    fake.site_outage(SITE);
+    fake.clear_calls();
+    for ap in &aps {
+        send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
+    }
+    mesa.idle().await;
+    let decisions = mesa.app.store.recent_decisions(50).await.unwrap();
+    assert!(
+        decisions
+            .iter()
+            .all(|d| skipped_by(d).as_deref() == Some("site-outage")),
+        "{:?}",
+        decisions[0]
+    );
+    let hold = decisions[0]
+        .verdicts
+        .iter()
+        .find(|v| v.guard == "site-outage")
+        .unwrap();
+    assert_eq!(hold.numbers["down"], 50);
+    assert_eq!(
+        fake.call_count(&format!("/api/v1/sites/{SITE}/stats/devices")),
+        1,
+        "{:?}",
+        fake.calls()
+    );
+    for i in 0..50 {
+        assert_eq!(
+            mesa.backend.profile("sw1", &port(&format!("ge-0/0/{i}"))),
+            Some(Profile::Ap)
+        );
+    }
+}
+
+#[tokio::test]
+async fn ap_still_on_port_is_not_reverted_after_recheck() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000002");
+    fake.plug_ap(&ap, &sw, "ge-0/0/3");
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    // Lost the cloud, still plugged in (port up, AP the LLDP neighbor).
+    fake.set_ap_status(&ap, ApStatus::Disconnected, mesa::sim::mist::now());
+    fake.clear_calls();
+    send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(skipped_by(&d).as_deref(), Some("lldp"), "{d:?}");
+    assert_eq!(
+        fake.call_count(&format!("/api/v1/sites/{SITE}/stats/ports/search")),
+        2
+    );
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/3")),
+        Some(Profile::Ap)
+    );
+}
+
+#[tokio::test]
+async fn another_lldp_neighbor_means_revert() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000003");
+    fake.plug_ap(&ap, &sw, "ge-0/0/4");
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    fake.set_ap_status(&ap, ApStatus::Disconnected, mesa::sim::mist::now());
+    fake.set_port(
+        &sw,
+        "ge-0/0/4",
+        FakePort {
+            up: true,
+            neighbor_mac: Some(mac("aabbcc000001")),
+            neighbor_system_name: Some("laptop".into()),
+            neighbor_port_desc: None,
+        },
+    );
+    send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/4")),
+        Some(Profile::Secured)
+    );
+}
+
+#[tokio::test]
+async fn moved_ap_is_found_through_the_org() {
+    let fake = FakeMist::start().await;
+    world(&fake);
+    fake.add_site(SITE_B, "Branch");
+    let sw_b = mac("d420b0000002");
+    fake.add_switch(&sw_b, "sw-branch", SITE_B, "10.1.0.11");
+    let ap = mac("5c5b35000004");
+    fake.move_ap(&ap, SITE_B, &sw_b, "ge-0/0/7");
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    // The event still names the old site.
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(
+        mesa.backend.profile("sw-branch", &port("ge-0/0/7")),
+        Some(Profile::Ap)
+    );
+    assert_eq!(d.event.site_id, SITE_B);
+    assert!(fake.call_count(&format!("/api/v1/orgs/{}/devices/search", fake.org_id())) >= 1);
+}
+
+#[tokio::test]
+async fn restart_on_a_new_port_reverts_the_old_one_and_sets_the_new() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000005");
+    fake.plug_ap(&ap, &sw, "ge-0/0/1");
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    fake.unplug_ap(&ap);
+    fake.plug_ap(&ap, &sw, "ge-0/0/2");
+    send(&mesa, "AP_RESTARTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/1")),
+        Some(Profile::Secured)
+    );
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/2")),
+        Some(Profile::Ap)
+    );
+    // No disconnect guard is asked: the AP is provably elsewhere.
+    assert!(!d
+        .verdicts
+        .iter()
+        .any(|v| v.guard == "site-outage" || v.guard == "lldp"));
+}
+
+#[tokio::test]
+async fn restart_on_the_same_port_changes_nothing() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000006");
+    fake.plug_ap(&ap, &sw, "ge-0/0/6");
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    let batches = mesa.backend.batches().len();
+    send(&mesa, "AP_RESTARTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "already-in-place", "{d:?}");
+    assert_eq!(mesa.backend.batches().len(), batches, "no change sent");
+}
+
+#[tokio::test]
+async fn ignored_site_takes_no_action_at_all() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000007");
+    fake.plug_ap(&ap, &sw, "ge-0/0/7");
+    let mesa = start_with_mist(&fake, |c| c.mist.ignored_sites = vec![SITE.into()]).await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(skipped_by(&d).as_deref(), Some("ignored-site"));
+    assert!(fake.calls().is_empty(), "no Mist call for an ignored site");
+    assert!(mesa.backend.batches().is_empty());
+}
+
+#[tokio::test]
+async fn protected_port_is_never_touched() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000008");
+    fake.plug_ap(&ap, &sw, "ge-0/0/47");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.protected_ports = vec!["ge-0/0/4[0-7]".into()]
+    })
+    .await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(skipped_by(&d).as_deref(), Some("protected-port"));
+    assert!(mesa.backend.batches().is_empty());
+}
+
+#[tokio::test]
+async fn a_port_mesa_did_not_configure_is_not_reverted() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000009");
+    fake.plug_ap(&ap, &sw, "ge-0/0/9");
+    fake.unplug_ap(&ap);
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(skipped_by(&d).as_deref(), Some("managed-only"), "{d:?}");
+    assert!(mesa.backend.batches().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_and_malicious_port_names_are_rejected() {
+    let fake = FakeMist::start().await;
+    world(&fake);
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    for (i, bad) in [
+        "ge-0/0/1; delete",
+        "ge-0/0/1\nset system root-authentication plain-text-password",
+        "526",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let ap = mac(&format!("5c5b350001{i:02}"));
+        fake.add_ap(&ap, "ap-bad", SITE);
+        fake.set_ap_lldp(
+            &ap,
+            Some(Lldp {
+                system_name: "sw1".into(),
+                port_id: bad.to_string(),
+                port_desc: bad.to_string(),
+                mgmt_addr: None,
+            }),
+        );
+        send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+        let d = last_decision(&mesa).await;
+        assert_eq!(d.outcome.label(), "rejected", "{bad:?}: {d:?}");
+    }
+    assert!(
+        mesa.backend.batches().is_empty(),
+        "nothing reached a switch"
+    );
+}
+
+#[tokio::test]
+async fn payload_with_only_the_deprecated_ap_field() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b3500000a");
+    fake.plug_ap(&ap, &sw, "ge-0/0/10");
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    let body = serde_json::json!({"topic": "device-events", "events": [{
+        "type": "AP_CONNECTED", "ap": "5C:5B:35:00:00:0A", "site_id": SITE, "timestamp": 1_700_000_500}]})
+    .to_string();
+    assert_eq!(mesa.post_signed(&body).await.status(), 200);
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+}
+
+#[tokio::test]
+async fn rate_limit_with_retry_after_then_success() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b3500000b");
+    fake.plug_ap(&ap, &sw, "ge-0/0/11");
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    fake.fail_next_with_429(1, Some(1));
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    let metrics = mesa.app.metrics.render();
+    assert!(metrics.contains("status=\"429\""), "{metrics}");
+}
+
+#[tokio::test]
+async fn mist_5xx_exhausted_fails_and_is_notified() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b3500000c");
+    fake.plug_ap(&ap, &sw, "ge-0/0/12");
+    let receiver = Receiver::start().await;
+    let url = receiver.url.clone();
+    let mesa = start_with_mist(&fake, move |c| {
+        c.engine.retry_attempts = 2;
+        c.notify.push(
+            toml::from_str(&format!(
+                "kind = \"slack\"\nurl = \"{url}\"\nmin_severity = \"warning\""
+            ))
+            .unwrap(),
+        );
+    })
+    .await;
+    fake.fail_next_with_status(1000, 503);
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "failed", "{d:?}");
+    assert!(mesa.app.notify.flush(Duration::from_secs(10)).await);
+    let texts = receiver.texts();
+    assert!(!texts.is_empty(), "failure announced");
+    assert!(mesa.backend.batches().is_empty());
+    assert_eq!(
+        mesa.app.store.journal_counts().await.unwrap().0,
+        0,
+        "final outcome closes the journal entry"
+    );
+}
+
+#[tokio::test]
+async fn flapping_ap_is_held() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b3500000d");
+    fake.plug_ap(&ap, &sw, "ge-0/0/13");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.flap.max_events = 3;
+        c.guards.only_revert_managed = true;
+    })
+    .await;
+    for kind in [
+        "AP_CONNECTED",
+        "AP_DISCONNECTED",
+        "AP_CONNECTED",
+        "AP_DISCONNECTED",
+        "AP_CONNECTED",
+    ] {
+        send(&mesa, kind, ap.as_str(), SITE).await;
+        mesa.idle().await;
+    }
+    let decisions = mesa.app.store.recent_decisions(10).await.unwrap();
+    let held: Vec<_> = decisions
+        .iter()
+        .filter(|d| skipped_by(d).as_deref() == Some("flap"))
+        .collect();
+    assert_eq!(held.len(), 2, "{decisions:#?}");
+}
+
+#[tokio::test]
+async fn newer_event_supersedes_a_waiting_disconnect() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b3500000e");
+    fake.plug_ap(&ap, &sw, "ge-0/0/14");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.disconnect_delay = mesa::config::Duration::from_secs(5)
+    })
+    .await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    // The AP blips: disconnect (waits 5 s), then connects again on the same port.
+    send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    let decisions = mesa.app.store.recent_decisions(3).await.unwrap();
+    assert_eq!(
+        decisions[0].outcome.label(),
+        "already-in-place",
+        "{:?}",
+        decisions[0]
+    );
+    assert_eq!(skipped_by(&decisions[1]).as_deref(), Some("superseded"));
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/14")),
+        Some(Profile::Ap)
+    );
+    assert!(
+        mesa.backend
+            .batches()
+            .iter()
+            .flatten()
+            .all(|c| c.profile == Profile::Ap),
+        "no revert was ever sent"
+    );
+}
