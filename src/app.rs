@@ -66,17 +66,18 @@ impl App {
             None => None,
         };
         let notify = Notifications::new(&config.notify, &config.mist.api_url, metrics.clone());
+        let (dispatch, events) = mpsc::unbounded_channel();
+        let journal = Journal::start(store.clone(), metrics.clone(), dispatch);
         let engine = Engine::new(EngineParts {
             config: config.clone(),
             store: store.clone(),
             backend,
             notify: notify.clone(),
             metrics: metrics.clone(),
+            journal: journal.clone(),
             mist,
         });
-        let (dispatch, events) = mpsc::unbounded_channel();
         engine.run(events);
-        let journal = Journal::start(store.clone(), metrics.clone(), dispatch);
         Ok(App {
             config,
             store,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::model::ApEvent;
+use crate::model::{ApEvent, Decision};
 use crate::store::{Appended, Store, StoreError};
 
 /// At most this many appends share one transaction.
@@ -27,9 +27,15 @@ struct Append {
     reply: oneshot::Sender<Result<Accepted, StoreError>>,
 }
 
+struct Finish {
+    decision: Decision,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
 #[derive(Clone)]
 pub struct Journal {
     tx: mpsc::Sender<Append>,
+    finish_tx: mpsc::Sender<Finish>,
 }
 
 impl Journal {
@@ -40,8 +46,23 @@ impl Journal {
         dispatch: mpsc::UnboundedSender<ApEvent>,
     ) -> Journal {
         let (tx, rx) = mpsc::channel(4 * GROUP_MAX);
-        tokio::spawn(writer(store, metrics, dispatch, rx));
-        Journal { tx }
+        let (finish_tx, finish_rx) = mpsc::channel(4 * GROUP_MAX);
+        tokio::spawn(writer(store.clone(), metrics, dispatch, rx));
+        tokio::spawn(finisher(store, finish_rx));
+        Journal { tx, finish_tx }
+    }
+
+    /// Records the final decision of an event and closes its journal entry (grouped with
+    /// other finishes into one transaction). Until this returns, a restart re-runs the event.
+    pub async fn finish(&self, decision: Decision) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.finish_tx
+            .send(Finish { decision, reply })
+            .await
+            .map_err(|_| StoreError::Task("journal finisher stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Task("journal finisher stopped".into()))?
     }
 
     /// Returns once the events are committed (or known duplicates).
@@ -108,6 +129,24 @@ async fn writer(
                     let _ = append.reply.send(Err(StoreError::Task(message.clone())));
                 }
             }
+        }
+    }
+}
+
+async fn finisher(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finish>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let decisions: Vec<Decision> = group.iter().map(|f| f.decision.clone()).collect();
+        let result = store.finish_events(&decisions).await;
+        let shared = result.map_err(|e| e.to_string());
+        for finish in group {
+            let _ = finish.reply.send(shared.clone().map_err(StoreError::Task));
         }
     }
 }

@@ -91,7 +91,10 @@ impl<'a> Run<'a> {
                             started,
                         );
                         first.decided_at = Utc::now();
-                        self.record(&first).await;
+                        if let Err(e) = self.inner.store.record_decision(&first).await {
+                            tracing::error!(error = %e, "decision not recorded in the audit log");
+                        }
+                        self.announce(&first);
                     }
                     if self.pause(backoff).await {
                         break self.superseded();
@@ -105,10 +108,10 @@ impl<'a> Run<'a> {
             }
         };
         let decision = self.decision(outcome, started);
-        self.record(&decision).await;
-        if let Err(e) = self.inner.store.journal_finish(&self.event.id).await {
-            tracing::error!(error = %e, "journal entry not closed; the event will be re-run at the next start");
+        if let Err(e) = self.inner.journal.finish(decision.clone()).await {
+            tracing::error!(error = %e, "decision not recorded, journal entry not closed; the event will be re-run at the next start");
         }
+        self.announce(&decision);
         decision
     }
 
@@ -134,7 +137,7 @@ impl<'a> Run<'a> {
         }
     }
 
-    async fn record(&self, decision: &Decision) {
+    fn announce(&self, decision: &Decision) {
         let seconds = (Utc::now() - self.event.received_at)
             .num_milliseconds()
             .max(0) as f64
@@ -143,9 +146,6 @@ impl<'a> Run<'a> {
             .metrics
             .decision(decision.outcome.label(), seconds);
         tracing::info!(outcome = %decision.outcome.summary(), changes = decision.changes.len(), "decision");
-        if let Err(e) = self.inner.store.record_decision(decision).await {
-            tracing::error!(error = %e, "decision not recorded in the audit log");
-        }
         if !self.quiet {
             self.inner.notify.publish(decision);
         }

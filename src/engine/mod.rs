@@ -26,6 +26,7 @@ use crate::engine::guards::lldp::LldpGuard;
 use crate::engine::guards::outage::OutageGuard;
 use crate::engine::guards::ports::ProtectedPorts;
 use crate::engine::lookup::Locator;
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mist::MistClient;
 use crate::model::{ApEvent, Decision, Mac};
@@ -39,6 +40,8 @@ pub struct EngineParts {
     pub backend: Arc<dyn SwitchBackend>,
     pub notify: Notifications,
     pub metrics: Metrics,
+    /// Closes journal entries with their final decision.
+    pub journal: Journal,
     /// None when no Mist API token is configured: lookups then fail with a clear reason.
     pub mist: Option<Arc<MistClient>>,
 }
@@ -54,6 +57,7 @@ pub(crate) struct Inner {
     pub(crate) batcher: Batcher,
     pub(crate) notify: Notifications,
     pub(crate) metrics: Metrics,
+    pub(crate) journal: Journal,
     pub(crate) mist: Option<Arc<MistClient>>,
     pub(crate) locator: Option<Locator>,
     pub(crate) outage: Option<OutageGuard>,
@@ -101,6 +105,7 @@ impl Engine {
             store: parts.store,
             notify: parts.notify,
             metrics: parts.metrics,
+            journal: parts.journal,
             config,
             lanes: DashMap::new(),
             seq: AtomicU64::new(1),

@@ -79,9 +79,11 @@ pub trait Store: Send + Sync + 'static {
     /// Events accepted but not finished, oldest first (resumed on start).
     async fn journal_pending(&self) -> Result<Vec<JournalEntry>, StoreError>;
     async fn journal_attempt(&self, event_id: &str) -> Result<(), StoreError>;
-    async fn journal_finish(&self, event_id: &str) -> Result<(), StoreError>;
+    /// Records final decisions and closes their journal entries, in one transaction.
+    async fn finish_events(&self, decisions: &[Decision]) -> Result<(), StoreError>;
     async fn journal_counts(&self) -> Result<(u64, u64), StoreError>;
 
+    /// Records a decision that is not final (a first failure before retries).
     async fn record_decision(&self, decision: &Decision) -> Result<(), StoreError>;
     async fn recent_decisions(&self, limit: u32) -> Result<Vec<Decision>, StoreError>;
 

@@ -233,13 +233,24 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn journal_finish(&self, event_id: &str) -> Result<(), StoreError> {
-        let id = event_id.to_string();
+    async fn finish_events(&self, decisions: &[Decision]) -> Result<(), StoreError> {
+        let rows: Vec<(Decision, String)> = decisions
+            .iter()
+            .map(|d| Ok((d.clone(), json(d)?)))
+            .collect::<Result<_, StoreError>>()?;
         self.write(move |conn| {
-            conn.execute(
-                "UPDATE journal SET state = 'done', finished_at = ?2 WHERE id = ?1",
-                params![id, Utc::now().to_rfc3339()],
-            )?;
+            let tx = conn.transaction()?;
+            {
+                let now = Utc::now().to_rfc3339();
+                let mut finish = tx.prepare_cached(
+                    "UPDATE journal SET state = 'done', finished_at = ?2 WHERE id = ?1",
+                )?;
+                for (d, body) in &rows {
+                    insert_decision(&tx, d, body)?;
+                    finish.execute(params![d.event.id, now])?;
+                }
+            }
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -262,23 +273,8 @@ impl Store for SqliteStore {
     async fn record_decision(&self, decision: &Decision) -> Result<(), StoreError> {
         let body = json(decision)?;
         let d = decision.clone();
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO decisions (event_id, ap_mac, site_id, kind, outcome, decided_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    d.event.id,
-                    d.event.ap_mac.as_str(),
-                    d.event.site_id,
-                    d.event.kind.as_str(),
-                    d.outcome.label(),
-                    d.decided_at.to_rfc3339(),
-                    body
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |conn| insert_decision(conn, &d, &body))
+            .await
     }
 
     async fn recent_decisions(&self, limit: u32) -> Result<Vec<Decision>, StoreError> {
@@ -426,6 +422,23 @@ impl Store for SqliteStore {
     }
 }
 
+fn insert_decision(conn: &Connection, d: &Decision, body: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO decisions (event_id, ap_mac, site_id, kind, outcome, decided_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        d.event.id,
+        d.event.ap_mac.as_str(),
+        d.event.site_id,
+        d.event.kind.as_str(),
+        d.outcome.label(),
+        d.decided_at.to_rfc3339(),
+        body
+    ])?;
+    Ok(())
+}
+
 const PORT_SELECT: &str =
     "SELECT switch_name, port, site_id, profile, managed, ap_mac, since, event_id FROM ports";
 
@@ -481,7 +494,18 @@ mod tests {
             first,
             vec![Appended::New, Appended::Duplicate, Appended::New]
         );
-        store.journal_finish("a").await.unwrap();
+        let decision = Decision {
+            event: event("a", 1),
+            lookups: vec![],
+            verdicts: vec![],
+            changes: vec![],
+            outcome: crate::model::Outcome::Applied,
+            diff: None,
+            backend: "dry-run".into(),
+            decided_at: Utc::now(),
+            duration_ms: 1,
+        };
+        store.finish_events(&[decision]).await.unwrap();
         drop(store);
         let store = SqliteStore::open(dir.path(), false).unwrap();
         let pending = store.journal_pending().await.unwrap();
