@@ -4,9 +4,10 @@
 //!
 //! One stats read per site serves all pending events of that site: an outage brings hundreds
 //! of events at once, and they share one in-flight call and its cached answer. A reading that
-//! shows an outage is reused for the whole `window`; a calm reading only briefly (see
-//! [`OutageGuard::with_calm_ttl`]), because the first AP of an outage to be judged must not
-//! make the rest of the outage look calm.
+//! shows an outage is reused for the whole `window`; a calm reading is shared only by the
+//! checks already waiting for it (see [`OutageGuard::with_calm_ttl`]): a calm answer taken
+//! a moment before the rest of the site dropped would otherwise let the first events of an
+//! outage revert their ports (seen in `mesa demo` with a 10 s reuse).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -51,7 +52,7 @@ impl OutageGuard {
             ignore_for: cfg.ignore_disconnected_for.get(),
             min_percent: cfg.min_percent,
             min_site_aps: cfg.min_site_aps,
-            calm_ttl: cfg.window.get().min(Duration::from_secs(10)),
+            calm_ttl: Duration::ZERO,
             reads: FlightCache::new(),
         }
     }
