@@ -154,6 +154,9 @@ pub async fn serve(
             axum::serve(listener, app).await.map_err(ServeError::Io)
         }
         Some((cert, key)) => {
+            // reqwest and axum-server pull in both rustls crypto backends; without a choice
+            // rustls refuses to build a config. Already installed is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
                 .await
                 .map_err(ServeError::Tls)?;
