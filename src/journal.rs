@@ -55,14 +55,7 @@ impl Journal {
     /// Records the final decision of an event and closes its journal entry (grouped with
     /// other finishes into one transaction). Until this returns, a restart re-runs the event.
     pub async fn finish(&self, decision: Decision) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.finish_tx
-            .send(Finish { decision, reply })
-            .await
-            .map_err(|_| StoreError::Task("journal finisher stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Task("journal finisher stopped".into()))?
+        ask(&self.finish_tx, |reply| Finish { decision, reply }).await
     }
 
     /// Returns once the events are committed (or known duplicates).
@@ -70,15 +63,33 @@ impl Journal {
         if events.is_empty() {
             return Ok(Accepted::default());
         }
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Append { events, reply })
-            .await
-            .map_err(|_| StoreError::Task("journal writer stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Task("journal writer stopped".into()))?
+        ask(&self.tx, |reply| Append { events, reply }).await
     }
+}
+
+/// Sends a request to a writer task and waits for its answer.
+async fn ask<M, T>(
+    tx: &mpsc::Sender<M>,
+    request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> M,
+) -> Result<T, StoreError> {
+    let stopped = || StoreError::Task("journal writer stopped".into());
+    let (reply, answer) = oneshot::channel();
+    tx.send(request(reply)).await.map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?
+}
+
+/// Waits for one request, then takes whatever else is already queued (up to a bound): the
+/// requests that arrived while the previous transaction was running share the next one.
+async fn next_group<M>(rx: &mut mpsc::Receiver<M>) -> Option<Vec<M>> {
+    let first = rx.recv().await?;
+    let mut group = vec![first];
+    while group.len() < GROUP_MAX {
+        match rx.try_recv() {
+            Ok(next) => group.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(group)
 }
 
 async fn writer(
@@ -87,14 +98,7 @@ async fn writer(
     dispatch: mpsc::UnboundedSender<ApEvent>,
     mut rx: mpsc::Receiver<Append>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match rx.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = next_group(&mut rx).await {
         let all: Vec<ApEvent> = group
             .iter()
             .flat_map(|a| a.events.iter().cloned())
@@ -134,14 +138,7 @@ async fn writer(
 }
 
 async fn finisher(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finish>) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match rx.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = next_group(&mut rx).await {
         let decisions: Vec<Decision> = group.iter().map(|f| f.decision.clone()).collect();
         let result = store.finish_events(&decisions).await;
         let shared = result.map_err(|e| e.to_string());
