@@ -121,7 +121,10 @@ impl App {
 
 fn mist_client(config: &Config, metrics: &Metrics) -> Result<Option<Arc<MistClient>>, AppError> {
     match &config.mist.api_token {
-        Some(_) => Ok(Some(Arc::new(MistClient::new(&config.mist, metrics.clone())?))),
+        Some(_) => Ok(Some(Arc::new(MistClient::new(
+            &config.mist,
+            metrics.clone(),
+        )?))),
         None => Ok(None),
     }
 }

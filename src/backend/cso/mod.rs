@@ -83,10 +83,8 @@ impl CsoBackend {
         switch: &SwitchRef,
         changes: &[PortChange],
     ) -> Result<Resolved, BackendError> {
-        let devices: Vec<Device> = wire::list(
-            self.get("/data-view-central/device", &[]).await?,
-            "device",
-        );
+        let devices: Vec<Device> =
+            wire::list(self.get("/data-view-central/device", &[]).await?, "device");
         let device = find_device(&devices, &switch.name).ok_or_else(|| {
             BackendError::NotFound(format!("CSO: no device named \"{}\"", switch.name))
         })?;
@@ -342,7 +340,11 @@ fn describe(before: Option<&Association>, target: &PortAssociation, resolved: &R
         }
         None => "(none)".to_string(),
     };
-    let mut names: Vec<String> = target.lan_segment_uuids.iter().map(|u| segment(u)).collect();
+    let mut names: Vec<String> = target
+        .lan_segment_uuids
+        .iter()
+        .map(|u| segment(u))
+        .collect();
     names.sort();
     let mut diff = format!(
         "cso {}: port profile {was} -> \"{}\", LAN segments [{}]",

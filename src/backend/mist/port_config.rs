@@ -199,8 +199,10 @@ mod tests {
 
     #[test]
     fn sets_usage_and_keeps_other_fields() {
-        let mut ports = map(json!({"ge-0/0/12": {"usage": "secured", "description": "room 12"},
-                                   "ge-0/0/13": {"usage": "secured"}}));
+        let mut ports = map(
+            json!({"ge-0/0/12": {"usage": "secured", "description": "room 12"},
+                                   "ge-0/0/13": {"usage": "secured"}}),
+        );
         let edit = set_usage(&mut ports, &port("ge-0/0/12"), "ap").unwrap();
         assert!(edit.changed);
         assert_eq!(
@@ -217,11 +219,18 @@ mod tests {
     fn new_port_and_removal() {
         let mut ports = Map::new();
         let edit = set_usage(&mut ports, &port("ge-0/0/1"), "ap").unwrap();
-        assert_eq!(edit.diff, r#"port_config.ge-0/0/1: (none) -> {"usage":"ap"}"#);
+        assert_eq!(
+            edit.diff,
+            r#"port_config.ge-0/0/1: (none) -> {"usage":"ap"}"#
+        );
         let edit = set_usage(&mut ports, &port("ge-0/0/1"), "").unwrap();
         assert!(edit.changed);
         assert!(ports.is_empty());
-        assert!(!set_usage(&mut ports, &port("ge-0/0/1"), "").unwrap().changed);
+        assert!(
+            !set_usage(&mut ports, &port("ge-0/0/1"), "")
+                .unwrap()
+                .changed
+        );
     }
 
     #[test]
