@@ -7,7 +7,9 @@
 //!    `parent_uuid`), and what each port has now (`GET /tssm/port-config-association`).
 //!    Anything missing fails the whole batch with [`BackendError::NotFound`] naming it,
 //!    before a single write: nothing is ever half-applied.
-//! 2. ports already associated exactly so (and deployed) are reported `changed: false`;
+//! 2. ports already associated exactly so, and `deploy_status: "deployed"`, are reported
+//!    `changed: false` (an association applied but never deployed is not in place; an answer
+//!    without `deploy_status` never counts as in place, so such a CSO always gets the write);
 //! 3. the others go in one `POST /tssm/apply-port-config-association`, then one
 //!    `POST /tssm/deploy-port-config-association` pushes them to the switch.
 //!
