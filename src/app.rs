@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::backend::cso::CsoBackend;
 use crate::backend::dry_run::DryRun;
+use crate::backend::mist::MistPortBackend;
 use crate::backend::netconf::NetconfBackend;
 use crate::backend::SwitchBackend;
 use crate::config::{BackendKind, Config};
@@ -46,8 +48,10 @@ pub struct App {
 impl App {
     /// Builds mesa with the backend the configuration names.
     pub async fn build(config: Config) -> Result<App, AppError> {
-        let backend = backend_for(&config)?;
-        App::with_backend(config, backend).await
+        let metrics = Metrics::new();
+        let mist = mist_client(&config, &metrics)?;
+        let backend = backend_for(&config, mist.clone())?;
+        App::assemble(config, backend, metrics, mist).await
     }
 
     /// Builds mesa around a given backend (tests, `mesa demo`, `replay --dry-run`).
@@ -55,16 +59,23 @@ impl App {
         config: Config,
         backend: Arc<dyn SwitchBackend>,
     ) -> Result<App, AppError> {
-        let config = Arc::new(config);
         let metrics = Metrics::new();
+        let mist = mist_client(&config, &metrics)?;
+        App::assemble(config, backend, metrics, mist).await
+    }
+
+    /// One Mist client for the engine and the `mist` backend: one call budget, one cache.
+    async fn assemble(
+        config: Config,
+        backend: Arc<dyn SwitchBackend>,
+        metrics: Metrics,
+        mist: Option<Arc<MistClient>>,
+    ) -> Result<App, AppError> {
+        let config = Arc::new(config);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
             &config.server.data_dir,
             config.server.fsync,
         )?);
-        let mist = match &config.mist.api_token {
-            Some(_) => Some(Arc::new(MistClient::new(&config.mist, metrics.clone())?)),
-            None => None,
-        };
         let notify = Notifications::new(&config.notify, &config.mist.api_url, metrics.clone());
         let (dispatch, events) = mpsc::unbounded_channel();
         let journal = Journal::start(store.clone(), metrics.clone(), dispatch);
@@ -111,7 +122,22 @@ impl App {
     }
 }
 
-pub fn backend_for(config: &Config) -> Result<Arc<dyn SwitchBackend>, AppError> {
+fn mist_client(config: &Config, metrics: &Metrics) -> Result<Option<Arc<MistClient>>, AppError> {
+    match &config.mist.api_token {
+        Some(_) => Ok(Some(Arc::new(MistClient::new(
+            &config.mist,
+            metrics.clone(),
+        )?))),
+        None => Ok(None),
+    }
+}
+
+/// The configured backend. `mist` is the client the engine uses too (needed for kind
+/// `mist`, which configuration validation guarantees).
+pub fn backend_for(
+    config: &Config,
+    mist: Option<Arc<MistClient>>,
+) -> Result<Arc<dyn SwitchBackend>, AppError> {
     let templates =
         Templates::load(&config.templates).map_err(|e| AppError::Backend(e.to_string()))?;
     let templates = Arc::new(templates);
@@ -122,8 +148,12 @@ pub fn backend_for(config: &Config) -> Result<Arc<dyn SwitchBackend>, AppError> 
             &config.switches,
             templates,
         ))),
-        other => Err(AppError::Backend(format!(
-            "backend {other:?} is not available in this build"
-        ))),
+        BackendKind::Cso => CsoBackend::new(&config.backend.cso)
+            .map(|b| Arc::new(b) as Arc<dyn SwitchBackend>)
+            .map_err(|e| AppError::Backend(format!("cso: {e}"))),
+        BackendKind::Mist => {
+            let mist = mist.ok_or(MistError::NotConfigured("mist.api_token"))?;
+            Ok(Arc::new(MistPortBackend::new(mist, &config.backend.mist)))
+        }
     }
 }

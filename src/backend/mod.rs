@@ -6,7 +6,9 @@
 //! unit (one session, one lock, one commit): all of them, or none.
 
 pub mod batch;
+pub mod cso;
 pub mod dry_run;
+pub mod mist;
 pub mod netconf;
 
 use async_trait::async_trait;

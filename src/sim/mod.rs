@@ -1,5 +1,6 @@
 //! Simulated peers (Mist cloud, Junos switch) for `mesa demo`, the tests and the benchmarks.
 
+pub mod cso;
 pub mod demo;
 pub mod junos;
 pub mod mist;

@@ -15,6 +15,8 @@ pub const SECRET: &str = "test-webhook-secret";
 pub struct TestMesa {
     pub app: App,
     pub addr: SocketAddr,
+    /// The dry-run backend of [`start`] / [`start_with`]; [`start_app`] uses the configured
+    /// backend instead and leaves this one idle.
     pub backend: Arc<DryRun>,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
@@ -41,6 +43,16 @@ pub async fn start_with(dir: tempfile::TempDir, config: Config) -> TestMesa {
     let app = App::with_backend(config, backend.clone())
         .await
         .expect("mesa starts");
+    serve(app, backend, dir).await
+}
+
+/// Starts mesa the way `mesa serve` does: `App::build`, with the backend `config` names.
+pub async fn start_app(dir: tempfile::TempDir, config: Config) -> TestMesa {
+    let app = App::build(config).await.expect("mesa starts");
+    serve(app, Arc::new(DryRun::new()), dir).await
+}
+
+async fn serve(app: App, backend: Arc<DryRun>, dir: tempfile::TempDir) -> TestMesa {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let server = app.clone();
     tokio::spawn(async move { server.serve(Some(tx)).await });

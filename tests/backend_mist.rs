@@ -1,0 +1,365 @@
+//! The `mist` backend (port usage overrides in a switch's `port_config`) against the fake
+//! Mist cloud over real HTTP: AP and secured, what the PUT keeps, range keys, no PUT when
+//! in place, one GET + one PUT per batch, not-found, retries; and one end-to-end run of
+//! `mesa serve` with `backend.kind = "mist"` from a signed AP_CONNECTED webhook.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mesa::backend::mist::MistPortBackend;
+use mesa::backend::{BackendError, SwitchBackend};
+use mesa::config::{BackendKind, MistBackendConfig, Secret};
+use mesa::metrics::Metrics;
+use mesa::mist::MistClient;
+use mesa::model::{ApRef, InterfaceName, Mac, Outcome, PortChange, Profile, SwitchRef};
+use mesa::sim::mist::FakeMist;
+use serde_json::{json, Value};
+
+const SITE: &str = "a8178443-ecb5-461c-b854-f16627619ab3";
+const SWITCH: &str = "ld-cup-idf-bbb";
+
+fn sw_mac() -> Mac {
+    Mac::parse("00c78d939c00").unwrap()
+}
+
+fn device_path() -> String {
+    format!("/api/v1/sites/{SITE}/devices/00000000-0000-0000-1000-00c78d939c00")
+}
+
+/// A switch whose device carries a `port_config` shaped like the spec's `Deviceswitch`
+/// example (single ports, a range list) and other top-level keys a PUT must not lose.
+async fn world() -> FakeMist {
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "Campus A");
+    fake.add_switch(&sw_mac(), SWITCH, SITE, "10.0.0.217");
+    fake.set_device_config(
+        &sw_mac(),
+        "port_config",
+        json!({
+            "ge-0/0/0": {"aggregated": true, "description": "to dist-sw-01", "usage": "uplink"},
+            "ge-0/0/12": {"usage": "secured"},
+            "ge-0/0/13": {"usage": "ap", "description": "hall AP"},
+            "ge-0/0/20-23,ge-1/0/0-47": {"usage": "secured"},
+        }),
+    );
+    fake.set_device_config(
+        &sw_mac(),
+        "radius_config",
+        json!({"auth_servers": [{"host": "1.2.3.4", "port": 1812, "secret": "testing123"}]}),
+    );
+    fake.set_device_config(&sw_mac(), "notes", json!("keep me"));
+    fake.set_device_config(
+        &sw_mac(),
+        "port_usages",
+        json!({"ap": {"mode": "trunk", "all_networks": true}}),
+    );
+    fake
+}
+
+fn client(fake: &FakeMist) -> Arc<MistClient> {
+    let mut cfg = fake.mist_config();
+    cfg.max_retries = 3;
+    cfg.timeout = mesa::config::Duration::from_secs(5);
+    Arc::new(
+        MistClient::new(&cfg, Metrics::new())
+            .unwrap()
+            .with_backoff_base(Duration::from_millis(10)),
+    )
+}
+
+fn usages(ap: &str, secured: &str) -> MistBackendConfig {
+    MistBackendConfig {
+        ap_usage: ap.into(),
+        secured_usage: secured.into(),
+    }
+}
+
+fn backend(fake: &FakeMist) -> MistPortBackend {
+    MistPortBackend::new(client(fake), &usages("ap", "secured"))
+}
+
+fn switch(mac: Option<Mac>) -> SwitchRef {
+    SwitchRef {
+        name: SWITCH.into(),
+        site_id: SITE.into(),
+        mac,
+        mgmt_addr: None,
+    }
+}
+
+fn change(sw: &SwitchRef, port: &str, profile: Profile) -> PortChange {
+    PortChange {
+        switch: sw.clone(),
+        port: InterfaceName::parse(port).unwrap(),
+        profile,
+        ap: ApRef {
+            mac: Mac::parse("5c5b353e5299").unwrap(),
+            name: None,
+        },
+        site_name: None,
+        reason: "test".into(),
+    }
+}
+
+fn count(fake: &FakeMist, method: &str, path: &str) -> usize {
+    fake.calls()
+        .iter()
+        .filter(|c| c.method == method && c.path == path)
+        .count()
+}
+
+/// The device with `port_config.<port>` taken out, to compare everything else.
+fn without_port(mut device: Value, port: &str) -> Value {
+    if let Some(ports) = device["port_config"].as_object_mut() {
+        ports.remove(port);
+    }
+    device
+}
+
+#[tokio::test]
+async fn ap_by_hostname_changes_only_that_port_entry() {
+    let fake = world().await;
+    let before = fake.device(&sw_mac()).unwrap();
+    let b = backend(&fake);
+    assert_eq!(b.kind(), "mist");
+    let sw = switch(None);
+    let results = b
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(results[0].changed);
+    assert_eq!(
+        results[0].diff,
+        r#"port_config.ge-0/0/12: {"usage":"secured"} -> {"usage":"ap"}"#
+    );
+    let after = fake.device(&sw_mac()).unwrap();
+    assert_eq!(after["port_config"]["ge-0/0/12"], json!({"usage": "ap"}));
+    assert_eq!(
+        without_port(after, "ge-0/0/12"),
+        without_port(before, "ge-0/0/12"),
+        "every other key and port unchanged"
+    );
+    assert_eq!(count(&fake, "GET", &device_path()), 1);
+    assert_eq!(count(&fake, "PUT", &device_path()), 1);
+    assert_eq!(
+        fake.call_count(&format!("/api/v1/sites/{SITE}/devices/search")),
+        1,
+        "the switch found by hostname"
+    );
+}
+
+#[tokio::test]
+async fn secured_by_mac_keeps_the_port_description() {
+    let fake = world().await;
+    let before = fake.device(&sw_mac()).unwrap();
+    let sw = switch(Some(sw_mac()));
+    let results = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/13", Profile::Secured)])
+        .await
+        .unwrap();
+    assert!(results[0].changed);
+    assert_eq!(
+        results[0].diff,
+        r#"port_config.ge-0/0/13: {"description":"hall AP","usage":"ap"} -> {"description":"hall AP","usage":"secured"}"#
+    );
+    let after = fake.device(&sw_mac()).unwrap();
+    assert_eq!(
+        after["port_config"]["ge-0/0/13"],
+        json!({"usage": "secured", "description": "hall AP"})
+    );
+    assert_eq!(
+        without_port(after, "ge-0/0/13"),
+        without_port(before, "ge-0/0/13")
+    );
+    assert_eq!(
+        fake.call_count(&format!("/api/v1/sites/{SITE}/devices/search")),
+        0,
+        "the MAC names the device: no search"
+    );
+}
+
+#[tokio::test]
+async fn empty_secured_usage_removes_the_override() {
+    let fake = world().await;
+    let sw = switch(Some(sw_mac()));
+    let b = MistPortBackend::new(client(&fake), &usages("ap", ""));
+    let results = b
+        .apply(&sw, &[change(&sw, "ge-0/0/13", Profile::Secured)])
+        .await
+        .unwrap();
+    assert!(results[0]
+        .diff
+        .ends_with("-> (none: switch template applies)"));
+    let ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    assert!(ports.get("ge-0/0/13").is_none());
+    assert_eq!(ports["ge-0/0/12"], json!({"usage": "secured"}));
+    // Nothing left to remove: no PUT.
+    let again = b
+        .apply(&sw, &[change(&sw, "ge-0/0/13", Profile::Secured)])
+        .await
+        .unwrap();
+    assert!(!again[0].changed);
+    assert_eq!(count(&fake, "PUT", &device_path()), 1);
+}
+
+#[tokio::test]
+async fn already_in_place_makes_no_put() {
+    let fake = world().await;
+    let before = fake.device(&sw_mac()).unwrap();
+    let sw = switch(Some(sw_mac()));
+    let results = backend(&fake)
+        .apply(
+            &sw,
+            &[
+                change(&sw, "ge-0/0/12", Profile::Secured),
+                change(&sw, "ge-0/0/13", Profile::Ap),
+                // Covered by the range key with the right usage already.
+                change(&sw, "ge-1/0/5", Profile::Secured),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(results.iter().all(|r| !r.changed && r.diff.is_empty()));
+    assert_eq!(count(&fake, "GET", &device_path()), 1);
+    assert_eq!(count(&fake, "PUT", &device_path()), 0);
+    assert_eq!(fake.device(&sw_mac()).unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_batch_of_three_ports_is_one_get_and_one_put() {
+    let fake = world().await;
+    let sw = switch(Some(sw_mac()));
+    let results = backend(&fake)
+        .apply(
+            &sw,
+            &[
+                change(&sw, "ge-0/0/12", Profile::Ap),
+                change(&sw, "ge-0/0/5", Profile::Ap),
+                change(&sw, "ge-0/0/21", Profile::Ap),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r.changed));
+    assert_eq!(count(&fake, "GET", &device_path()), 1);
+    assert_eq!(count(&fake, "PUT", &device_path()), 1);
+    let ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    assert_eq!(
+        ports,
+        json!({
+            "ge-0/0/0": {"aggregated": true, "description": "to dist-sw-01", "usage": "uplink"},
+            "ge-0/0/12": {"usage": "ap"},
+            "ge-0/0/13": {"usage": "ap", "description": "hall AP"},
+            "ge-0/0/5": {"usage": "ap"},
+            "ge-0/0/21": {"usage": "ap"},
+            // The range keeps its other ports, without ge-0/0/21.
+            "ge-0/0/20,ge-0/0/22-23,ge-1/0/0-47": {"usage": "secured"},
+        })
+    );
+    assert!(
+        results[2]
+            .diff
+            .contains(r#"{"usage":"secured"} (from "ge-0/0/20-23,ge-1/0/0-47") -> {"usage":"ap"}"#),
+        "{}",
+        results[2].diff
+    );
+}
+
+#[tokio::test]
+async fn unknown_switch_is_not_found_and_nothing_is_written() {
+    let fake = world().await;
+    let sw = SwitchRef {
+        name: "sw-nowhere".into(),
+        ..switch(None)
+    };
+    let err = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/1", Profile::Ap)])
+        .await
+        .unwrap_err();
+    match &err {
+        BackendError::NotFound(m) => assert!(m.contains("no switch named \"sw-nowhere\""), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_transient());
+    // A MAC Mist does not know: its device GET answers 404.
+    let ghost = switch(Some(Mac::parse("0011223344ff").unwrap()));
+    let err = backend(&fake)
+        .apply(&ghost, &[change(&ghost, "ge-0/0/1", Profile::Ap)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackendError::NotFound(_)), "{err:?}");
+    assert!(fake.calls().iter().all(|c| c.method != "PUT"));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_succeed_and_a_bad_token_is_auth() {
+    let fake = world().await;
+    fake.fail_next_with_status(2, 503);
+    let sw = switch(Some(sw_mac()));
+    let results = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(results[0].changed);
+    assert_eq!(count(&fake, "GET", &device_path()), 3);
+    assert_eq!(count(&fake, "PUT", &device_path()), 1);
+
+    let mut cfg = fake.mist_config();
+    cfg.api_token = Some(Secret::new("not-the-token"));
+    let wrong = Arc::new(MistClient::new(&cfg, Metrics::new()).unwrap());
+    let err = MistPortBackend::new(wrong, &usages("ap", "secured"))
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Secured)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackendError::Auth(_)), "{err:?}");
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn mesa_serve_with_the_mist_backend_turns_the_ap_port_into_an_ap_port() {
+    let fake = world().await;
+    let ap = Mac::parse("5c5b353e5299").unwrap();
+    fake.plug_ap(&ap, &sw_mac(), "ge-0/0/12");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    config.mist.api_url = fake.url();
+    config.mist.api_token = Some(Secret::new(fake.token()));
+    config.mist.org_id = Some(fake.org_id().to_string());
+    config.backend.kind = BackendKind::Mist;
+    config.validate().expect("valid configuration");
+    let mesa = support::mesa::start_app(dir, config).await;
+    assert_eq!(mesa.app.engine.backend_kind(), "mist");
+
+    let body = support::mesa::device_event("AP_CONNECTED", ap.as_str(), SITE, 1_700_000_000);
+    let response = mesa.post_signed(&body).await;
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let port = fake.device(&sw_mac()).unwrap()["port_config"]["ge-0/0/12"].clone();
+        if port == json!({"usage": "ap"}) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "port never became an AP port: {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    mesa.idle().await;
+    let decisions = mesa.app.store.recent_decisions(10).await.unwrap();
+    let decision = decisions
+        .iter()
+        .find(|d| d.outcome == Outcome::Applied)
+        .expect("an applied decision");
+    assert_eq!(decision.backend, "mist");
+    assert_eq!(
+        decision.diff.as_deref(),
+        Some(r#"port_config.ge-0/0/12: {"usage":"secured"} -> {"usage":"ap"}"#)
+    );
+    assert_eq!(count(&fake, "PUT", &device_path()), 1);
+}
