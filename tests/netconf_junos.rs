@@ -19,6 +19,7 @@ use mesa::backend::{BackendError, PortResult, SwitchBackend};
 use mesa::config::{HostKeyPolicy, NetconfConfig, SwitchOverride, TemplatesConfig};
 use mesa::model::{ApRef, InterfaceName, Mac, PortChange, Profile, SwitchRef};
 use mesa::sim::junos::{settle, CommitErrorFault, CommitLogEntry, Faults};
+use mesa::sim::mist::FakeMist;
 use mesa::templates::Templates;
 use support::sshd::JunosSwitch;
 
@@ -216,7 +217,7 @@ async fn ap_then_same_again_then_secured() {
     let ap = change(5, Profile::Ap);
 
     let results = b
-        .apply(&switch_ref(), &[ap.clone()])
+        .apply(&switch_ref(), std::slice::from_ref(&ap))
         .await
         .expect("apply AP");
     assert_eq!(results.len(), 1);
@@ -242,7 +243,10 @@ async fn ap_then_same_again_then_secured() {
     assert_clean(&sw);
 
     // Again: nothing to do, no commit.
-    let again = b.apply(&switch_ref(), &[ap.clone()]).await.expect("again");
+    let again = b
+        .apply(&switch_ref(), std::slice::from_ref(&ap))
+        .await
+        .expect("again");
     assert_eq!(
         again,
         vec![PortResult {
@@ -258,7 +262,7 @@ async fn ap_then_same_again_then_secured() {
     // Back to secured: the AP lines are gone, the dot1x lines are back.
     let secured = change(5, Profile::Secured);
     let results = b
-        .apply(&switch_ref(), &[secured.clone()])
+        .apply(&switch_ref(), std::slice::from_ref(&secured))
         .await
         .expect("secured");
     assert!(results[0].changed);
@@ -441,10 +445,16 @@ async fn someone_elses_uncommitted_change_is_never_committed() {
     let theirs = sw.candidate_config();
     assert!(theirs.contains("set vlans lab vlan-id 300"));
 
+    let started = Instant::now();
     let err = b
         .apply(&switch_ref(), &[change(2, Profile::Ap)])
         .await
         .expect_err("must not commit their work");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited for them first: {:?}",
+        started.elapsed()
+    );
     match &err {
         BackendError::Locked(m) => assert!(m.contains("uncommitted changes"), "{m}"),
         other => panic!("expected Locked, got {other:?}"),
@@ -465,7 +475,7 @@ async fn connection_dropped_mid_commit_ends_applied_or_rolled_back() {
     let before = sw.running_config();
     let b = backend(&sw);
     let ap = change(6, Profile::Ap);
-    let outcome = b.apply(&switch_ref(), &[ap.clone()]).await;
+    let outcome = b.apply(&switch_ref(), std::slice::from_ref(&ap)).await;
     eprintln!("drop mid-commit: outcome={outcome:?}");
     // Past the confirm deadline (one "minute" = 2 s): whatever was not confirmed is undone.
     std::thread::sleep(Duration::from_millis(2500));
@@ -500,7 +510,7 @@ async fn ex3400_unlock_error_after_commit_is_success() {
     let b = backend(&sw);
     let ap = change(8, Profile::Ap);
     let results = b
-        .apply(&switch_ref(), &[ap.clone()])
+        .apply(&switch_ref(), std::slice::from_ref(&ap))
         .await
         .expect("read back finds the commit");
     assert!(results[0].changed);
@@ -542,7 +552,7 @@ async fn commit_past_the_rpc_timeout(faults: Faults) -> Result<Vec<PortResult>, 
         c.lock_timeout = mesa::config::Duration::from_secs(10);
     });
     let ap = change(9, Profile::Ap);
-    let outcome = b.apply(&switch_ref(), &[ap.clone()]).await;
+    let outcome = b.apply(&switch_ref(), std::slice::from_ref(&ap)).await;
     wait_sessions_gone(&sw);
     let running = sw.running_config();
     let log = sw.commit_log();
@@ -603,7 +613,10 @@ async fn base10_only_hello_uses_end_of_message_framing() {
     assert_eq!(s.framing(), Framing::EndOfMessage);
     s.close().expect("close");
     let ap = change(1, Profile::Ap);
-    let results = b.apply(&switch_ref(), &[ap.clone()]).await.expect("apply");
+    let results = b
+        .apply(&switch_ref(), std::slice::from_ref(&ap))
+        .await
+        .expect("apply");
     assert!(results[0].changed);
     assert_has_lines(&sw.running_config(), &set_lines(&b, &ap));
     assert_one_confirmed_commit(&sw.commit_log(), 1);
@@ -646,4 +659,86 @@ async fn timings() {
         ssh_only[2], setup[0], setup[2], setup[4], one, twelve
     );
     assert!(one < Duration::from_secs(10) && twelve < Duration::from_secs(10));
+}
+
+/// Mist → mesa → NETCONF → switch: a signed AP_CONNECTED webhook over HTTP makes the port an
+/// AP port in the simulated switch's committed configuration; the AP unplugged and a signed
+/// AP_DISCONNECTED make it secured again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_to_committed_config_end_to_end() {
+    let sw = seeded(Faults::default());
+    let fake = FakeMist::start().await;
+    let sw_mac = Mac::parse("f4a7391a2b3c").unwrap();
+    let ap_mac = Mac::parse("5c5b35d0e0f1").unwrap();
+    fake.add_site(SITE, "HQ");
+    // The LLDP system name Mist reports is the name the [switches."<name>"] override uses.
+    fake.add_switch(&sw_mac, SWITCH, SITE, "192.0.2.1");
+    fake.plug_ap(&ap_mac, &sw_mac, "ge-0/0/7");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    let secret = config.mist.webhook_secret.clone();
+    config.mist = mesa::config::MistConfig {
+        webhook_secret: secret,
+        lookup_delay: mesa::config::Duration::from_secs(0),
+        lookup_backoff: mesa::config::Duration::from_millis(10),
+        ..fake.mist_config()
+    };
+    config.guards.disconnect_delay = mesa::config::Duration::from_secs(0);
+    config.guards.lldp.recheck_after = mesa::config::Duration::from_millis(50);
+    // On, and skipped by itself: one AP is at most min_site_aps (2).
+    config.guards.outage.enabled = true;
+    config.backend.kind = mesa::config::BackendKind::Netconf;
+    config.backend.netconf = netconf_config(&sw);
+    config.switches = overrides(&sw);
+    config.templates.vars.insert(
+        "ap_vlans".into(),
+        toml::Value::Array(vec![toml::Value::Integer(10), toml::Value::Integer(20)]),
+    );
+    let templates = Arc::new(Templates::load(&config.templates).expect("templates"));
+    let nc: Arc<dyn SwitchBackend> = Arc::new(NetconfBackend::new(
+        &config.backend.netconf,
+        &config.switches,
+        templates,
+    ));
+    let mesa = support::mesa::start_with_backend(dir, config, nc).await;
+    let b = backend(&sw);
+    let ap_lines = set_lines(&b, &change(7, Profile::Ap));
+
+    let now = chrono::Utc::now().timestamp();
+    let connected = support::mesa::device_event("AP_CONNECTED", ap_mac.as_str(), SITE, now);
+    let resp = mesa.post_signed(&connected).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    mesa.idle().await;
+    let running = sw.running_config();
+    for line in &ap_lines {
+        // The AP name comes from the webhook (`device_name`), not from our test change.
+        if !line.contains(" description ") {
+            assert!(
+                running.lines().any(|l| l == line),
+                "missing {line}\n{running}"
+            );
+        }
+    }
+    assert!(running.contains(&format!(
+        "set interfaces ge-0/0/7 description \"AP ap-{}\"",
+        ap_mac.as_str()
+    )));
+    assert!(!running.contains("dot1x authenticator interface ge-0/0/7 "));
+    let log = sw.commit_log();
+    assert_one_confirmed_commit(&log, 1);
+    assert_clean(&sw);
+
+    fake.unplug_ap(&ap_mac);
+    let disconnected =
+        support::mesa::device_event("AP_DISCONNECTED", ap_mac.as_str(), SITE, now + 5);
+    let resp = mesa.post_signed(&disconnected).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    mesa.idle().await;
+    let running = sw.running_config();
+    assert_has_lines(&running, &set_lines(&b, &change(7, Profile::Secured)));
+    assert!(!running.contains("set interfaces ge-0/0/7 native-vlan-id"));
+    assert!(!running.contains("ge-0/0/7 unit 0 family ethernet-switching interface-mode trunk"));
+    assert_eq!(sw.commit_log().len(), 4, "{:#?}", sw.commit_log());
+    assert_clean(&sw);
 }
