@@ -465,20 +465,22 @@ async fn someone_elses_uncommitted_change_is_never_committed() {
     assert!(sw.state.lock_holder().unwrap().is_none());
 }
 
-#[tokio::test]
-async fn connection_dropped_mid_commit_ends_applied_or_rolled_back() {
+/// The confirmed commit is applied, then the connection drops without a reply. Returns
+/// whether the switch ended with the change (applied and confirmed) rather than without it
+/// (rolled back); never anything in between, and the report agrees.
+async fn connection_dropped_mid_commit(minute_secs: u64) -> bool {
     let sw = seeded(Faults {
         drop_during_commit: 1,
-        minute_secs: Some(2),
+        minute_secs: Some(minute_secs),
         ..Faults::default()
     });
     let before = sw.running_config();
     let b = backend(&sw);
     let ap = change(6, Profile::Ap);
     let outcome = b.apply(&switch_ref(), std::slice::from_ref(&ap)).await;
-    eprintln!("drop mid-commit: outcome={outcome:?}");
-    // Past the confirm deadline (one "minute" = 2 s): whatever was not confirmed is undone.
-    std::thread::sleep(Duration::from_millis(2500));
+    eprintln!("drop mid-commit (minute = {minute_secs} s): outcome={outcome:?}");
+    // Past the confirm deadline (one "minute"): whatever was not confirmed is undone.
+    tokio::time::sleep(Duration::from_millis(minute_secs * 1000 + 500)).await;
     settle(&sw.state).unwrap();
     wait_sessions_gone(&sw);
     let running = sw.running_config();
@@ -492,6 +494,7 @@ async fn connection_dropped_mid_commit_ends_applied_or_rolled_back() {
         assert!(results[0].changed);
         assert!(results[0].diff.contains("ge-0/0/6"), "{results:?}");
     } else {
+        assert_eq!(sorted(&running), sorted(&before), "fully rolled back");
         assert!(log.iter().any(|e| e.kind == "rollback"), "{log:#?}");
         assert!(
             matches!(outcome, Err(BackendError::Uncertain(_))),
@@ -499,6 +502,19 @@ async fn connection_dropped_mid_commit_ends_applied_or_rolled_back() {
         );
     }
     assert_clean(&sw);
+    applied
+}
+
+#[tokio::test]
+async fn connection_dropped_mid_commit_is_read_back_and_confirmed() {
+    // Two seconds to the rollback: the read-back normally confirms in time.
+    connection_dropped_mid_commit(2).await;
+}
+
+#[tokio::test]
+async fn connection_dropped_mid_commit_rolled_back_before_the_read_back() {
+    // A zero-second "minute": the rollback is due before the read-back looks.
+    assert!(!connection_dropped_mid_commit(0).await);
 }
 
 #[tokio::test]
