@@ -544,7 +544,10 @@ fn someone_elses_uncommitted_changes_block_the_lock_until_discarded() {
 }
 
 #[test]
-fn dropped_session_releases_its_lock_but_leaves_its_changes() {
+fn dropped_session_releases_its_lock_and_the_changes_made_under_it() {
+    // Junos `<lock>` reference: "If the NETCONF session ends or the application emits the
+    // <unlock> tag element before the candidate configuration is committed, all changes made
+    // to the candidate are discarded."
     let sw = JunosSwitch::start();
     let mut a = Nc::open(&sw);
     a.lock();
@@ -554,14 +557,21 @@ fn dropped_session_releases_its_lock_but_leaves_its_changes() {
     wait_until("the lock to be released", || {
         sw.state.lock_holder().unwrap().is_none()
     });
-    assert_eq!(sw.candidate_config(), "set vlans x vlan-id 5\n");
+    assert_eq!(sw.candidate_config(), "");
     let mut b = Nc::open(&sw);
+    assert!(b.lock().contains("<ok/>"));
+    b.rpc("<unlock><target><candidate/></target></unlock>");
+
+    // Without the lock (shared `configure`), the changes outlive the session.
+    let mut c = Nc::open(&sw);
+    c.load("set vlans y vlan-id 6");
+    c.kill();
+    let mut d = Nc::open(&sw);
     assert_eq!(
-        rpc_error_message(&b.lock()).trim(),
+        rpc_error_message(&d.lock()).trim(),
         "configuration database modified"
     );
-    b.rpc("<discard-changes/>");
-    assert!(b.lock().contains("<ok/>"));
+    assert_eq!(sw.candidate_config(), "set vlans y vlan-id 6\n");
 }
 
 #[test]

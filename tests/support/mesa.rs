@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mesa::app::App;
 use mesa::backend::dry_run::DryRun;
+use mesa::backend::SwitchBackend;
 use mesa::config::{Config, Secret};
 use mesa::ingest::signature::sign_v2;
 
@@ -38,9 +39,9 @@ pub fn config(dir: &std::path::Path) -> Config {
     config
 }
 
-pub async fn start_with(dir: tempfile::TempDir, config: Config) -> TestMesa {
-    let backend = Arc::new(DryRun::new());
-    let app = App::with_backend(config, backend.clone())
+/// Builds mesa around `backend` and serves it on the configured (loopback) address.
+async fn serve(config: Config, backend: Arc<dyn SwitchBackend>) -> (App, SocketAddr) {
+    let app = App::with_backend(config, backend)
         .await
         .expect("mesa starts");
     serve(app, backend, dir).await
@@ -57,6 +58,12 @@ async fn serve(app: App, backend: Arc<DryRun>, dir: tempfile::TempDir) -> TestMe
     let server = app.clone();
     tokio::spawn(async move { server.serve(Some(tx)).await });
     let addr = rx.await.expect("server bound");
+    (app, addr)
+}
+
+pub async fn start_with(dir: tempfile::TempDir, config: Config) -> TestMesa {
+    let backend = Arc::new(DryRun::new());
+    let (app, addr) = serve(config, backend.clone()).await;
     TestMesa {
         app,
         addr,
@@ -79,24 +86,63 @@ impl TestMesa {
 
     /// POSTs a body to the webhook, signed with the test secret.
     pub async fn post_signed(&self, body: &str) -> reqwest::Response {
-        self.http
-            .post(self.url("/mist/webhook"))
-            .header(
-                "X-Mist-Signature-v2",
-                sign_v2(SECRET.as_bytes(), body.as_bytes()),
-            )
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("request sent")
+        post_signed(&self.http, self.addr, body).await
     }
 
     pub async fn idle(&self) {
-        tokio::time::timeout(Duration::from_secs(30), self.app.engine.wait_idle())
-            .await
-            .expect("engine settles within 30 s");
+        idle(&self.app).await
     }
+}
+
+/// mesa around any backend (NETCONF to a simulated switch, ...), served like [`TestMesa`].
+pub struct TestMesaWith {
+    pub app: App,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+pub async fn start_with_backend(
+    dir: tempfile::TempDir,
+    config: Config,
+    backend: Arc<dyn SwitchBackend>,
+) -> TestMesaWith {
+    let (app, addr) = serve(config, backend).await;
+    TestMesaWith {
+        app,
+        addr,
+        dir,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestMesaWith {
+    pub async fn post_signed(&self, body: &str) -> reqwest::Response {
+        post_signed(&self.http, self.addr, body).await
+    }
+
+    pub async fn idle(&self) {
+        idle(&self.app).await
+    }
+}
+
+async fn post_signed(http: &reqwest::Client, addr: SocketAddr, body: &str) -> reqwest::Response {
+    http.post(format!("http://{addr}/mist/webhook"))
+        .header(
+            "X-Mist-Signature-v2",
+            sign_v2(SECRET.as_bytes(), body.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn idle(app: &App) {
+    tokio::time::timeout(Duration::from_secs(30), app.engine.wait_idle())
+        .await
+        .expect("engine settles within 30 s");
 }
 
 /// A device-events body as Mist sends it (`webhook_device_events` in the OpenAPI spec).

@@ -70,8 +70,13 @@ enum Failure {
     /// failed (timeout, closed): then the server drops our lock and changes with it.
     BeforeCommit { error: BackendError, usable: bool },
     /// A commit was sent and its fate is unknown. `confirmed` tells whether the confirming
-    /// commit was acknowledged.
-    AfterCommit { cause: String, confirmed: bool },
+    /// commit was acknowledged; `results` are what the diff said, reported if the read-back
+    /// finds the change applied.
+    AfterCommit {
+        cause: String,
+        confirmed: bool,
+        results: Vec<PortResult>,
+    },
 }
 
 /// Runs the whole sequence; `connect` opens a fresh session (also used to recover).
@@ -130,17 +135,12 @@ pub fn apply(
             let _ = session.close();
             Err(error)
         }
-        Err(Failure::AfterCommit { cause, confirmed }) => {
+        Err(Failure::AfterCommit {
+            cause,
+            confirmed,
+            results,
+        }) => {
             drop(session);
-            let results = plan
-                .ports
-                .iter()
-                .map(|p| PortResult {
-                    port: p.port.clone(),
-                    changed: true,
-                    diff: String::new(),
-                })
-                .collect();
             recover(connect, plan, opts, &cause, confirmed, results)
         }
     }
@@ -162,9 +162,14 @@ fn locked(
     if diff.trim().is_empty() {
         return Ok(None);
     }
-    session
-        .junos_commit_check()
-        .map_err(before("commit check"))?;
+    session.junos_commit_check().map_err(|e| match e {
+        // The same validation the commit itself runs: report it as the commit failing.
+        NetconfError::Rpc(errors) => Failure::BeforeCommit {
+            error: BackendError::Commit(format!("commit check: {}", describe(&errors))),
+            usable: true,
+        },
+        other => before("commit check")(other),
+    })?;
     let ports: Vec<InterfaceName> = plan.ports.iter().map(|p| p.port.clone()).collect();
     let results = port_results(&diff, &ports);
     match session.junos_commit_confirmed(opts.confirm_minutes, &plan.log) {
@@ -179,6 +184,7 @@ fn locked(
             return Err(Failure::AfterCommit {
                 cause: format!("confirmed commit: {e}"),
                 confirmed: false,
+                results,
             })
         }
     }
@@ -186,6 +192,7 @@ fn locked(
         return Err(Failure::AfterCommit {
             cause: format!("confirming commit: {e}"),
             confirmed: false,
+            results,
         });
     }
     Ok(Some(results))
@@ -253,6 +260,10 @@ pub fn lock_holder(errors: &[RpcError]) -> String {
 
 /// After a commit whose outcome is unknown: look at the active configuration through a new
 /// session. Present → success (confirming a pending confirmed commit when needed).
+///
+/// The new session takes the lock first: our old session may still be inside its commit
+/// (reply timed out, not the commit), and Junos keeps its lock until that commit is done, so
+/// waiting for the lock means reading the configuration after it, not before.
 fn recover(
     connect: &dyn Fn() -> Result<Session, NetconfError>,
     plan: &Plan,
@@ -264,37 +275,72 @@ fn recover(
     tracing::warn!(switch = %plan.switch, %cause, "commit outcome unknown, reading the configuration back");
     let uncertain = |why: String| BackendError::Uncertain(format!("{cause}; {why}"));
     let mut session = connect().map_err(|e| uncertain(format!("reconnect failed: {e}")))?;
-    let text = match session.junos_get_text(true) {
-        Ok(text) => text,
+    let locked = match lock_with_retry(&mut session, opts) {
+        Ok(()) => true,
         Err(e) => {
-            let _ = session.close();
-            return Err(uncertain(format!("read-back failed: {e}")));
+            tracing::warn!(switch = %plan.switch, error = %e, "read-back without the lock");
+            false
         }
     };
-    let missing = missing_set_lines(&text, &plan.all_lines());
-    if let Some(first) = missing.first() {
-        let _ = session.close();
-        return Err(uncertain(format!(
-            "{} line(s) not in the active configuration, first: {first}",
-            missing.len()
-        )));
-    }
-    if !confirmed {
-        // The lines may be there only until the confirmed commit rolls back: confirm it.
-        let confirm = session
-            .lock(Datastore::Candidate)
-            .and_then(|_| session.junos_commit())
-            .and_then(|_| session.unlock(Datastore::Candidate));
-        if let Err(e) = confirm {
-            let _ = session.close();
-            return Err(uncertain(format!(
-                "the lines are active but confirming failed ({e}); Junos rolls back within {} min unless confirmed",
-                opts.confirm_minutes
-            )));
-        }
+    let outcome = read_back_and_confirm(&mut session, plan, opts, confirmed, locked);
+    if locked {
+        let _ = session.unlock(Datastore::Candidate);
     }
     let _ = session.close();
-    Ok(results)
+    outcome.map(|()| results).map_err(uncertain)
+}
+
+/// Checks every `set` line is active; confirms a pending confirmed commit when asked to.
+fn read_back_and_confirm(
+    session: &mut Session,
+    plan: &Plan,
+    opts: &SequenceOptions,
+    confirmed: bool,
+    locked: bool,
+) -> Result<(), String> {
+    let missing = active_missing(session, plan)?;
+    if let Some(first) = missing.first() {
+        return Err(format!(
+            "{} line(s) not in the active configuration, first: {first}",
+            missing.len()
+        ));
+    }
+    if confirmed {
+        return Ok(());
+    }
+    let unconfirmed = |why: String| {
+        format!(
+            "the lines are active but confirming failed ({why}); Junos rolls back within {} min unless confirmed",
+            opts.confirm_minutes
+        )
+    };
+    if !locked {
+        return Err(unconfirmed("candidate locked by someone else".into()));
+    }
+    // The lines may be there only until the confirmed commit rolls back: confirm it. A commit
+    // just outlived rpc_timeout, so this one may too; any reply before the rollback deadline
+    // is worth waiting for.
+    session.set_rpc_timeout(Duration::from_secs(u64::from(opts.confirm_minutes) * 60));
+    session
+        .junos_commit()
+        .map_err(|e| unconfirmed(e.to_string()))?;
+    // A rollback due just before our confirmation leaves nothing to confirm (the commit then
+    // commits the rolled-back candidate): look again rather than trust the first reading.
+    let missing = active_missing(session, plan)?;
+    if let Some(first) = missing.first() {
+        return Err(format!(
+            "the confirmed commit rolled back before it was confirmed ({} line(s) missing, first: {first})",
+            missing.len()
+        ));
+    }
+    Ok(())
+}
+
+fn active_missing(session: &mut Session, plan: &Plan) -> Result<Vec<String>, String> {
+    let text = session
+        .junos_get_text(true)
+        .map_err(|e| format!("read-back failed: {e}"))?;
+    Ok(missing_set_lines(&text, &plan.all_lines()))
 }
 
 /// Splits a `show | compare` diff into per-port results, in plan order. Hunks naming a port

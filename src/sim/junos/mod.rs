@@ -8,8 +8,9 @@
 //!   offer base:1.1, `]]>]]>` otherwise;
 //! - one shared candidate: `<lock>`/`<unlock>` (also `lock-configuration`), refused with the
 //!   Junos `configuration database locked by:` message, or `configuration database modified`
-//!   when someone else's uncommitted changes are in the candidate. A session that ends
-//!   releases its lock but its uncommitted changes stay (clients must discard before unlocking);
+//!   when someone else's uncommitted changes are in the candidate. Releasing the lock
+//!   (`unlock`, end of session, `kill-session`) discards the uncommitted changes made under
+//!   it, as Junos does; changes made without the lock (shared `configure`) stay;
 //! - `<load-configuration action="set" format="text"><configuration-set>`: each line applied
 //!   on its own; errors (line skipped) and the `statement not found` warning of `delete`;
 //! - `<get-configuration compare="rollback" rollback="N" format="text"/>`: a `show | compare`

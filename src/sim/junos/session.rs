@@ -48,7 +48,8 @@ pub struct Session<'a> {
 }
 
 /// Serves one session on `input`/`output` until the peer closes it; see the module doc of
-/// [`super`]. On return the session's lock is released; its candidate changes stay.
+/// [`super`]. On return the session's lock is released with the changes made under
+/// it; changes made without the lock stay in the shared candidate.
 pub fn serve<R: Read, W: Write>(
     input: R,
     output: W,
@@ -82,7 +83,7 @@ pub fn serve<R: Read, W: Write>(
         t.state.sessions.remove(&id);
         t.state.killed.retain(|&s| s != id);
         if t.state.lock.as_ref().is_some_and(|l| l.session == id) {
-            t.state.lock = None;
+            t.state.release_lock();
         }
     });
     result.and(cleanup)
@@ -286,7 +287,7 @@ impl Session<'_> {
         self.committed_under_lock = false;
         self.state.transact(|t| match &t.state.lock {
             Some(l) if l.session == id => {
-                t.state.lock = None;
+                t.state.release_lock();
                 if quirk && t.faults.unlock_error_after_commit {
                     Err(RpcError::new(
                         "operation-failed",
@@ -450,7 +451,12 @@ impl Session<'_> {
     }
 
     fn commit(&mut self, opts: CommitOpts) -> RpcResult {
-        let delay = self.state.transact(|t| t.faults.commit_delay_ms)?;
+        let delay = self
+            .state
+            .transact(|t| match t.faults.commit_check_delay_ms {
+                Some(check) if opts.check => check,
+                _ => t.faults.commit_delay_ms,
+            })?;
         if delay > 0 {
             std::thread::sleep(Duration::from_millis(delay));
         }
@@ -585,7 +591,7 @@ impl Session<'_> {
             };
             t.state.killed.push(target);
             if t.state.lock.as_ref().is_some_and(|l| l.session == target) {
-                t.state.lock = None;
+                t.state.release_lock();
             }
             Ok(info.process)
         })?;

@@ -30,6 +30,9 @@ pub const MINUTE_SECS_ENV: &str = "MESA_JUNOS_SIM_MINUTE_SECS";
 pub struct Faults {
     /// Every commit (and commit check) sleeps this long first, like a slow EX.
     pub commit_delay_ms: u64,
+    /// `commit check` sleeps this long instead of `commit_delay_ms`, for a check that answers
+    /// in time while the commit after it does not.
+    pub commit_check_delay_ms: Option<u64>,
     /// The next commits fail with an `xnm:error` in `<commit-results>`.
     pub commit_error: Option<CommitErrorFault>,
     /// The next N commits are applied, then the session process exits without replying.
@@ -172,6 +175,19 @@ impl State {
         !self.candidate.same_as(&self.running) && self.modified_by.iter().any(|&s| s != session)
     }
 
+    /// The lock holder lets go (unlock, end of session, killed, process gone): as on Junos,
+    /// the uncommitted changes made under an exclusive lock are discarded with it ("If the
+    /// NETCONF session ends or the application emits the <unlock> tag element before the
+    /// candidate configuration is committed, all changes made to the candidate are
+    /// discarded", Junos `<lock>` reference). Nobody else can have changed the candidate
+    /// meanwhile: `lock` is refused while it holds someone else's changes, and loads are
+    /// refused while it is locked.
+    pub fn release_lock(&mut self) {
+        self.lock = None;
+        self.candidate = self.running.clone();
+        self.modified_by.clear();
+    }
+
     /// The lock holder, unless it is `session` itself.
     pub fn locked_by_other(&self, session: u32) -> Option<&LockHolder> {
         self.lock.as_ref().filter(|l| l.session != session)
@@ -219,7 +235,7 @@ impl Txn {
         self.state.sessions.retain(|_, s| s.process.alive());
         if let Some(lock) = &self.state.lock {
             if !lock.process.alive() {
-                self.state.lock = None;
+                self.state.release_lock();
             }
         }
         let live: Vec<u32> = self.state.sessions.keys().copied().collect();
