@@ -39,31 +39,15 @@ pub fn config(dir: &std::path::Path) -> Config {
     config
 }
 
-/// Builds mesa around `backend` and serves it on the configured (loopback) address.
-async fn serve(config: Config, backend: Arc<dyn SwitchBackend>) -> (App, SocketAddr) {
-    let app = App::with_backend(config, backend)
-        .await
-        .expect("mesa starts");
-    serve(app, backend, dir).await
-}
-
-/// Starts mesa the way `mesa serve` does: `App::build`, with the backend `config` names.
-pub async fn start_app(dir: tempfile::TempDir, config: Config) -> TestMesa {
-    let app = App::build(config).await.expect("mesa starts");
-    serve(app, Arc::new(DryRun::new()), dir).await
-}
-
-async fn serve(app: App, backend: Arc<DryRun>, dir: tempfile::TempDir) -> TestMesa {
+/// Serves `app` on its configured (loopback) address; returns the bound address.
+async fn serve(app: &App) -> SocketAddr {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let server = app.clone();
     tokio::spawn(async move { server.serve(Some(tx)).await });
-    let addr = rx.await.expect("server bound");
-    (app, addr)
+    rx.await.expect("server bound")
 }
 
-pub async fn start_with(dir: tempfile::TempDir, config: Config) -> TestMesa {
-    let backend = Arc::new(DryRun::new());
-    let (app, addr) = serve(config, backend.clone()).await;
+fn test_mesa(app: App, addr: SocketAddr, backend: Arc<DryRun>, dir: tempfile::TempDir) -> TestMesa {
     TestMesa {
         app,
         addr,
@@ -71,6 +55,22 @@ pub async fn start_with(dir: tempfile::TempDir, config: Config) -> TestMesa {
         dir,
         http: reqwest::Client::new(),
     }
+}
+
+/// Starts mesa the way `mesa serve` does: `App::build`, with the backend `config` names.
+pub async fn start_app(dir: tempfile::TempDir, config: Config) -> TestMesa {
+    let app = App::build(config).await.expect("mesa starts");
+    let addr = serve(&app).await;
+    test_mesa(app, addr, Arc::new(DryRun::new()), dir)
+}
+
+pub async fn start_with(dir: tempfile::TempDir, config: Config) -> TestMesa {
+    let backend = Arc::new(DryRun::new());
+    let app = App::with_backend(config, backend.clone())
+        .await
+        .expect("mesa starts");
+    let addr = serve(&app).await;
+    test_mesa(app, addr, backend, dir)
 }
 
 pub async fn start() -> TestMesa {
@@ -107,7 +107,10 @@ pub async fn start_with_backend(
     config: Config,
     backend: Arc<dyn SwitchBackend>,
 ) -> TestMesaWith {
-    let (app, addr) = serve(config, backend).await;
+    let app = App::with_backend(config, backend)
+        .await
+        .expect("mesa starts");
+    let addr = serve(&app).await;
     TestMesaWith {
         app,
         addr,
