@@ -461,3 +461,33 @@ async fn newer_event_supersedes_a_waiting_disconnect() {
         "no revert was ever sent"
     );
 }
+
+#[tokio::test]
+async fn quick_move_reverts_the_old_port_even_when_the_disconnect_was_superseded() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b3500000f");
+    fake.plug_ap(&ap, &sw, "ge-0/0/15");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.disconnect_delay = mesa::config::Duration::from_secs(5)
+    })
+    .await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    // Unplugged, and plugged into another port before the disconnect delay ran out.
+    fake.unplug_ap(&ap);
+    send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fake.plug_ap(&ap, &sw, "ge-0/0/16");
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/15")),
+        Some(Profile::Secured)
+    );
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/16")),
+        Some(Profile::Ap)
+    );
+}

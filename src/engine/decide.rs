@@ -230,28 +230,27 @@ impl<'a> Run<'a> {
         }
         self.guard(flapping.verdict)?;
         match self.event.kind {
-            EventKind::ApConnected => self.connected().await,
+            EventKind::ApConnected | EventKind::ApRestarted => self.connected().await,
             EventKind::ApDisconnected => self.disconnected().await,
-            EventKind::ApRestarted => self.restarted().await,
         }
     }
 
+    /// AP_CONNECTED and AP_RESTARTED: give the AP's port the AP profile. If mesa knew the
+    /// AP on another port, the AP is provably elsewhere now, so that port is reverted too
+    /// (a quick move can supersede the AP_DISCONNECTED that would have reverted it).
     async fn connected(&mut self) -> Flow<Outcome> {
+        let restarted = self.event.kind == EventKind::ApRestarted;
         if self.event.known_port.is_none()
             && self.pause(self.inner.config.mist.lookup_delay.get()).await
         {
             return Ok(self.superseded());
         }
         let found = self.locate().await?;
-        self.set_ap_port(&found.switch, &found.port, "AP connected")
-            .await
-    }
-
-    async fn restarted(&mut self) -> Flow<Outcome> {
-        if self.pause(self.inner.config.mist.lookup_delay.get()).await {
-            return Ok(self.superseded());
-        }
-        let found = self.locate().await?;
+        let reason = if restarted {
+            "AP restarted"
+        } else {
+            "AP connected"
+        };
         let previous = self
             .inner
             .store
@@ -259,33 +258,26 @@ impl<'a> Run<'a> {
             .await
             .map_err(store_error)?;
         let Some(previous) = previous else {
-            self.step("no earlier port known for this AP");
-            return self
-                .set_ap_port(&found.switch, &found.port, "AP restarted")
-                .await;
+            return self.set_ap_port(&found.switch, &found.port, reason).await;
         };
         if previous.switch_name == found.switch.name && previous.port == found.port {
-            let record = self
-                .inner
-                .store
-                .port(&found.switch.name, &found.port)
-                .await
-                .map_err(store_error)?;
-            if record.is_some_and(|r| r.profile == Profile::Ap) {
-                self.step(format!(
-                    "same port as before ({} {}): nothing to do",
-                    found.switch.name, found.port
-                ));
-                self.remember_ap(&found.switch, &found.port).await?;
-                return Ok(Outcome::AlreadyInPlace);
+            if restarted {
+                let record = self
+                    .inner
+                    .store
+                    .port(&found.switch.name, &found.port)
+                    .await
+                    .map_err(store_error)?;
+                if record.is_some_and(|r| r.profile == Profile::Ap) {
+                    self.step(format!(
+                        "same port as before ({} {}): nothing to do",
+                        found.switch.name, found.port
+                    ));
+                    self.remember_ap(&found.switch, &found.port).await?;
+                    return Ok(Outcome::AlreadyInPlace);
+                }
             }
-            return self
-                .set_ap_port(
-                    &found.switch,
-                    &found.port,
-                    "AP restarted on a port without the AP profile",
-                )
-                .await;
+            return self.set_ap_port(&found.switch, &found.port, reason).await;
         }
         self.step(format!(
             "AP moved: was on {} {}, now on {} {}",
@@ -304,11 +296,11 @@ impl<'a> Run<'a> {
                 &old_switch,
                 &previous.port,
                 false,
-                "AP restarted on another port",
+                "AP seen on another port",
             )
             .await;
         let set = self
-            .set_ap_port(&found.switch, &found.port, "AP restarted on a new port")
+            .set_ap_port(&found.switch, &found.port, "AP on a new port")
             .await?;
         match revert {
             Ok(_) | Err(Stop::Final(Outcome::Skipped { .. })) => Ok(set),
