@@ -164,7 +164,8 @@ async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result
         println!("ignored one event ({})", ignored.label());
     }
     let app = if dry_run {
-        App::with_backend(config, Arc::new(DryRun::new())).await?
+        let templates = Arc::new(crate::templates::Templates::load(&config.templates)?);
+        App::with_backend(config, Arc::new(DryRun::with_templates(templates))).await?
     } else {
         App::build(config).await?
     };
