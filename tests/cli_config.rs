@@ -108,6 +108,11 @@ fn broken_configs_name_file_key_and_reason() {
             "notify[0].outcomes",
             "unknown outcome",
         ),
+        (
+            "[templates]\ndir = \"/nonexistent/templates\"\n",
+            "templates",
+            "/nonexistent/templates",
+        ),
     ];
     for (text, key, reason) in cases {
         let path = write(dir.path(), text);
@@ -168,4 +173,45 @@ fn secret_from_file() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("from-a-file-secret"));
     assert!(stdout.contains("api_token = \"***\""));
+}
+
+#[test]
+fn broken_template_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("ap.set.j2"),
+        "set interfaces {{ port }} description ok\nset interfaces {{ port unit 0\n",
+    )
+    .unwrap();
+    let path = write(
+        dir.path(),
+        &format!("[templates]\ndir = \"{}\"\n", templates.display()),
+    );
+    let out = mesa(&path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("templates") && stderr.contains("ap.set.j2:2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_shows_rendered_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "[templates.vars]\nap_vlans = [10, 20]\n");
+    let out = mesa(&path, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("# Rendered templates"), "{stdout}");
+    assert!(
+        stdout.contains("interface-mode trunk") && stdout.contains("mac-radius restrict"),
+        "{stdout}"
+    );
 }
