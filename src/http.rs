@@ -151,7 +151,10 @@ pub async fn serve(
         None => {
             tracing::info!(%local, "listening (http)");
             let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Io)?;
-            axum::serve(listener, app).await.map_err(ServeError::Io)
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop_requested())
+                .await
+                .map_err(ServeError::Io)
         }
         Some((cert, key)) => {
             // reqwest and axum-server pull in both rustls crypto backends; without a choice
@@ -162,12 +165,37 @@ pub async fn serve(
                 .map_err(ServeError::Tls)?;
             spawn_reload_on_sighup(rustls.clone(), cert, key);
             tracing::info!(%local, "listening (https)");
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                stop_requested().await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
             axum_server::from_tcp_rustls(listener, rustls)
+                .handle(handle)
                 .serve(app)
                 .await
                 .map_err(ServeError::Io)
         }
     }
+}
+
+/// SIGTERM (`docker stop`) or Ctrl-C: stop taking webhooks and let answers in flight finish.
+/// Events already accepted stay in the journal and resume at the next start.
+async fn stop_requested() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("stop requested: no new webhooks; unfinished events stay in the journal");
 }
 
 /// Certificates are renewed (ACME, internal CA) without restarting mesa: `kill -HUP`.

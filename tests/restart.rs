@@ -126,3 +126,46 @@ async fn events_survive_kill_9_and_are_handled_exactly_once() {
     );
     assert_eq!(store.journal_counts().await.unwrap(), (0, 20));
 }
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_keeps_unfinished_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let config = write_config(dir.path(), port, "1h");
+    let mut child = spawn(&config);
+    wait_healthy(&http, &base).await;
+    let body = device_event("AP_CONNECTED", "5c5b35000001", "site-1", 1_700_000_000);
+    let r = http
+        .post(format!("{base}/mist/webhook"))
+        .header(
+            "X-Mist-Signature-v2",
+            mesa::ingest::signature::sign_v2(SECRET.as_bytes(), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "mesa did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    let store = SqliteStore::open(&dir.path().join("data"), false).unwrap();
+    assert_eq!(
+        store.journal_counts().await.unwrap(),
+        (1, 0),
+        "the accepted event waits for the next start"
+    );
+}
