@@ -41,6 +41,9 @@ pub struct App {
     pub engine: Engine,
     pub journal: Journal,
     pub notify: Notifications,
+    /// The engine's Mist client (None without `mist.api_token`); reconcile reads through it
+    /// so the switches it learns also serve the engine's lookups.
+    pub mist: Option<Arc<MistClient>>,
 }
 
 impl App {
@@ -72,7 +75,7 @@ impl App {
             backend,
             notify: notify.clone(),
             metrics: metrics.clone(),
-            mist,
+            mist: mist.clone(),
         });
         let (dispatch, events) = mpsc::unbounded_channel();
         engine.run(events);
@@ -84,10 +87,12 @@ impl App {
             engine,
             journal,
             notify,
+            mist,
         })
     }
 
-    /// Resumes unfinished events, then serves HTTP until the process ends.
+    /// Resumes unfinished events, starts the periodic reconcile (`reconcile.enabled`), then
+    /// serves HTTP until the process ends.
     pub async fn serve(
         &self,
         bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
@@ -96,7 +101,16 @@ impl App {
         if resumed > 0 {
             tracing::info!(resumed, "unfinished events from the journal resumed");
         }
-        http::serve(self.http_state(), bound).await?;
+        let reconcile = self
+            .config
+            .reconcile
+            .enabled
+            .then(|| crate::reconcile::spawn_periodic(self.clone()));
+        let served = http::serve(self.http_state(), bound).await;
+        if let Some(task) = reconcile {
+            task.abort();
+        }
+        served?;
         Ok(())
     }
 

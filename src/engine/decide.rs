@@ -13,7 +13,7 @@ use super::lookup::{Lookup, LookupError};
 use super::{plan, Inner};
 use crate::model::{
     ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, Outcome, PortChange, Profile,
-    SwitchRef,
+    Source, SwitchRef,
 };
 
 /// Why a step stopped the flow.
@@ -194,6 +194,17 @@ impl<'a> Run<'a> {
         woken_early || *newest.borrow() > seq
     }
 
+    /// The wait before acting on an event: Mist needs a moment to learn a new LLDP neighbor,
+    /// a disconnect may be undone. A reconcile event was planned from Mist's state read
+    /// just now (and a disconnect already lasted `reconcile.revert_after`): no wait.
+    fn settle(&self, configured: Duration) -> Duration {
+        if self.event.source == Source::Reconcile {
+            Duration::ZERO
+        } else {
+            configured
+        }
+    }
+
     fn superseded(&mut self) -> Outcome {
         let verdict = GuardVerdict::hold(
             "superseded",
@@ -238,7 +249,9 @@ impl<'a> Run<'a> {
 
     async fn connected(&mut self) -> Flow<Outcome> {
         if self.event.known_port.is_none()
-            && self.pause(self.inner.config.mist.lookup_delay.get()).await
+            && self
+                .pause(self.settle(self.inner.config.mist.lookup_delay.get()))
+                .await
         {
             return Ok(self.superseded());
         }
@@ -248,7 +261,10 @@ impl<'a> Run<'a> {
     }
 
     async fn restarted(&mut self) -> Flow<Outcome> {
-        if self.pause(self.inner.config.mist.lookup_delay.get()).await {
+        if self
+            .pause(self.settle(self.inner.config.mist.lookup_delay.get()))
+            .await
+        {
             return Ok(self.superseded());
         }
         let found = self.locate().await?;
@@ -318,7 +334,7 @@ impl<'a> Run<'a> {
 
     async fn disconnected(&mut self) -> Flow<Outcome> {
         if self
-            .pause(self.inner.config.guards.disconnect_delay.get())
+            .pause(self.settle(self.inner.config.guards.disconnect_delay.get()))
             .await
         {
             return Ok(self.superseded());
