@@ -60,6 +60,8 @@ pub struct ReconcileOptions {
 /// The first periodic run comes this soon after start (or after `interval`, if shorter):
 /// a restart after an upgrade is exactly when webhooks were missed.
 const FIRST_RUN: Duration = Duration::from_secs(60);
+/// Shortest period honoured: `interval = "0s"` must not turn into a loop hammering Mist.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a waiting run looks at the journal.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -175,7 +177,7 @@ pub fn spawn_periodic(app: App) -> tokio::task::JoinHandle<()> {
             tracing::warn!("reconcile.enabled is set, but mist.api_token and mist.org_id are both needed: periodic reconcile not started");
             return;
         }
-        let interval = app.config.reconcile.interval.get();
+        let interval = app.config.reconcile.interval.get().max(MIN_INTERVAL);
         let mut delay = jitter(interval.min(FIRST_RUN));
         let opts = ReconcileOptions {
             progress: ProgressMode::Log,
