@@ -620,3 +620,54 @@ async fn cli_prints_the_plan_as_a_table_and_json() {
     assert_eq!(json["planned"][0]["actions"][0]["target"], "ap");
     assert_eq!(json["submitted"], 0);
 }
+
+/// The data of a reconcile event is current: the lookup and disconnect delays that let a
+/// webhook event settle do not apply (they are a minute here; the test allows 15 s).
+#[tokio::test]
+async fn reconcile_events_skip_the_settle_delays() {
+    let fake = FakeMist::start().await;
+    world(&fake);
+    let a = mac("5c5b35000081");
+    let b = mac("5c5b35000082");
+    fake.plug_ap(&a, &sw1(), "ge-0/0/1");
+    fake.plug_ap(&b, &sw1(), "ge-0/0/2");
+    let mesa = start_with_mist(&fake, |c| {
+        c.mist.lookup_delay = mesa::config::Duration::from_secs(60);
+        c.guards.disconnect_delay = mesa::config::Duration::from_secs(60);
+    })
+    .await;
+    let fast = |opts: ReconcileOptions| {
+        let mesa = &mesa;
+        async move {
+            tokio::time::timeout(Duration::from_secs(15), reconcile::run(&mesa.app, &opts))
+                .await
+                .expect("no settle delay for reconcile events")
+                .expect("reconcile runs")
+        }
+    };
+    let first = fast(options()).await;
+    assert_eq!(first.outcomes.get("applied"), Some(&2), "{first:?}");
+
+    fake.move_ap(&a, SITE_B, &sw2(), "ge-0/0/4");
+    fake.unplug_ap(&b);
+    fake.set_ap_status(&b, ApStatus::Disconnected, now() - 7200.0);
+    let second = fast(options()).await;
+    let kinds: HashSet<EventKind> = second.planned.iter().map(|p| p.kind).collect();
+    assert_eq!(
+        kinds,
+        HashSet::from([EventKind::ApRestarted, EventKind::ApDisconnected])
+    );
+    assert_eq!(second.outcomes.get("applied"), Some(&2), "{second:?}");
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/1")),
+        Some(Profile::Secured)
+    );
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/2")),
+        Some(Profile::Secured)
+    );
+    assert_eq!(
+        mesa.backend.profile("sw2", &port("ge-0/0/4")),
+        Some(Profile::Ap)
+    );
+}
