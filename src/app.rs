@@ -43,6 +43,9 @@ pub struct App {
     pub engine: Engine,
     pub journal: Journal,
     pub notify: Notifications,
+    /// The engine's Mist client (None without `mist.api_token`); reconcile reads through it
+    /// so the switches it learns also serve the engine's lookups.
+    pub mist: Option<Arc<MistClient>>,
 }
 
 impl App {
@@ -86,7 +89,7 @@ impl App {
             notify: notify.clone(),
             metrics: metrics.clone(),
             journal: journal.clone(),
-            mist,
+            mist: mist.clone(),
         });
         engine.run(events);
         Ok(App {
@@ -96,10 +99,12 @@ impl App {
             engine,
             journal,
             notify,
+            mist,
         })
     }
 
-    /// Resumes unfinished events, then serves HTTP until the process ends.
+    /// Resumes unfinished events, starts the periodic reconcile (`reconcile.enabled`), then
+    /// serves HTTP until the process ends.
     pub async fn serve(
         &self,
         bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
@@ -108,7 +113,16 @@ impl App {
         if resumed > 0 {
             tracing::info!(resumed, "unfinished events from the journal resumed");
         }
-        http::serve(self.http_state(), bound).await?;
+        let reconcile = self
+            .config
+            .reconcile
+            .enabled
+            .then(|| crate::reconcile::spawn_periodic(self.clone()));
+        let served = http::serve(self.http_state(), bound).await;
+        if let Some(task) = reconcile {
+            task.abort();
+        }
+        served?;
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! The `mesa` command line: `serve`, `check-config`, `replay`, `ports`, `events`, `demo`.
+//! The `mesa` command line: `serve`, `check-config`, `replay`, `ports`, `events`, `demo`,
+//! `reconcile`.
 //! Configuration comes from `--config`, else `$MESA_CONFIG`, else `./config.toml`; a bad
 //! configuration stops every command with `file: key: reason` and exit code 2.
 
@@ -13,6 +14,7 @@ use crate::backend::dry_run::DryRun;
 use crate::config::{Config, ConfigError};
 use crate::ingest::payload;
 use crate::model::{Decision, Source};
+use crate::reconcile::{ProgressMode, ReconcileOptions};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -66,6 +68,22 @@ pub enum Command {
     },
     /// Watch mesa work against a simulated Mist cloud and switch; no account needed.
     Demo,
+    /// Compare Mist with what mesa remembers and fix what webhooks missed (through the same
+    /// journal, guards and backend as a webhook).
+    Reconcile {
+        /// Only this site (default: the whole org, mist.org_id).
+        #[arg(long)]
+        site: Option<String>,
+        /// Print the plan; change nothing (no journal entry, no backend call).
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Record ports that already carry the AP profile as managed, without touching them.
+        #[arg(long)]
+        adopt: bool,
+    },
 }
 
 /// Exit codes: 0 fine, 1 runtime failure, 2 bad configuration.
@@ -142,8 +160,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Reconcile {
+            site,
+            dry_run,
+            json,
+            adopt,
+        } => {
+            let options = ReconcileOptions {
+                site,
+                dry_run,
+                adopt,
+                wait: true,
+                progress: ProgressMode::Auto,
+            };
+            reconcile(config, options, json).await
+        }
         Command::Demo => Ok(0),
     }
+}
+
+/// Exit code 1 when Mist could not be read or an event failed.
+async fn reconcile(config: Config, options: ReconcileOptions, json: bool) -> anyhow::Result<i32> {
+    let app = App::build(config).await?;
+    let report = match crate::reconcile::run(&app, &options).await {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("mesa: reconcile: {e}");
+            return Ok(1);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(if report.outcomes.contains_key("failed") {
+        1
+    } else {
+        0
+    })
 }
 
 fn config_error(e: &ConfigError) -> i32 {

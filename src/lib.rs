@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod mist;
 pub mod model;
 pub mod notify;
+pub mod reconcile;
 pub mod sim;
 pub mod store;
 pub mod templates;

@@ -13,7 +13,7 @@ use super::lookup::{Lookup, LookupError};
 use super::{plan, Inner};
 use crate::model::{
     ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, Outcome, PortChange, Profile,
-    SwitchRef,
+    Source, SwitchRef,
 };
 
 /// Why a step stopped the flow.
@@ -194,6 +194,17 @@ impl<'a> Run<'a> {
         woken_early || *newest.borrow() > seq
     }
 
+    /// The wait before acting on an event: Mist needs a moment to learn a new LLDP neighbor,
+    /// a disconnect may be undone. A reconcile event was planned from Mist's state read
+    /// just now (and a disconnect already lasted `reconcile.revert_after`): no wait.
+    fn settle(&self, configured: Duration) -> Duration {
+        if self.event.source == Source::Reconcile {
+            Duration::ZERO
+        } else {
+            configured
+        }
+    }
+
     fn superseded(&mut self) -> Outcome {
         let verdict = GuardVerdict::hold(
             "superseded",
@@ -241,7 +252,9 @@ impl<'a> Run<'a> {
     async fn connected(&mut self) -> Flow<Outcome> {
         let restarted = self.event.kind == EventKind::ApRestarted;
         if self.event.known_port.is_none()
-            && self.pause(self.inner.config.mist.lookup_delay.get()).await
+            && self
+                .pause(self.settle(self.inner.config.mist.lookup_delay.get()))
+                .await
         {
             return Ok(self.superseded());
         }
@@ -310,7 +323,7 @@ impl<'a> Run<'a> {
 
     async fn disconnected(&mut self) -> Flow<Outcome> {
         if self
-            .pause(self.inner.config.guards.disconnect_delay.get())
+            .pause(self.settle(self.inner.config.guards.disconnect_delay.get()))
             .await
         {
             return Ok(self.superseded());

@@ -90,6 +90,8 @@ pub struct MistClient {
     retry_after_cap: Duration,
     switch_ttl: Duration,
     switches: FlightCache<(String, String), Option<SwitchInfo>>,
+    /// (org id, switch MAC) → switch.
+    switches_by_mac: FlightCache<(String, String), Option<SwitchInfo>>,
 }
 
 impl fmt::Debug for MistClient {
@@ -140,6 +142,7 @@ impl MistClient {
             retry_after_cap: Duration::from_secs(60),
             switch_ttl: cfg.switch_cache_ttl.get(),
             switches: FlightCache::new(),
+            switches_by_mac: FlightCache::new(),
         })
     }
 
@@ -255,43 +258,124 @@ impl MistClient {
             .find_map(SwitchInfo::from_search))
     }
 
-    /// `GET /api/v1/orgs/{org_id}/devices/search?type=switch&mac=` (external NAC trigger).
+    /// `GET /api/v1/orgs/{org_id}/devices/search?type=switch&mac=` (external NAC trigger,
+    /// reconcile), cached for `mist.switch_cache_ttl` like [`MistClient::switch_by_hostname`].
     pub async fn switch_by_mac(
         &self,
         org_id: &str,
         mac: &Mac,
     ) -> Result<Option<SwitchInfo>, MistError> {
-        let url = self.url(&["orgs", org_id, "devices", "search"]);
-        let page: SearchPage<DeviceSearchItem> = self
-            .get_json(
-                "orgs/devices/search",
-                url,
-                &[("type", "switch"), ("mac", mac.as_str())],
-            )
-            .await?;
-        Ok(page
-            .results
-            .iter()
-            .filter(|d| d.mac.as_ref() == Some(mac))
-            .find_map(SwitchInfo::from_search))
+        let key = (org_id.to_string(), mac.to_string());
+        self.switches_by_mac
+            .get_or_fetch(key, || async {
+                let url = self.url(&["orgs", org_id, "devices", "search"]);
+                let page: SearchPage<DeviceSearchItem> = self
+                    .get_json(
+                        "orgs/devices/search",
+                        url,
+                        &[("type", "switch"), ("mac", mac.as_str())],
+                    )
+                    .await?;
+                let found = page
+                    .results
+                    .iter()
+                    .filter(|d| d.mac.as_ref() == Some(mac))
+                    .find_map(SwitchInfo::from_search);
+                let ttl = if found.is_some() {
+                    self.switch_ttl
+                } else {
+                    self.switch_ttl.min(NEGATIVE_TTL)
+                };
+                Ok((found, ttl))
+            })
+            .await
     }
 
     /// `GET /api/v1/sites/{site_id}/stats/devices?type=ap`, all pages (`limit` / `page`;
     /// Mist reports the total in `X-Page-Total` when it feels like it).
     pub async fn site_ap_stats(&self, site_id: &str) -> Result<Vec<ApStat>, MistError> {
+        let url = self.url(&["sites", site_id, "stats", "devices"]);
+        self.ap_stats_pages("sites/stats/devices", url, &[]).await
+    }
+
+    /// `GET /api/v1/orgs/{org_id}/stats/devices?type=ap[&site_id=]`, all pages: every AP of
+    /// the org (or of one site) with its status, `last_seen` and LLDP neighbor, up to
+    /// 1000 APs per call. This is the cheapest full picture Mist offers: the device search
+    /// has LLDP but no status, the inventory has status but no LLDP.
+    pub async fn org_ap_stats(
+        &self,
+        org_id: &str,
+        site_id: Option<&str>,
+    ) -> Result<Vec<ApStat>, MistError> {
+        let url = self.url(&["orgs", org_id, "stats", "devices"]);
+        let filter: Vec<(&str, &str)> = site_id.map(|s| ("site_id", s)).into_iter().collect();
+        self.ap_stats_pages("orgs/stats/devices", url, &filter)
+            .await
+    }
+
+    /// `GET /api/v1/orgs/{org_id}/devices/search?type=switch[&site_id=]&limit=1000`, all
+    /// pages (`next`): the org's switches, to turn LLDP system names into switch MACs. The
+    /// answers also fill the caches behind [`MistClient::switch_by_mac`] and
+    /// [`MistClient::switch_by_hostname`], so events that follow need no lookups of their own.
+    pub async fn org_switches(
+        &self,
+        org_id: &str,
+        site_id: Option<&str>,
+    ) -> Result<Vec<SwitchInfo>, MistError> {
+        let url = self.url(&["orgs", org_id, "devices", "search"]);
+        let limit = STATS_PAGE.to_string();
+        let mut query = vec![("type", "switch"), ("limit", limit.as_str())];
+        if let Some(site_id) = site_id {
+            query.push(("site_id", site_id));
+        }
+        let items: Vec<DeviceSearchItem> =
+            self.search_all("orgs/devices/search", url, &query).await?;
+        let switches: Vec<SwitchInfo> = items.iter().filter_map(SwitchInfo::from_search).collect();
+        for switch in &switches {
+            self.remember_switch(org_id, switch).await;
+        }
+        Ok(switches)
+    }
+
+    /// Seeds the switch caches with a switch just read from Mist.
+    async fn remember_switch(&self, org_id: &str, switch: &SwitchInfo) {
+        let ttl = self.switch_ttl;
+        let by_mac = (org_id.to_string(), switch.mac.to_string());
+        let _ = self
+            .switches_by_mac
+            .get_or_fetch(by_mac, || async {
+                Ok::<_, MistError>((Some(switch.clone()), ttl))
+            })
+            .await;
+        let by_name = (switch.site_id.clone(), switch.name.to_ascii_lowercase());
+        let _ = self
+            .switches
+            .get_or_fetch(by_name, || async {
+                Ok::<_, MistError>((Some(switch.clone()), ttl))
+            })
+            .await;
+    }
+
+    /// `stats/devices` pages (`limit` / `page`) until a short page or `X-Page-Total`.
+    async fn ap_stats_pages(
+        &self,
+        endpoint: &'static str,
+        url: Url,
+        filter: &[(&str, &str)],
+    ) -> Result<Vec<ApStat>, MistError> {
         let limit = STATS_PAGE.to_string();
         let mut stats = Vec::new();
         let mut seen = 0usize;
         for page in 1..=MAX_PAGES {
-            let url = self.url(&["sites", site_id, "stats", "devices"]);
             let page_s = page.to_string();
-            let query = [
+            let mut query = vec![
                 ("type", "ap"),
                 ("limit", limit.as_str()),
                 ("page", page_s.as_str()),
             ];
+            query.extend_from_slice(filter);
             let reply = self
-                .send(Method::GET, "sites/stats/devices", url, &query, None)
+                .send(Method::GET, endpoint, url.clone(), &query, None)
                 .await?;
             // `stats_devices` is an array of `stats_device` (oneOf ap/switch/gateway): decode
             // entry by entry so one odd device does not hide the others.
