@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -65,6 +65,18 @@ impl BackendError {
     }
 }
 
+/// Refuses a batch that mixes switches: a backend applies one switch's changes as one unit,
+/// and a stray change would land on the wrong device.
+pub fn ensure_one_switch(switch: &SwitchRef, changes: &[PortChange]) -> Result<(), BackendError> {
+    match changes.iter().find(|c| c.switch.name != switch.name) {
+        Some(other) => Err(BackendError::Other(format!(
+            "change for {} {} handed to the batch of {}",
+            other.switch.name, other.port, switch.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The seam between the engine and the switches.
 #[async_trait]
 pub trait SwitchBackend: Send + Sync + 'static {

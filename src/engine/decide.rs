@@ -77,7 +77,8 @@ impl<'a> Run<'a> {
                     if attempt < engine.retry_attempts && self.newest.is_some() =>
                 {
                     let _ = self.inner.store.journal_attempt(&self.event.id).await;
-                    let backoff = backoff(engine.retry_backoff.get(), attempt);
+                    let base = engine.retry_backoff.get();
+                    let backoff = crate::backoff::delay(base, attempt, base.saturating_mul(16));
                     tracing::warn!(%error, attempt, retry_in = ?backoff, "transient failure; will retry");
                     if attempt == 1 {
                         // Said once, so the team knows before the retries run out.
@@ -561,12 +562,4 @@ impl<'a> Run<'a> {
 
 fn store_error(e: crate::store::StoreError) -> Stop {
     Stop::Transient(format!("store: {e}"))
-}
-
-/// Exponential, capped at 16x the base, with up to 20% jitter so retries of a burst spread.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let factor = 1u32 << attempt.saturating_sub(1).min(4);
-    let delay = base.saturating_mul(factor);
-    let jitter = rand::random::<f64>() * 0.2;
-    delay.mul_f64(1.0 + jitter)
 }

@@ -19,7 +19,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -169,18 +168,8 @@ impl MistClient {
         site_id: &str,
         mac: &Mac,
     ) -> Result<Option<DeviceSearchItem>, MistError> {
-        let url = self.url(&["sites", site_id, "devices", "search"]);
-        let page: SearchPage<DeviceSearchItem> = self
-            .get_json(
-                "sites/devices/search",
-                url,
-                &[("type", "ap"), ("mac", mac.as_str())],
-            )
-            .await?;
-        Ok(page
-            .results
-            .into_iter()
-            .find(|d| d.mac.as_ref() == Some(mac)))
+        self.find_ap(["sites", site_id], "sites/devices/search", mac)
+            .await
     }
 
     /// `GET /api/v1/orgs/{org_id}/devices/search?type=ap&mac=`: finds an AP that moved site.
@@ -189,14 +178,19 @@ impl MistClient {
         org_id: &str,
         mac: &Mac,
     ) -> Result<Option<DeviceSearchItem>, MistError> {
-        let url = self.url(&["orgs", org_id, "devices", "search"]);
-        let page: SearchPage<DeviceSearchItem> = self
-            .get_json(
-                "orgs/devices/search",
-                url,
-                &[("type", "ap"), ("mac", mac.as_str())],
-            )
-            .await?;
+        self.find_ap(["orgs", org_id], "orgs/devices/search", mac)
+            .await
+    }
+
+    async fn find_ap(
+        &self,
+        scope: [&str; 2],
+        endpoint: &'static str,
+        mac: &Mac,
+    ) -> Result<Option<DeviceSearchItem>, MistError> {
+        let url = self.url(&[scope[0], scope[1], "devices", "search"]);
+        let query = [("type", "ap"), ("mac", mac.as_str())];
+        let page: SearchPage<DeviceSearchItem> = self.get_json(endpoint, url, &query).await?;
         Ok(page
             .results
             .into_iter()
@@ -579,12 +573,7 @@ impl MistClient {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let full = self
-            .backoff_base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(MAX_BACKOFF);
-        let half = full / 2;
-        half + half.mul_f64(rand::thread_rng().gen::<f64>())
+        crate::backoff::delay(self.backoff_base, attempt, MAX_BACKOFF)
     }
 }
 

@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -276,12 +275,7 @@ impl CsoClient {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let full = self
-            .backoff_base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(MAX_BACKOFF);
-        let half = full / 2;
-        half + half.mul_f64(rand::thread_rng().gen::<f64>())
+        crate::backoff::delay(self.backoff_base, attempt, MAX_BACKOFF)
     }
 }
 

@@ -209,12 +209,7 @@ impl SwitchBackend for CsoBackend {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(other) = changes.iter().find(|c| c.switch.name != switch.name) {
-            return Err(BackendError::Other(format!(
-                "change for {} {} handed to the batch of {}",
-                other.switch.name, other.port, switch.name
-            )));
-        }
+        super::ensure_one_switch(switch, changes)?;
         let resolved = self.resolve(switch, changes).await?;
         let targets = changes
             .iter()

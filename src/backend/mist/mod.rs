@@ -84,12 +84,7 @@ impl SwitchBackend for MistPortBackend {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(other) = changes.iter().find(|c| c.switch.name != switch.name) {
-            return Err(BackendError::Other(format!(
-                "change for {} {} handed to the batch of {}",
-                other.switch.name, other.port, switch.name
-            )));
-        }
+        super::ensure_one_switch(switch, changes)?;
         let (site_id, device) = self.locate(switch).await?;
         let what = format!("switch \"{}\" ({device})", switch.name);
         let current = self
