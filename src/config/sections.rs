@@ -1,0 +1,410 @@
+//! The typed sections of the configuration file, each with its defaults (the embedded
+//! defaults `mesa serve` runs on when there is no file). Unknown keys are refused everywhere.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Duration, Secret};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub webhook_path: String,
+    pub data_dir: PathBuf,
+    /// Bearer token for `/api/v1/*`; open when unset.
+    pub api_token: Option<Secret>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Fsync every journal commit (power-loss safe). Off still survives a crash of mesa.
+    pub fsync: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "0.0.0.0:51360".into(),
+            webhook_path: "/mist/webhook".into(),
+            data_dir: PathBuf::from("./data"),
+            api_token: None,
+            tls_cert: None,
+            tls_key: None,
+            fsync: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MistConfig {
+    pub api_url: String,
+    pub api_token: Option<Secret>,
+    pub org_id: Option<String>,
+    pub webhook_secret: Option<Secret>,
+    /// Also accept the legacy `X-Mist-Signature` (HMAC-SHA1).
+    pub accept_sha1: bool,
+    pub ignored_sites: Vec<String>,
+    /// Time Mist needs to learn the AP's LLDP neighbor after AP_CONNECTED.
+    pub lookup_delay: Duration,
+    /// Lookups made when LLDP data is not there yet, before "no LLDP neighbor".
+    pub lookup_attempts: u32,
+    pub lookup_backoff: Duration,
+    pub timeout: Duration,
+    /// Retries for 429 / 5xx / timeouts on one API call.
+    pub max_retries: u32,
+    /// First wait between those retries (doubles each time, jittered) when Mist sends no
+    /// `Retry-After`.
+    pub retry_backoff: Duration,
+    pub switch_cache_ttl: Duration,
+}
+
+impl Default for MistConfig {
+    fn default() -> Self {
+        MistConfig {
+            api_url: "https://api.mist.com".into(),
+            api_token: None,
+            org_id: None,
+            webhook_secret: None,
+            accept_sha1: false,
+            ignored_sites: Vec::new(),
+            lookup_delay: Duration::from_secs(60),
+            lookup_attempts: 5,
+            lookup_backoff: Duration::from_secs(20),
+            timeout: Duration::from_secs(15),
+            max_retries: 4,
+            retry_backoff: Duration::from_secs(1),
+            switch_cache_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardsConfig {
+    /// Wait this long after AP_DISCONNECTED before judging it (a newer event supersedes).
+    pub disconnect_delay: Duration,
+    /// Globs of ports never touched, e.g. `ae*`, `et-*`.
+    pub protected_ports: Vec<String>,
+    /// Only revert ports mesa itself made AP ports (or adopted).
+    pub only_revert_managed: bool,
+    pub outage: OutageGuardConfig,
+    pub lldp: LldpGuardConfig,
+    pub flap: FlapGuardConfig,
+}
+
+impl Default for GuardsConfig {
+    fn default() -> Self {
+        GuardsConfig {
+            disconnect_delay: Duration::from_secs(30),
+            protected_ports: vec!["ae*".into()],
+            only_revert_managed: true,
+            outage: OutageGuardConfig::default(),
+            lldp: LldpGuardConfig::default(),
+            flap: FlapGuardConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutageGuardConfig {
+    pub enabled: bool,
+    /// APs that went down within this window count towards an outage.
+    pub window: Duration,
+    /// APs down for longer than this are no longer counted as present on the site.
+    pub ignore_disconnected_for: Duration,
+    pub min_percent: u32,
+    /// Sites with at most this many APs skip the outage guard.
+    pub min_site_aps: u32,
+}
+
+impl Default for OutageGuardConfig {
+    fn default() -> Self {
+        OutageGuardConfig {
+            enabled: true,
+            window: Duration::from_secs(300),
+            ignore_disconnected_for: Duration::from_secs(86_400),
+            min_percent: 50,
+            min_site_aps: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LldpGuardConfig {
+    pub enabled: bool,
+    pub recheck_after: Duration,
+}
+
+impl Default for LldpGuardConfig {
+    fn default() -> Self {
+        LldpGuardConfig {
+            enabled: true,
+            recheck_after: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlapGuardConfig {
+    pub enabled: bool,
+    /// More connect/disconnect events than this within `within` holds the AP.
+    pub max_events: u32,
+    pub within: Duration,
+}
+
+impl Default for FlapGuardConfig {
+    fn default() -> Self {
+        FlapGuardConfig {
+            enabled: true,
+            max_events: 6,
+            within: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// APs handled at the same time (events of one AP are always handled one by one).
+    pub max_concurrent: usize,
+    /// Attempts for a change that failed for a transient reason (switch unreachable, locked).
+    pub retry_attempts: u32,
+    pub retry_backoff: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_concurrent: 256,
+            retry_attempts: 6,
+            retry_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    DryRun,
+    Netconf,
+    Cso,
+    Mist,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendConfig {
+    pub kind: BackendKind,
+    /// Changes for one switch arriving within this window share one commit.
+    pub batch_window: Duration,
+    pub netconf: NetconfConfig,
+    pub cso: CsoConfig,
+    pub mist: MistBackendConfig,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            kind: BackendKind::DryRun,
+            batch_window: Duration::from_millis(500),
+            netconf: NetconfConfig::default(),
+            cso: CsoConfig::default(),
+            mist: MistBackendConfig::default(),
+        }
+    }
+}
+
+/// How to find a switch's address when `[switches."<name>"]` does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostSource {
+    /// LLDP management address, else hostname + domain_suffix.
+    Lldp,
+    /// Always hostname + domain_suffix.
+    Hostname,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    Strict,
+    AcceptNew,
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetconfConfig {
+    pub host: HostSource,
+    pub domain_suffix: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Option<Secret>,
+    /// Path to a private key (OpenSSH format).
+    pub private_key: Option<PathBuf>,
+    pub private_key_passphrase: Option<Secret>,
+    pub known_hosts: PathBuf,
+    pub host_key_policy: HostKeyPolicy,
+    pub connect_timeout: Duration,
+    /// Per RPC; commits on EX can take tens of seconds.
+    pub rpc_timeout: Duration,
+    /// How long to wait for a candidate locked (or modified) by someone else.
+    pub lock_timeout: Duration,
+    /// Safety net of the confirmed commit (whole minutes for Junos).
+    pub commit_confirm: Duration,
+    pub max_sessions: usize,
+}
+
+impl Default for NetconfConfig {
+    fn default() -> Self {
+        NetconfConfig {
+            host: HostSource::Lldp,
+            domain_suffix: String::new(),
+            port: 830,
+            username: "mesa".into(),
+            password: None,
+            private_key: None,
+            private_key_passphrase: None,
+            known_hosts: PathBuf::from("known_hosts"),
+            host_key_policy: HostKeyPolicy::AcceptNew,
+            connect_timeout: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(180),
+            lock_timeout: Duration::from_secs(120),
+            commit_confirm: Duration::from_secs(120),
+            max_sessions: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsoProfile {
+    pub port_profile: String,
+    pub native_vlan: Option<String>,
+    pub vlan: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsoConfig {
+    pub url: String,
+    pub username: String,
+    pub password: Option<Secret>,
+    pub tenant: String,
+    pub ap_profile: CsoProfile,
+    pub secured_profile: CsoProfile,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MistBackendConfig {
+    pub ap_usage: String,
+    /// Empty removes the override, so the port falls back to the switch template.
+    pub secured_usage: String,
+}
+
+impl Default for MistBackendConfig {
+    fn default() -> Self {
+        MistBackendConfig {
+            ap_usage: "ap".into(),
+            secured_usage: String::new(),
+        }
+    }
+}
+
+/// The Junos `set` templates and the values they use.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    /// Folder with `ap.set.j2` / `secured.set.j2`, and `sites/<site_id>/` or
+    /// `switches/<name>/` overrides. Built-in defaults when unset.
+    pub dir: Option<PathBuf>,
+    /// Extra variables for the templates (VLANs, timers...).
+    pub vars: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwitchOverride {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyKind {
+    Slack,
+    Teams,
+    Gchat,
+    Webex,
+    Mattermost,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub kind: NotifyKind,
+    /// Webhook URL (a secret: it grants posting rights).
+    pub url: Secret,
+    #[serde(default = "default_min_severity")]
+    pub min_severity: crate::model::Severity,
+    /// Outcome labels to send (`applied`, `already-in-place`, `skipped`, `rejected`,
+    /// `failed`); all when empty.
+    #[serde(default)]
+    pub outcomes: Vec<String>,
+    /// Site ids to send; all when empty.
+    #[serde(default)]
+    pub sites: Vec<String>,
+    /// Webex bot token (with `room_id`), instead of an incoming webhook.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    #[serde(default)]
+    pub room_id: Option<String>,
+}
+
+fn default_min_severity() -> crate::model::Severity {
+    crate::model::Severity::Info
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExternalConfig {
+    pub enabled: bool,
+    pub path: String,
+    pub api_key: Option<Secret>,
+    pub org_id: Option<String>,
+}
+
+impl Default for ExternalConfig {
+    fn default() -> Self {
+        ExternalConfig {
+            enabled: false,
+            path: "/external".into(),
+            api_key: None,
+            org_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub revert_after: Duration,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            enabled: false,
+            interval: Duration::from_secs(900),
+            revert_after: Duration::from_secs(3600),
+        }
+    }
+}
