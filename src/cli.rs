@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::backend::dry_run::DryRun;
 use crate::config::{Config, ConfigError};
 use crate::ingest::payload;
+use crate::lock::DataDirLock;
 use crate::model::{Decision, Source};
 use crate::reconcile::{ProgressMode, ReconcileOptions};
 use crate::store::sqlite::SqliteStore;
@@ -101,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match cli.command {
         Command::Serve => {
+            let _lock = DataDirLock::acquire(&config.server.data_dir, "mesa serve")?;
             let app = App::build(config).await?;
             tracing::info!(
                 backend = app.engine.backend_kind(),
@@ -181,6 +183,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 
 /// Exit code 1 when Mist could not be read or an event failed.
 async fn reconcile(config: Config, options: ReconcileOptions, json: bool) -> anyhow::Result<i32> {
+    // A dry run only reads; anything else may change switches.
+    let _lock = match options.dry_run {
+        true => None,
+        false => Some(DataDirLock::acquire(
+            &config.server.data_dir,
+            "mesa reconcile",
+        )?),
+    };
     let app = App::build(config).await?;
     let report = match crate::reconcile::run(&app, &options).await {
         Ok(report) => report,
@@ -218,10 +228,15 @@ async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result
     for ignored in &parsed.ignored {
         println!("ignored one event ({})", ignored.label());
     }
+    let mut config = config;
+    let _scratch;
+    let _lock;
     let app = if dry_run {
+        _scratch = scratch_store(&mut config)?;
         let templates = Arc::new(crate::templates::Templates::load(&config.templates)?);
         App::with_backend(config, Arc::new(DryRun::with_templates(templates))).await?
     } else {
+        _lock = DataDirLock::acquire(&config.server.data_dir, "mesa replay")?;
         App::build(config).await?
     };
     let mut failed = false;
@@ -235,6 +250,23 @@ async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result
         print_decision(&decision);
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// Points `config` at a copy of the store in a temp dir (removed when the guard drops), so
+/// a `--dry-run` decides from the real state without recording anything in it.
+fn scratch_store(config: &mut Config) -> anyhow::Result<ScratchDir> {
+    let dir = std::env::temp_dir().join(format!("mesa-dry-run-{}", uuid::Uuid::new_v4()));
+    crate::store::sqlite::copy_database(&config.server.data_dir, &dir)?;
+    config.server.data_dir = dir.clone();
+    Ok(ScratchDir(dir))
+}
+
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A decision as a person reads it: what happened, then why, step by step.

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod http;
 pub mod ingest;
 pub mod journal;
+pub mod lock;
 pub mod metrics;
 pub mod mist;
 pub mod model;

@@ -76,6 +76,26 @@ async fn replay_prints_every_step_and_the_store_remembers() {
     );
     assert!(!stdout.contains(&fake.token()), "token printed");
 
+    // --dry-run decided from a copy: the real store is untouched.
+    let (ok, ports, _) = mesa(&config, &["ports", "--json"]);
+    assert!(ok);
+    assert_eq!(ports.trim(), "[]");
+
+    // Without --dry-run, the configured backend (dry-run kind here) applies and records.
+    let (config_path, payload_path) = (config.clone(), payload.clone());
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        mesa(&config_path, &["replay", payload_path.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert!(ok && stdout.contains("→ applied"), "{stdout}{stderr}");
+
+    // While another mesa holds the data dir, replay refuses to change anything.
+    let lock = mesa::lock::DataDirLock::acquire(&dir.path().join("data"), "mesa serve").unwrap();
+    let (ok, _, stderr) = mesa(&config, &["replay", payload.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("mesa serve"), "{stderr}");
+    drop(lock);
+
     let (ok, ports, _) = mesa(&config, &["ports", "--json"]);
     assert!(ok);
     let ports: serde_json::Value = serde_json::from_str(&ports).unwrap();

@@ -121,6 +121,25 @@ impl SqliteStore {
     }
 }
 
+/// Copies the database in `data_dir` (if any) into `dest_dir`, consistent even while
+/// another process writes to it: `--dry-run` commands work on the copy and leave the real
+/// store as it was.
+pub fn copy_database(data_dir: &Path, dest_dir: &Path) -> Result<(), StoreError> {
+    let source = data_dir.join("mesa.db");
+    if !source.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dest_dir).map_err(|e| StoreError::DataDir {
+        path: dest_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let conn = Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let dest = dest_dir.join("mesa.db");
+    conn.execute("VACUUM INTO ?1", params![dest.display().to_string()])?;
+    Ok(())
+}
+
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let current: i64 = conn.query_row(
