@@ -44,16 +44,23 @@ async fn serve(config: Config, backend: Arc<dyn SwitchBackend>) -> (App, SocketA
     let app = App::with_backend(config, backend)
         .await
         .expect("mesa starts");
-    serve(app, backend, dir).await
+    bind(app).await
 }
 
 /// Starts mesa the way `mesa serve` does: `App::build`, with the backend `config` names.
 pub async fn start_app(dir: tempfile::TempDir, config: Config) -> TestMesa {
     let app = App::build(config).await.expect("mesa starts");
-    serve(app, Arc::new(DryRun::new()), dir).await
+    let (app, addr) = bind(app).await;
+    TestMesa {
+        app,
+        addr,
+        backend: Arc::new(DryRun::new()),
+        dir,
+        http: reqwest::Client::new(),
+    }
 }
 
-async fn serve(app: App, backend: Arc<DryRun>, dir: tempfile::TempDir) -> TestMesa {
+async fn bind(app: App) -> (App, SocketAddr) {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let server = app.clone();
     tokio::spawn(async move { server.serve(Some(tx)).await });
