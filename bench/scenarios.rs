@@ -72,8 +72,10 @@ fn main() {
         report("S4 kill -9 mid-rollout", t, lines);
     }
     if runs("S5") {
-        for (name, lines) in runtime.block_on(s5_faults()) {
-            report(name, Instant::now(), lines);
+        for (name, scenario) in S5 {
+            let t = Instant::now();
+            let lines = runtime.block_on(scenario());
+            report(name, t, lines);
         }
     }
     if problems > 0 {
@@ -359,14 +361,18 @@ async fn settle_and_check(
     lines
 }
 
-async fn s5_faults() -> Vec<(&'static str, Lines)> {
-    vec![
-        ("S5a Mist 429 storm and 5xx", s5_mist_errors().await),
-        ("S5b switch unreachable for 10 s", s5_unreachable().await),
-        ("S5c candidate locked by a human for 8 s", s5_locked().await),
-        ("S5d commit error", s5_commit_error().await),
-    ]
-}
+type Scenario = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Lines>>>;
+
+const S5: [(&str, Scenario); 4] = [
+    ("S5a Mist 429 storm and 5xx", || Box::pin(s5_mist_errors())),
+    ("S5b switch unreachable for 10 s", || {
+        Box::pin(s5_unreachable())
+    }),
+    ("S5c candidate locked by a human for 8 s", || {
+        Box::pin(s5_locked())
+    }),
+    ("S5d commit error", || Box::pin(s5_commit_error())),
+];
 
 async fn s5_mist_errors() -> Lines {
     let fleet = Fleet::start(2, 20, Faults::default()).await;
