@@ -758,3 +758,66 @@ async fn webhook_to_committed_config_end_to_end() {
     assert_eq!(sw.commit_log().len(), 4, "{:#?}", sw.commit_log());
     assert_clean(&sw);
 }
+
+/// mesa killed between its confirmed commit and the confirming one: the lines are active but
+/// would roll back. The re-run finds an empty diff and must confirm that commit (one plain
+/// commit, no second confirmed commit); someone else's pending commit is left alone.
+#[tokio::test]
+async fn empty_diff_confirms_our_own_pending_confirmed_commit() {
+    let sw = seeded(Faults::default());
+    let b = backend(&sw);
+    let ap = change(3, Profile::Ap);
+    let lines = b
+        .plan(&switch_ref(), std::slice::from_ref(&ap))
+        .unwrap()
+        .ports[0]
+        .lines
+        .clone();
+    let opts = b.connect_options(&switch_ref());
+    let commit_by_hand = |log: &'static str, lines: Vec<String>| {
+        let opts = opts.clone();
+        std::thread::spawn(move || {
+            let mut s = Session::connect(&opts).expect("connect");
+            s.lock(Datastore::Candidate).expect("lock");
+            s.junos_load_set(&lines).expect("load");
+            s.junos_commit_confirmed(5, log).expect("confirmed commit");
+            // The process dies here: no confirming commit; the lock goes with the session.
+            drop(s);
+        })
+        .join()
+        .unwrap();
+    };
+    commit_by_hand("mesa: AP_CONNECTED ap-03", lines.clone());
+    assert!(sw.state.pending_confirm().unwrap().is_some());
+
+    let results = b
+        .apply(&switch_ref(), std::slice::from_ref(&ap))
+        .await
+        .expect("apply");
+    assert!(!results[0].changed, "already active: {results:?}");
+    assert!(sw.state.pending_confirm().unwrap().is_none(), "confirmed");
+    let log = sw.commit_log();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert!(!log[1].confirmed && log[1].lines_added == 0, "{log:#?}");
+    assert_clean(&sw);
+
+    // A human's pending confirmed commit is theirs to confirm.
+    let other = change(4, Profile::Ap);
+    let other_lines = b
+        .plan(&switch_ref(), std::slice::from_ref(&other))
+        .unwrap()
+        .ports[0]
+        .lines
+        .clone();
+    commit_by_hand("testing a change", other_lines);
+    let results = b
+        .apply(&switch_ref(), std::slice::from_ref(&other))
+        .await
+        .expect("apply");
+    assert!(!results[0].changed);
+    assert!(
+        sw.state.pending_confirm().unwrap().is_some(),
+        "left pending"
+    );
+    assert_eq!(sw.commit_log().len(), 3);
+}

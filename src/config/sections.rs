@@ -170,7 +170,8 @@ impl Default for FlapGuardConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
-    /// APs handled at the same time (events of one AP are always handled one by one).
+    /// APs whose Mist lookups and guard checks run at the same time (events of one AP are
+    /// always handled one by one). Changes waiting for their switch do not count.
     pub max_concurrent: usize,
     /// Attempts for a change that failed for a transient reason (switch unreachable, locked).
     pub retry_attempts: u32,

@@ -386,6 +386,7 @@ impl<'a> Run<'a> {
             only_managed,
         ))?;
         if disconnect_guards {
+            let _permit = self.inner.permit().await;
             if let Some(outage) = &self.inner.outage {
                 let verdict = outage
                     .check(&switch.site_id)
@@ -434,7 +435,10 @@ impl<'a> Run<'a> {
             change.switch.name, change.port, change.profile, change.reason
         ));
         self.changes.push(change.clone());
-        let _permit = self.inner.permit().await;
+        // No engine permit while queued for the switch: a change waiting there costs nothing,
+        // and holding one made a burst larger than `max_concurrent` reach a busy switch in
+        // several batches (one commit each) instead of joining the next one. The batcher and
+        // `backend.netconf.max_sessions` bound the switch work.
         match self.inner.batcher.apply(change.clone()).await {
             Ok(result) => {
                 if !result.diff.is_empty() {
@@ -462,6 +466,7 @@ impl<'a> Run<'a> {
 
     /// Where is the AP now? Known port (external trigger) or LLDP via Mist.
     async fn locate(&mut self) -> Flow<Lookup> {
+        let _permit = self.inner.permit().await;
         let Some(mist) = self.inner.mist.clone() else {
             return Err(Stop::Final(Outcome::Failed {
                 error: "no Mist API token configured (mist.api_token)".into(),

@@ -3,7 +3,8 @@
 //! the backend (batched per switch) and records the `Decision` ([`decide`]).
 //!
 //! Ordering: each AP has a lane; its events are handled one at a time, in arrival order.
-//! Different APs run concurrently, bounded by `engine.max_concurrent`. An event that is
+//! Different APs run concurrently; `engine.max_concurrent` bounds how many talk to Mist at
+//! once. An event that is
 //! waiting (lookup delay, disconnect delay, retry backoff) is superseded by a newer event of
 //! the same AP: an AP that disconnects and comes back on the same port is never reverted.
 
@@ -222,7 +223,8 @@ async fn run_lane(
 }
 
 impl Inner {
-    /// Bounds how many APs are worked on at once (waiting does not hold a permit).
+    /// Bounds how many APs talk to Mist at once (lookups, guard checks); waiting for a
+    /// delay, a retry or the switch does not hold a permit.
     pub(crate) async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         self.permits.acquire().await.ok()
     }

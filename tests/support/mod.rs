@@ -1,5 +1,8 @@
-//! Shared helpers of the integration tests. Each test binary uses part of them.
+//! Shared helpers of the integration tests and the scenario benchmark. Each binary uses part
+//! of them.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod mesa;
+pub mod scenario;
 pub mod sshd;

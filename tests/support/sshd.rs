@@ -31,7 +31,7 @@ pub struct SshdHarness {
     /// The host's public key line (`ssh-ed25519 AAAA...`).
     pub host_public_key: String,
     dir: TempDir,
-    child: Child,
+    child: Option<Child>,
 }
 
 fn run(cmd: &mut Command) {
@@ -178,7 +178,7 @@ impl SshdHarness {
                 known_hosts_path,
                 host_public_key,
                 dir,
-                child,
+                child: Some(child),
             };
         }
         let log = fs::read_to_string(d.join("sshd.log")).unwrap_or_default();
@@ -223,10 +223,78 @@ impl SshdHarness {
     }
 }
 
+impl SshdHarness {
+    /// The switch becomes unreachable: sshd stops listening (sessions already open go on).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ssh_banner(self.port) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// sshd again on the same port, same keys; panics if the port was taken meanwhile.
+    pub fn restart(&mut self) {
+        self.stop();
+        let d = self.dir.path();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut child = Command::new(SSHD)
+                .arg("-D")
+                .arg("-f")
+                .arg(d.join("sshd_config"))
+                .arg("-E")
+                .arg(d.join("sshd.log"))
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("spawn sshd");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                if ssh_banner(self.port) {
+                    self.child = Some(child);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not restart on port {}; log:\n{}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Lets the holder of `public_key_path` log in too (sshd reads the file at each login).
+    pub fn authorize(&self, public_key_path: &Path) {
+        let key = fs::read_to_string(public_key_path).expect("public key");
+        let mut keys =
+            fs::read_to_string(self.dir.path().join("authorized_keys")).unwrap_or_default();
+        keys.push_str(&key);
+        fs::write(self.dir.path().join("authorized_keys"), keys).expect("authorized_keys");
+    }
+
+    /// Successful logins so far, from sshd's log: one per SSH session opened.
+    pub fn logins(&self) -> usize {
+        self.log().matches("Accepted publickey").count()
+    }
+}
+
 impl Drop for SshdHarness {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

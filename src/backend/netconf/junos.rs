@@ -96,15 +96,7 @@ pub fn apply(
                 tracing::warn!(switch = %plan.switch, error = %e, "unlock failed after an empty diff");
             }
             let _ = session.close();
-            Ok(plan
-                .ports
-                .iter()
-                .map(|p| PortResult {
-                    port: p.port.clone(),
-                    changed: false,
-                    diff: String::new(),
-                })
-                .collect())
+            Ok(unchanged(plan))
         }
         Ok(Some(results)) => match session.unlock(Datastore::Candidate) {
             Ok(_) => {
@@ -160,6 +152,7 @@ fn locked(
     }
     let diff = session.junos_diff().map_err(before("diff"))?;
     if diff.trim().is_empty() {
+        confirm_own_pending(session, plan)?;
         return Ok(None);
     }
     session.junos_commit_check().map_err(|e| match e {
@@ -196,6 +189,46 @@ fn locked(
         });
     }
     Ok(Some(results))
+}
+
+/// Nothing to change, but the lines may be active only through our own confirmed commit
+/// whose confirmation never came (mesa was killed between the two commits): without a
+/// confirmation Junos would roll them back. Confirms it when the pending commit is mesa's
+/// (its log starts with `mesa:`); someone else's pending commit is left to them. A switch
+/// that cannot tell (RPC refused) is treated as having nothing pending.
+fn confirm_own_pending(session: &mut Session, plan: &Plan) -> Result<(), Failure> {
+    let pending = match session.junos_pending_confirm() {
+        Ok(pending) => pending,
+        Err(NetconfError::Rpc(errors)) => {
+            tracing::debug!(switch = %plan.switch, error = %describe(&errors), "commit information unavailable");
+            return Ok(());
+        }
+        Err(e) => return Err(before("get-commit-information")(e)),
+    };
+    match pending {
+        Some(log) if log.trim_start().starts_with("mesa:") => {
+            tracing::warn!(switch = %plan.switch, %log, "confirming an earlier confirmed commit of mesa left unconfirmed");
+            session.junos_commit().map_err(|e| Failure::AfterCommit {
+                cause: format!("confirming an earlier commit: {e}"),
+                confirmed: false,
+                results: unchanged(plan),
+            })?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every port of the plan, already as planned.
+fn unchanged(plan: &Plan) -> Vec<PortResult> {
+    plan.ports
+        .iter()
+        .map(|p| PortResult {
+            port: p.port.clone(),
+            changed: false,
+            diff: String::new(),
+        })
+        .collect()
 }
 
 fn before(what: &'static str) -> impl Fn(NetconfError) -> Failure {

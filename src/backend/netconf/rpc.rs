@@ -554,6 +554,11 @@ pub mod ops {
     pub fn junos_commit() -> String {
         "<commit-configuration/>".into()
     }
+
+    /// Junos `show system commit`.
+    pub fn junos_commit_information() -> String {
+        "<get-commit-information/>".into()
+    }
 }
 
 #[cfg(test)]

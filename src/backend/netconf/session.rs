@@ -212,6 +212,20 @@ impl Session {
         self.rpc(&ops::junos_commit())
     }
 
+    /// The newest commit is a confirmed commit still waiting for its confirmation; `Some`
+    /// with its commit log text (`show system commit`: `commit confirmed, rollback in Nmins`).
+    pub fn junos_pending_confirm(&mut self) -> Result<Option<String>, NetconfError> {
+        let reply = self.rpc(&ops::junos_commit_information())?;
+        let Some(newest) = reply.root.find("commit-history") else {
+            return Ok(None);
+        };
+        let text = newest.text();
+        if !text.contains("rollback in") {
+            return Ok(None);
+        }
+        Ok(Some(newest.child_text("log").unwrap_or_default()))
+    }
+
     /// Sends `<close-session/>` and closes the SSH session, waiting at most a few seconds.
     pub fn close(mut self) -> Result<(), NetconfError> {
         self.transport.set_rpc_timeout(Duration::from_secs(5));

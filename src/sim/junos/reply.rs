@@ -6,7 +6,7 @@
 //! written on their own line between newlines, so clients must trim them.
 
 use super::config::{LoadIssue, Severity};
-use super::state::{CommitErrorFault, LockHolder};
+use super::state::{CommitErrorFault, CommitLogEntry, LockHolder, PendingConfirm};
 use super::xml::escape;
 
 pub const NETCONF_NS: &str = "urn:ietf:params:xml:ns:netconf:base:1.0";
@@ -213,4 +213,34 @@ pub fn configuration_set(text: &str) -> String {
         "<configuration-set xmlns=\"{XNM_NS}\">\n{}</configuration-set>",
         escape(text)
     )
+}
+
+/// `<get-commit-information/>` (`show system commit`): the commit history, newest first, as
+/// `<commit-history>` entries; the newest says `commit confirmed, rollback in Nmins` while
+/// its confirmation is pending. Element names follow `show system commit | display xml` as
+/// far as we know it; mesa reads the entry's text, not particular elements.
+pub fn commit_information(log: &[CommitLogEntry], pending: Option<&PendingConfirm>) -> String {
+    let mut out = String::from("<commit-information>\n");
+    for (seq, entry) in log.iter().rev().take(50).enumerate() {
+        out.push_str(&format!(
+            "<commit-history>\n<sequence-number>{seq}</sequence-number>\n<user>{}</user>\n\
+             <client>netconf</client>\n<date-time>{}</date-time>\n",
+            escape(&entry.user),
+            escape(&entry.time)
+        ));
+        if seq == 0 && entry.kind == "commit" {
+            if let Some(p) = pending {
+                out.push_str(&format!(
+                    "<comment>commit confirmed, rollback in {}mins</comment>\n",
+                    p.minutes
+                ));
+            }
+        }
+        if let Some(text) = &entry.log {
+            out.push_str(&format!("<log>{}</log>\n", escape(text)));
+        }
+        out.push_str("</commit-history>\n");
+    }
+    out.push_str("</commit-information>");
+    out
 }

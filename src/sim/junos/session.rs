@@ -240,6 +240,14 @@ impl Session<'_> {
                     standard: true,
                 })
             }
+            "get-commit-information" => {
+                let pending = self.state.transact(|t| t.state.pending.clone())?;
+                let log = self.state.commit_log()?;
+                Ok(Ok(Next::Reply(reply::commit_information(
+                    &log,
+                    pending.as_ref(),
+                ))))
+            }
             "validate" => self.validate(),
             "discard-changes" => self.discard(),
             "close-session" => Ok(Ok(Next::Close("<ok/>".into()))),
