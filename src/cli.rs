@@ -243,7 +243,7 @@ async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result
     for mut event in parsed.events {
         event.source = Source::Replay;
         app.store
-            .journal_append(std::slice::from_ref(&event))
+            .journal_write(std::slice::from_ref(&event), &[])
             .await?;
         let decision = app.engine.decide_now(event).await;
         failed |= decision.outcome.label() == "failed";

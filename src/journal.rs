@@ -22,20 +22,21 @@ pub struct Accepted {
     pub duplicates: usize,
 }
 
-struct Append {
-    events: Vec<ApEvent>,
-    reply: oneshot::Sender<Result<Accepted, StoreError>>,
-}
-
-struct Finish {
-    decision: Decision,
-    reply: oneshot::Sender<Result<(), StoreError>>,
+/// What the writer task is asked to do; both kinds share its transactions.
+enum Request {
+    Append {
+        events: Vec<ApEvent>,
+        reply: oneshot::Sender<Result<Accepted, StoreError>>,
+    },
+    Finish {
+        decision: Box<Decision>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 #[derive(Clone)]
 pub struct Journal {
-    tx: mpsc::Sender<Append>,
-    finish_tx: mpsc::Sender<Finish>,
+    tx: mpsc::Sender<Request>,
 }
 
 impl Journal {
@@ -46,16 +47,18 @@ impl Journal {
         dispatch: mpsc::UnboundedSender<ApEvent>,
     ) -> Journal {
         let (tx, rx) = mpsc::channel(4 * GROUP_MAX);
-        let (finish_tx, finish_rx) = mpsc::channel(4 * GROUP_MAX);
-        tokio::spawn(writer(store.clone(), metrics, dispatch, rx));
-        tokio::spawn(finisher(store, finish_rx));
-        Journal { tx, finish_tx }
+        tokio::spawn(writer(store, metrics, dispatch, rx));
+        Journal { tx }
     }
 
-    /// Records the final decision of an event and closes its journal entry (grouped with
-    /// other finishes into one transaction). Until this returns, a restart re-runs the event.
+    /// Records the final decision of an event and closes its journal entry. Until this
+    /// returns, a restart re-runs the event.
     pub async fn finish(&self, decision: Decision) -> Result<(), StoreError> {
-        ask(&self.finish_tx, |reply| Finish { decision, reply }).await
+        self.ask(|reply| Request::Finish {
+            decision: Box::new(decision),
+            reply,
+        })
+        .await
     }
 
     /// Returns once the events are committed (or known duplicates).
@@ -63,24 +66,24 @@ impl Journal {
         if events.is_empty() {
             return Ok(Accepted::default());
         }
-        ask(&self.tx, |reply| Append { events, reply }).await
+        self.ask(|reply| Request::Append { events, reply }).await
+    }
+
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
+    ) -> Result<T, StoreError> {
+        let stopped = || StoreError::Task("journal writer stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(request(reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
-/// Sends a request to a writer task and waits for its answer.
-async fn ask<M, T>(
-    tx: &mpsc::Sender<M>,
-    request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> M,
-) -> Result<T, StoreError> {
-    let stopped = || StoreError::Task("journal writer stopped".into());
-    let (reply, answer) = oneshot::channel();
-    tx.send(request(reply)).await.map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())?
-}
-
 /// Waits for one request, then takes whatever else is already queued (up to a bound): the
-/// requests that arrived while the previous transaction was running share the next one.
-async fn next_group<M>(rx: &mut mpsc::Receiver<M>) -> Option<Vec<M>> {
+/// requests that arrived while the previous transaction was running share the next one, so
+/// a burst costs one fsync per group, not one per webhook or per decision.
+async fn next_group(rx: &mut mpsc::Receiver<Request>) -> Option<Vec<Request>> {
     let first = rx.recv().await?;
     let mut group = vec![first];
     while group.len() < GROUP_MAX {
@@ -96,54 +99,58 @@ async fn writer(
     store: Arc<dyn Store>,
     metrics: Metrics,
     dispatch: mpsc::UnboundedSender<ApEvent>,
-    mut rx: mpsc::Receiver<Append>,
+    mut rx: mpsc::Receiver<Request>,
 ) {
     while let Some(group) = next_group(&mut rx).await {
-        let all: Vec<ApEvent> = group
-            .iter()
-            .flat_map(|a| a.events.iter().cloned())
-            .collect();
-        match store.journal_append(&all).await {
-            Ok(results) => {
-                let mut results = results.into_iter();
-                for append in group {
-                    let mut accepted = Accepted::default();
-                    for event in append.events {
-                        match results.next() {
-                            Some(Appended::New) => {
-                                accepted.new += 1;
-                                metrics.event_received(event.kind.as_str());
-                                // The engine only stops with the process; the event is in the
-                                // journal and resumes on the next start either way.
-                                let _ = dispatch.send(event);
-                            }
-                            _ => {
-                                accepted.duplicates += 1;
-                                metrics.event_duplicate();
-                            }
-                        }
-                    }
-                    let _ = append.reply.send(Ok(accepted));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, events = all.len(), "journal append failed; senders get 503");
-                let message = e.to_string();
-                for append in group {
-                    let _ = append.reply.send(Err(StoreError::Task(message.clone())));
-                }
+        let mut events = Vec::new();
+        let mut decisions = Vec::new();
+        for request in &group {
+            match request {
+                Request::Append { events: e, .. } => events.extend(e.iter().cloned()),
+                Request::Finish { decision, .. } => decisions.push(decision.as_ref().clone()),
             }
         }
-    }
-}
-
-async fn finisher(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finish>) {
-    while let Some(group) = next_group(&mut rx).await {
-        let decisions: Vec<Decision> = group.iter().map(|f| f.decision.clone()).collect();
-        let result = store.finish_events(&decisions).await;
-        let shared = result.map_err(|e| e.to_string());
-        for finish in group {
-            let _ = finish.reply.send(shared.clone().map_err(StoreError::Task));
+        let results = match store.journal_write(&events, &decisions).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), decisions = decisions.len(), "journal write failed; webhook senders get 503");
+                let message = e.to_string();
+                for request in group {
+                    match request {
+                        Request::Append { reply, .. } => {
+                            let _ = reply.send(Err(StoreError::Task(message.clone())));
+                        }
+                        Request::Finish { reply, .. } => {
+                            let _ = reply.send(Err(StoreError::Task(message.clone())));
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        let mut results = results.into_iter();
+        for request in group {
+            match request {
+                Request::Append { events, reply } => {
+                    let mut accepted = Accepted::default();
+                    for event in events {
+                        if results.next() == Some(Appended::New) {
+                            accepted.new += 1;
+                            metrics.event_received(event.kind.as_str());
+                            // The engine only stops with the process; the event is in the
+                            // journal and resumes on the next start either way.
+                            let _ = dispatch.send(event);
+                        } else {
+                            accepted.duplicates += 1;
+                            metrics.event_duplicate();
+                        }
+                    }
+                    let _ = reply.send(Ok(accepted));
+                }
+                Request::Finish { reply, .. } => {
+                    let _ = reply.send(Ok(()));
+                }
+            }
         }
     }
 }

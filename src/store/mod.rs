@@ -74,13 +74,16 @@ pub enum Appended {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Durably records events in one transaction; returns per event whether it was new.
-    async fn journal_append(&self, events: &[ApEvent]) -> Result<Vec<Appended>, StoreError>;
+    /// One durable transaction: appends `events` (returning, per event, whether it was new
+    /// or a duplicate delivery) and records the final `decisions`, closing their entries.
+    async fn journal_write(
+        &self,
+        events: &[ApEvent],
+        decisions: &[Decision],
+    ) -> Result<Vec<Appended>, StoreError>;
     /// Events accepted but not finished, oldest first (resumed on start).
     async fn journal_pending(&self) -> Result<Vec<JournalEntry>, StoreError>;
     async fn journal_attempt(&self, event_id: &str) -> Result<(), StoreError>;
-    /// Records final decisions and closes their journal entries, in one transaction.
-    async fn finish_events(&self, decisions: &[Decision]) -> Result<(), StoreError>;
     async fn journal_counts(&self) -> Result<(u64, u64), StoreError>;
 
     /// Records a decision that is not final (a first failure before retries).

@@ -187,20 +187,28 @@ fn interface(text: &str) -> Result<InterfaceName, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn journal_append(&self, events: &[ApEvent]) -> Result<Vec<Appended>, StoreError> {
-        let rows: Vec<(ApEvent, String)> = events
+    async fn journal_write(
+        &self,
+        events: &[ApEvent],
+        decisions: &[Decision],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let appends: Vec<(ApEvent, String)> = events
             .iter()
             .map(|e| Ok((e.clone(), json(e)?)))
             .collect::<Result<_, StoreError>>()?;
+        let finishes: Vec<(Decision, String)> = decisions
+            .iter()
+            .map(|d| Ok((d.clone(), json(d)?)))
+            .collect::<Result<_, StoreError>>()?;
         self.write(move |conn| {
             let tx = conn.transaction()?;
-            let mut results = Vec::with_capacity(rows.len());
+            let mut results = Vec::with_capacity(appends.len());
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event)
                      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                 )?;
-                for (event, body) in &rows {
+                for (event, body) in &appends {
                     let inserted = insert.execute(params![
                         event.id,
                         event.dedupe_key(),
@@ -213,6 +221,14 @@ impl Store for SqliteStore {
                     } else {
                         Appended::Duplicate
                     });
+                }
+                let now = Utc::now().to_rfc3339();
+                let mut finish = tx.prepare_cached(
+                    "UPDATE journal SET state = 'done', finished_at = ?2 WHERE id = ?1",
+                )?;
+                for (d, body) in &finishes {
+                    insert_decision(&tx, d, body)?;
+                    finish.execute(params![d.event.id, now])?;
                 }
             }
             tx.commit()?;
@@ -247,29 +263,6 @@ impl Store for SqliteStore {
                 "UPDATE journal SET attempts = attempts + 1 WHERE id = ?1",
                 params![id],
             )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn finish_events(&self, decisions: &[Decision]) -> Result<(), StoreError> {
-        let rows: Vec<(Decision, String)> = decisions
-            .iter()
-            .map(|d| Ok((d.clone(), json(d)?)))
-            .collect::<Result<_, StoreError>>()?;
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
-            {
-                let now = Utc::now().to_rfc3339();
-                let mut finish = tx.prepare_cached(
-                    "UPDATE journal SET state = 'done', finished_at = ?2 WHERE id = ?1",
-                )?;
-                for (d, body) in &rows {
-                    insert_decision(&tx, d, body)?;
-                    finish.execute(params![d.event.id, now])?;
-                }
-            }
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -506,7 +499,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), false).unwrap();
         let first = store
-            .journal_append(&[event("a", 1), event("b", 1), event("c", 2)])
+            .journal_write(&[event("a", 1), event("b", 1), event("c", 2)], &[])
             .await
             .unwrap();
         assert_eq!(
@@ -524,7 +517,7 @@ mod tests {
             decided_at: Utc::now(),
             duration_ms: 1,
         };
-        store.finish_events(&[decision]).await.unwrap();
+        store.journal_write(&[], &[decision]).await.unwrap();
         drop(store);
         let store = SqliteStore::open(dir.path(), false).unwrap();
         let pending = store.journal_pending().await.unwrap();
