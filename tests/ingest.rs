@@ -180,33 +180,13 @@ async fn health_ready_and_api_token() {
     let mut config = support::mesa::config(dir.path());
     config.server.api_token = Some(mesa::config::Secret::new("api-secret"));
     let mesa = support::mesa::start_with(dir, config).await;
-    assert_eq!(
-        mesa.http
-            .get(mesa.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        mesa.http
-            .get(mesa.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        mesa.http
-            .get(mesa.url("/api/v1/ports"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    let status = |path: &'static str| {
+        let request = mesa.http.get(mesa.url(path));
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(status("/healthz").await, 200);
+    assert_eq!(status("/readyz").await, 200);
+    assert_eq!(status("/api/v1/ports").await, 401);
     let r = mesa
         .http
         .get(mesa.url("/api/v1/events?limit=5"))
