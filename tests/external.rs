@@ -1,0 +1,57 @@
+//! The external trigger (a NAC system naming a switch port): `POST external.path` with
+//! `X-ClientApiKey`, over real HTTP, through the same journal, guards and backend.
+
+mod support;
+
+use mesa::config::Secret;
+use mesa::model::{InterfaceName, Mac, Profile};
+use mesa::sim::mist::FakeMist;
+use support::mesa::start_with_mist;
+
+const SITE: &str = "978c48e6-6ef6-11e6-8bbf-02e208b2d34f";
+const KEY: &str = "nac-api-key-31b9";
+
+#[tokio::test]
+async fn nac_trigger_sets_and_reverts_the_named_port() {
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "HQ");
+    let sw = Mac::parse("d420b0000001").unwrap();
+    fake.add_switch(&sw, "sw1", SITE, "10.0.0.11");
+    let mesa = start_with_mist(&fake, |c| {
+        c.external.enabled = true;
+        c.external.api_key = Some(Secret::new(KEY));
+    })
+    .await;
+    let url = mesa.url("/external");
+    let post = |key: &'static str, body: serde_json::Value| {
+        let request = mesa
+            .http
+            .post(&url)
+            .header("X-ClientApiKey", key)
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let connect = serde_json::json!({"switch_mac": "d4:20:b0:00:00:01", "switch_port": "ge-0/0/5", "type": "AP_CONNECTED"});
+
+    assert_eq!(post("wrong", connect.clone()).await.status(), 401);
+    let bad_port = serde_json::json!({"switch_mac": "d420b0000001", "switch_port": "ge-0/0/5; delete", "type": "AP_CONNECTED"});
+    assert_eq!(post(KEY, bad_port).await.status(), 400);
+    assert_eq!(
+        mesa.app.store.journal_counts().await.unwrap(),
+        (0, 0),
+        "refused requests change nothing"
+    );
+
+    assert_eq!(post(KEY, connect).await.status(), 200);
+    mesa.idle().await;
+    let port = InterfaceName::parse("ge-0/0/5").unwrap();
+    assert_eq!(mesa.backend.profile("sw1", &port), Some(Profile::Ap));
+    let decision = mesa.app.store.recent_decisions(1).await.unwrap().remove(0);
+    assert_eq!(decision.event.site_id, SITE, "site taken from the switch");
+    assert_eq!(decision.outcome.label(), "applied");
+
+    let disconnect = serde_json::json!({"switch_mac": "d420b0000001", "switch_port": "ge-0/0/5", "type": "AP_DISCONNECTED"});
+    assert_eq!(post(KEY, disconnect).await.status(), 200);
+    mesa.idle().await;
+    assert_eq!(mesa.backend.profile("sw1", &port), Some(Profile::Secured));
+}
