@@ -79,3 +79,77 @@ fn tls_key_without_cert_is_a_config_error() {
     let err = mesa::config::Config::load(&path, true).unwrap_err();
     assert_eq!(err.key, "server.tls_cert");
 }
+
+#[tokio::test]
+async fn sighup_reloads_a_renewed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            dir.path().join("data").display(),
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mesa"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("MESA_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let client_trusting = |pem: &[u8]| {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap())
+            .resolve("localhost", addr)
+            .build()
+            .unwrap()
+    };
+    let url = format!("https://localhost:{port}/healthz");
+    let old = client_trusting(&std::fs::read(&cert).unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while old.get(&url).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mesa did not serve HTTPS"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Renewal: new key and certificate written in place, then SIGHUP.
+    let renewed = tempfile::tempdir().unwrap();
+    let (new_cert, new_key) = self_signed(renewed.path());
+    std::fs::copy(&new_cert, &cert).unwrap();
+    std::fs::copy(&new_key, &key).unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let fresh = client_trusting(&std::fs::read(&cert).unwrap());
+    let mut served_new = false;
+    while std::time::Instant::now() < deadline {
+        // A new client each time: no reused TLS session.
+        if fresh.get(&url).send().await.is_ok() {
+            served_new = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        served_new,
+        "the renewed certificate was not served after SIGHUP"
+    );
+}
