@@ -53,7 +53,7 @@ async fn debug_logs_carry_no_secret() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mesa"))
         .arg("--config")
         .arg(&config)
-        .arg("serve")
+        .args(["--log-format", "json", "serve"])
         .env("MESA_LOG", "debug")
         .env("MESA_TEST_MIST_TOKEN", &secrets[0])
         .env("MESA_TEST_API_TOKEN", &secrets[1])
