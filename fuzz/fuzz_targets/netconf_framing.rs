@@ -105,7 +105,10 @@ fn decode(start: Framing, pieces: &[(&[u8], bool)], switch: bool) -> Run {
 fn raw(start: Framing, controls: &[u8], wire: &[u8]) {
     let whole = decode(start, &[(wire, false)], false);
     let split = decode(start, &pieces(controls, wire), false);
-    assert_eq!(whole.messages, split.messages, "messages depend on the split");
+    assert_eq!(
+        whole.messages, split.messages,
+        "messages depend on the split"
+    );
     assert_eq!(whole.failed, split.failed, "error depends on the split");
     decode(start, &pieces(controls, wire), true);
 }

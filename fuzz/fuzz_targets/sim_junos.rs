@@ -50,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
     let mut count = 0;
     loop {
         // Every message takes at least one byte of the wire: more means the reader loops.
-        assert!(count <= wire.len(), "{count} messages from {} bytes", wire.len());
+        assert!(
+            count <= wire.len(),
+            "{count} messages from {} bytes",
+            wire.len()
+        );
         match reader.read_message() {
             Ok(Some(message)) => {
                 count += 1;

@@ -19,7 +19,8 @@ fn check_payload(body: &[u8]) {
                 let mac = event.ap_mac.as_str();
                 assert_eq!(mac.len(), 12, "{mac:?}");
                 assert!(
-                    mac.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                    mac.bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
                     "{mac:?}"
                 );
                 assert!(!event.site_id.is_empty());
@@ -48,7 +49,13 @@ fn check_signature(body: &[u8]) {
         Ok(())
     );
     assert_eq!(
-        signature::verify(secret, body, Some(&good_v2.to_ascii_uppercase()), None, false),
+        signature::verify(
+            secret,
+            body,
+            Some(&good_v2.to_ascii_uppercase()),
+            None,
+            false
+        ),
         Ok(())
     );
     assert_eq!(
