@@ -56,7 +56,12 @@ pub fn encode(framing: Framing, message: &[u8]) -> Vec<u8> {
 pub struct Decoder {
     framing: Framing,
     buf: Vec<u8>,
-    /// Where the `]]>]]>` search resumes, so a slow reply is not rescanned from the start.
+    /// Bytes of `buf` before this index are consumed. They are dropped at the next `feed`,
+    /// not per message: one read holding thousands of small messages would otherwise shift
+    /// the rest of the buffer once per message (quadratic).
+    start: usize,
+    /// Where the `]]>]]>` search resumes (index into `buf`), so a slow reply is not
+    /// rescanned from the start.
     scan_from: usize,
     /// Chunked: data of the message being assembled.
     message: Vec<u8>,
@@ -70,6 +75,7 @@ impl Decoder {
         Decoder {
             framing,
             buf: Vec::new(),
+            start: 0,
             scan_from: 0,
             message: Vec::new(),
             chunk_left: 0,
@@ -85,16 +91,21 @@ impl Decoder {
     /// new framing.
     pub fn set_framing(&mut self, framing: Framing) {
         self.framing = framing;
-        self.scan_from = 0;
+        self.scan_from = self.start;
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.scan_from = self.scan_from.saturating_sub(self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes received but not yet part of a returned message.
     pub fn pending(&self) -> usize {
-        self.buf.len() + self.message.len()
+        self.buf.len() - self.start + self.message.len()
     }
 
     /// The next complete message, `Ok(None)` when more bytes are needed. After an error the
@@ -114,16 +125,16 @@ impl Decoder {
     }
 
     fn next_eom(&mut self) -> Result<Option<Vec<u8>>, FramingError> {
-        let start = self.scan_from.saturating_sub(EOM.len() - 1);
-        match find(&self.buf[start..], EOM) {
+        let from = self.scan_from.saturating_sub(EOM.len() - 1).max(self.start);
+        match find(&self.buf[from..], EOM) {
             Some(at) => {
-                let end = start + at;
-                let message = self.buf[..end].to_vec();
-                self.buf.drain(..end + EOM.len());
-                self.scan_from = 0;
+                let end = from + at;
+                let message = self.buf[self.start..end].to_vec();
+                self.start = end + EOM.len();
+                self.scan_from = self.start;
                 Ok(Some(message))
             }
-            None if self.buf.len() > MAX_MESSAGE => Err(FramingError::TooLarge),
+            None if self.buf.len() - self.start > MAX_MESSAGE => Err(FramingError::TooLarge),
             None => {
                 self.scan_from = self.buf.len();
                 Ok(None)
@@ -132,7 +143,7 @@ impl Decoder {
     }
 
     fn next_chunked(&mut self) -> Result<Option<Vec<u8>>, FramingError> {
-        let mut pos = 0;
+        let mut pos = self.start;
         let outcome = loop {
             if self.chunk_left > 0 {
                 let take = self.chunk_left.min(self.buf.len() - pos);
@@ -145,7 +156,12 @@ impl Decoder {
                 continue;
             }
             match parse_chunk_header(&self.buf[pos..]) {
-                Ok(Header::Incomplete) => break Ok(None),
+                Ok(Header::Incomplete { skip }) => {
+                    // Whitespace before a header carries nothing: dropping it keeps a peer
+                    // that sends only newlines from growing the buffer forever.
+                    pos += skip;
+                    break Ok(None);
+                }
                 Ok(Header::Chunk { size, len }) => {
                     if self.message.len() + size > MAX_MESSAGE {
                         break Err(FramingError::TooLarge);
@@ -160,15 +176,24 @@ impl Decoder {
                 Err(e) => break Err(e),
             }
         };
-        self.buf.drain(..pos);
+        self.start = pos;
+        self.scan_from = pos;
         outcome
     }
 }
 
 enum Header {
-    Incomplete,
-    Chunk { size: usize, len: usize },
-    End { len: usize },
+    /// More bytes needed; the first `skip` bytes are whitespace that can be dropped.
+    Incomplete {
+        skip: usize,
+    },
+    Chunk {
+        size: usize,
+        len: usize,
+    },
+    End {
+        len: usize,
+    },
 }
 
 /// Parses `\n#<digits>\n` or `\n##\n` at the start of `bytes`. Whitespace before the `#`
@@ -182,19 +207,20 @@ fn parse_chunk_header(bytes: &[u8]) -> Result<Header, FramingError> {
     while i < bytes.len() && matches!(bytes[i], b'\n' | b'\r' | b' ' | b'\t') {
         i += 1;
     }
+    let skip = i;
     if i == bytes.len() {
-        return Ok(Header::Incomplete);
+        return Ok(Header::Incomplete { skip });
     }
     if bytes[i] != b'#' {
         return bad("expected '#'");
     }
     i += 1;
     let Some(&next) = bytes.get(i) else {
-        return Ok(Header::Incomplete);
+        return Ok(Header::Incomplete { skip });
     };
     if next == b'#' {
         return match bytes.get(i + 1) {
-            None => Ok(Header::Incomplete),
+            None => Ok(Header::Incomplete { skip }),
             Some(b'\n') => Ok(Header::End { len: i + 2 }),
             Some(_) => bad("expected newline after '##'"),
         };
@@ -207,7 +233,7 @@ fn parse_chunk_header(bytes: &[u8]) -> Result<Header, FramingError> {
         }
     }
     if i == bytes.len() {
-        return Ok(Header::Incomplete);
+        return Ok(Header::Incomplete { skip });
     }
     if i == digits_start || bytes[i] != b'\n' {
         return bad("expected chunk size");
@@ -343,6 +369,45 @@ mod tests {
             let mut d = Decoder::new(Framing::Chunked);
             d.feed(partial);
             assert_eq!(d.next_message(), Ok(None), "{partial:?}");
+        }
+    }
+
+    #[test]
+    fn whitespace_only_peer_does_not_grow_the_buffer() {
+        // Found while writing the fuzz target: whitespace before a chunk header was kept
+        // and rescanned on every read, so a peer sending only newlines grew it forever.
+        let mut d = Decoder::new(Framing::Chunked);
+        for _ in 0..256 {
+            d.feed(&[b'\n'; 4096]);
+            assert_eq!(d.next_message(), Ok(None));
+            assert_eq!(d.pending(), 0);
+        }
+        d.feed(b" \t\r\n#3\nabc\n##\n");
+        assert_eq!(d.next_message(), Ok(Some(b"abc".to_vec())));
+    }
+
+    #[test]
+    fn many_small_messages_in_one_read_are_linear() {
+        // Each returned message used to shift the rest of the buffer: 4 MiB of tiny
+        // messages in one feed took minutes.
+        for framing in [Framing::EndOfMessage, Framing::Chunked] {
+            let one = encode(framing, b"<ok/>");
+            let count = (4 << 20) / one.len();
+            let mut d = Decoder::new(framing);
+            d.feed(&one.repeat(count));
+            let started = std::time::Instant::now();
+            let mut got = 0;
+            while let Some(m) = d.next_message().unwrap() {
+                assert_eq!(m, b"<ok/>");
+                got += 1;
+            }
+            assert_eq!(got, count);
+            assert_eq!(d.pending(), 0);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{framing:?}: {:?}",
+                started.elapsed()
+            );
         }
     }
 

@@ -107,6 +107,11 @@ impl Element {
     }
 }
 
+/// Deepest element nesting accepted. Junos replies stay far below (a configuration is
+/// about 15 deep); the tree is searched, cloned and dropped recursively, so without a bound
+/// a hostile or broken peer overflows the stack with a few MiB of `<a><a><a>...`.
+pub const MAX_DEPTH: usize = 256;
+
 /// Parses one XML document into its root element.
 pub fn parse(xml: &str) -> Result<Element, XmlError> {
     let xml = xml.trim_start_matches('\u{feff}').trim();
@@ -118,7 +123,12 @@ pub fn parse(xml: &str) -> Result<Element, XmlError> {
             .read_event()
             .map_err(|e| XmlError(format!("at byte {}: {e}", reader.buffer_position())))?;
         match event {
-            Event::Start(start) => stack.push(element(&start)?),
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError(format!("elements nested deeper than {MAX_DEPTH}")));
+                }
+                stack.push(element(&start)?);
+            }
             Event::Empty(start) => {
                 let e = element(&start)?;
                 attach(&mut stack, &mut root, e)?;
@@ -583,6 +593,24 @@ mod tests {
         let root =
             parse(&format!("<a>{}</a>", escape("if a < b && c > \"d\"")).to_string()).unwrap();
         assert_eq!(root.text(), "if a < b && c > \"d\"");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        // Dropping (or searching) a 200k-deep tree recursed once per level and aborted
+        // the whole agent with a stack overflow; one reply of a few MiB was enough.
+        let depth = 200_000;
+        let deep = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        assert!(parse(&deep).is_err());
+        assert!(RpcReply::parse(&deep).is_err());
+        let n = MAX_DEPTH - 1;
+        let fits = format!(
+            "<rpc-reply>{}{}</rpc-reply>",
+            "<a>".repeat(n),
+            "</a>".repeat(n)
+        );
+        let reply = RpcReply::parse(&fits).unwrap();
+        assert!(reply.errors.is_empty());
     }
 
     #[test]

@@ -69,6 +69,10 @@ fn element_of(start: &BytesStart<'_>) -> Result<Element, XmlError> {
     })
 }
 
+/// Deepest nesting accepted: the tree is dropped recursively, so a client sending
+/// `<a><a><a>...` by the megabyte would otherwise overflow the simulator's stack.
+pub const MAX_DEPTH: usize = 256;
+
 /// Parses one document into its root element. Comments, declarations and processing
 /// instructions are skipped; anything after the root element is an error.
 pub fn parse(doc: &str) -> Result<Element, XmlError> {
@@ -85,6 +89,11 @@ pub fn parse(doc: &str) -> Result<Element, XmlError> {
             Event::Start(s) => {
                 if root.is_some() {
                     return Err(XmlError::Syntax("content after the root element".into()));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::Syntax(format!(
+                        "elements nested deeper than {MAX_DEPTH}"
+                    )));
                 }
                 stack.push(element_of(&s)?);
             }
@@ -158,6 +167,16 @@ mod tests {
         for doc in ["<rpc>", "<a></b>", "", "text", "<a/><b/>", "<a x=></a>"] {
             assert!(parse(doc).is_err(), "{doc}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let depth = 200_000;
+        let deep = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        assert!(parse(&deep).is_err());
+        let n = MAX_DEPTH;
+        let fits = format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        assert!(parse(&fits).is_ok());
     }
 
     #[test]
