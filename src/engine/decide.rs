@@ -82,7 +82,7 @@ impl<'a> Run<'a> {
                     tracing::warn!(%error, attempt, retry_in = ?backoff, "transient failure; will retry");
                     if attempt == 1 {
                         // Said once, so the team knows before the retries run out.
-                        let mut first = self.decision(
+                        let first = self.decision(
                             Outcome::Failed {
                                 error: format!(
                                     "{error} (retrying up to {} times)",
@@ -91,7 +91,6 @@ impl<'a> Run<'a> {
                             },
                             started,
                         );
-                        first.decided_at = Utc::now();
                         if let Err(e) = self.inner.store.record_decision(&first).await {
                             tracing::error!(error = %e, "decision not recorded in the audit log");
                         }
