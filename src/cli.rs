@@ -285,6 +285,9 @@ pub fn print_decision(d: &Decision) {
         },
         d.outcome.summary()
     );
+    if d.will_retry {
+        println!("    (not final: the event is being retried; its final decision follows)");
+    }
     println!(
         "    event {} via {}, backend {}, {} ms",
         e.id,

@@ -381,6 +381,10 @@ pub struct Decision {
     pub backend: String,
     pub decided_at: DateTime<Utc>,
     pub duration_ms: u64,
+    /// Not the event's last word: a transient failure, announced once while the event is
+    /// retried. The final decision for the same event id follows.
+    #[serde(default)]
+    pub will_retry: bool,
 }
 
 impl Decision {

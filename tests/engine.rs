@@ -383,6 +383,10 @@ async fn mist_5xx_exhausted_fails_and_is_notified() {
     send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
     let d = last_decision(&mesa).await;
     assert_eq!(d.outcome.label(), "failed", "{d:?}");
+    assert!(!d.will_retry, "the last decision is final");
+    let all = mesa.app.store.recent_decisions(10).await.unwrap();
+    assert_eq!(all.len(), 2, "one interim notice, one final decision");
+    assert!(all[1].will_retry);
     assert!(mesa.app.notify.flush(Duration::from_secs(10)).await);
     let texts = receiver.texts();
     assert!(!texts.is_empty(), "failure announced");

@@ -220,6 +220,7 @@ fn decision(id: &str, outcome: Outcome, site_id: &str) -> Decision {
         backend: "netconf".into(),
         decided_at: Utc::now(),
         duration_ms: 840,
+        will_retry: false,
     }
 }
 

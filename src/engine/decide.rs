@@ -82,7 +82,7 @@ impl<'a> Run<'a> {
                     tracing::warn!(%error, attempt, retry_in = ?backoff, "transient failure; will retry");
                     if attempt == 1 {
                         // Said once, so the team knows before the retries run out.
-                        let first = self.decision(
+                        let mut first = self.decision(
                             Outcome::Failed {
                                 error: format!(
                                     "{error} (retrying up to {} times)",
@@ -91,6 +91,7 @@ impl<'a> Run<'a> {
                             },
                             started,
                         );
+                        first.will_retry = true;
                         if let Err(e) = self.inner.store.record_decision(&first).await {
                             tracing::error!(error = %e, "decision not recorded in the audit log");
                         }
@@ -134,6 +135,7 @@ impl<'a> Run<'a> {
             backend: self.inner.batcher.backend_kind().to_string(),
             decided_at: Utc::now(),
             duration_ms: started.elapsed().as_millis() as u64,
+            will_retry: false,
         }
     }
 

@@ -380,6 +380,7 @@ mod tests {
             backend: "netconf".into(),
             decided_at: Utc::now(),
             duration_ms: 12,
+            will_retry: false,
         }
     }
 

@@ -71,6 +71,7 @@ mod tests {
             backend: "dry-run".into(),
             decided_at: Utc::now(),
             duration_ms: 0,
+            will_retry: false,
         }
     }
 

@@ -516,6 +516,7 @@ mod tests {
             backend: "dry-run".into(),
             decided_at: Utc::now(),
             duration_ms: 1,
+            will_retry: false,
         };
         store.journal_write(&[], &[decision]).await.unwrap();
         drop(store);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mesa::model::{Decision, Outcome};
+use mesa::model::Decision;
 use mesa::store::sqlite::SqliteStore;
 use mesa::store::Store;
 
@@ -75,7 +75,7 @@ pub async fn send_spread(
 
 /// A decision recorded before retries (the "retrying" notice), not a final one.
 pub fn is_interim(d: &Decision) -> bool {
-    matches!(&d.outcome, Outcome::Failed { error } if error.contains("(retrying up to"))
+    d.will_retry
 }
 
 /// Final decisions per event id, and outcome label counts over them.
