@@ -387,14 +387,15 @@ impl<'a> Run<'a> {
             only_managed,
         ))?;
         if disconnect_guards {
-            let _permit = self.inner.permit().await;
             if let Some(outage) = &self.inner.outage {
+                let _permit = self.inner.permit().await;
                 let verdict = outage
                     .check(&switch.site_id)
                     .await
                     .map_err(|e| Stop::Transient(format!("site outage check: {e}")))?;
                 self.guard(verdict)?;
             }
+            // No permit here: the LLDP guard spends most of its time waiting for its recheck.
             if let Some(lldp) = &self.inner.lldp {
                 let verdict = lldp
                     .check(&switch.site_id, switch, port, &self.event.ap_mac)
