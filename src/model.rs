@@ -216,13 +216,25 @@ pub struct ApEvent {
 impl ApEvent {
     /// Identical for the same delivery sent twice (org- and site-level webhooks).
     pub fn dedupe_key(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
+        let (source, mac, kind, ts) = (
             self.source.as_str(),
-            self.ap_mac,
+            &self.ap_mac,
             self.kind,
-            self.timestamp
-        )
+            self.timestamp,
+        );
+        match &self.known_port {
+            // Triggers without an AP share the switch MAC: the port tells them apart.
+            Some(known) => format!("{source}:{mac}:{}:{kind}:{ts}", known.port),
+            None => format!("{source}:{mac}:{kind}:{ts}"),
+        }
+    }
+
+    /// An external trigger that named a port but no AP: mesa cannot follow "the AP" across
+    /// ports or ask LLDP about it, only act on the port named.
+    pub fn is_portless_trigger(&self) -> bool {
+        self.known_port
+            .as_ref()
+            .is_some_and(|known| known.switch_mac == self.ap_mac)
     }
 }
 

@@ -495,3 +495,66 @@ async fn quick_move_reverts_the_old_port_even_when_the_disconnect_was_superseded
         Some(Profile::Ap)
     );
 }
+
+#[tokio::test]
+async fn retries_are_not_counted_as_flaps() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000010");
+    fake.plug_ap(&ap, &sw, "ge-0/0/20");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.flap.max_events = 1;
+        c.mist.max_retries = 0;
+        c.engine.retry_attempts = 4;
+    })
+    .await;
+    fake.fail_next_with_status(2, 503);
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+}
+
+#[tokio::test]
+async fn a_revert_does_not_land_on_a_port_another_ap_took_meanwhile() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let (ap1, ap2) = (mac("5c5b35000011"), mac("5c5b35000012"));
+    fake.plug_ap(&ap1, &sw, "ge-0/0/21");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.lldp.recheck_after = mesa::config::Duration::from_millis(1500)
+    })
+    .await;
+    send(&mesa, "AP_CONNECTED", ap1.as_str(), SITE).await;
+    mesa.idle().await;
+    // AP1 loses the cloud while still plugged in: its LLDP guard waits for a recheck...
+    fake.set_ap_status(&ap1, ApStatus::Disconnected, mesa::sim::mist::now());
+    send(&mesa, "AP_DISCONNECTED", ap1.as_str(), SITE).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...during which someone swaps it for AP2, which mesa sets up at once.
+    fake.unplug_ap(&ap1);
+    fake.plug_ap(&ap2, &sw, "ge-0/0/21");
+    send(&mesa, "AP_CONNECTED", ap2.as_str(), SITE).await;
+    mesa.idle().await;
+    assert_eq!(
+        mesa.backend.profile("sw1", &port("ge-0/0/21")),
+        Some(Profile::Ap)
+    );
+    let decisions = mesa.app.store.recent_decisions(5).await.unwrap();
+    let revert = decisions
+        .iter()
+        .find(|d| d.event.ap_mac == ap1 && d.event.kind == mesa::model::EventKind::ApDisconnected)
+        .unwrap();
+    assert_eq!(
+        skipped_by(revert).as_deref(),
+        Some("managed-only"),
+        "{revert:?}"
+    );
+    assert!(
+        mesa.backend
+            .batches()
+            .iter()
+            .flatten()
+            .all(|c| c.profile == Profile::Ap),
+        "no revert was sent"
+    );
+}

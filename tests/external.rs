@@ -50,6 +50,18 @@ async fn nac_trigger_sets_and_reverts_the_named_port() {
     assert_eq!(decision.event.site_id, SITE, "site taken from the switch");
     assert_eq!(decision.outcome.label(), "applied");
 
+    // A trigger for another port of the same switch (no AP named) is its own port, not a move.
+    let other = serde_json::json!({"switch_mac": "d420b0000001", "switch_port": "ge-0/0/6", "type": "AP_CONNECTED"});
+    assert_eq!(post(KEY, other).await.status(), 200);
+    mesa.idle().await;
+    assert_eq!(
+        mesa.backend.profile("sw1", &port),
+        Some(Profile::Ap),
+        "ge-0/0/5 untouched"
+    );
+    let six = InterfaceName::parse("ge-0/0/6").unwrap();
+    assert_eq!(mesa.backend.profile("sw1", &six), Some(Profile::Ap));
+
     let disconnect = serde_json::json!({"switch_mac": "d420b0000001", "switch_port": "ge-0/0/5", "type": "AP_DISCONNECTED"});
     assert_eq!(post(KEY, disconnect).await.status(), 200);
     mesa.idle().await;

@@ -39,6 +39,8 @@ pub(crate) struct Run<'a> {
     changed: bool,
     /// Set for repeated flap holds: recorded, not announced again.
     quiet: bool,
+    /// The flap verdict, taken once per event (retries are not flaps).
+    flap: Option<GuardVerdict>,
 }
 
 impl<'a> Run<'a> {
@@ -59,6 +61,7 @@ impl<'a> Run<'a> {
             diffs: Vec::new(),
             changed: false,
             quiet: false,
+            flap: None,
         }
     }
 
@@ -68,6 +71,9 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let engine = &self.inner.config.engine;
         let mut attempt = 0u32;
+        let flapping = self.inner.flap.observe(&self.event.ap_mac);
+        self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
+        self.flap = Some(flapping.verdict);
         let outcome = loop {
             attempt += 1;
             self.reset();
@@ -144,9 +150,11 @@ impl<'a> Run<'a> {
             .num_milliseconds()
             .max(0) as f64
             / 1000.0;
-        self.inner
-            .metrics
-            .decision(decision.outcome.label(), seconds);
+        if !decision.will_retry {
+            self.inner
+                .metrics
+                .decision(decision.outcome.label(), seconds);
+        }
         tracing::info!(outcome = %decision.outcome.summary(), changes = decision.changes.len(), "decision");
         if !self.quiet {
             self.inner.notify.publish(decision);
@@ -179,15 +187,22 @@ impl<'a> Run<'a> {
 
     /// Waits `delay` unless a newer event of the same AP arrives first (returns true then).
     async fn pause(&mut self, delay: Duration) -> bool {
+        // A NAC trigger names its port: no wait, and a trigger for another port of the same
+        // switch (same lane when no AP was named) must not cancel it.
+        if self.event.source == Source::External {
+            return false;
+        }
         let Some(newest) = self.newest.as_mut() else {
             return false;
         };
-        if delay.is_zero() {
-            return false;
-        }
         let seq = self.seq;
+        // Checked before the zero-delay shortcut: a newer event already queued wins even
+        // when this one has nothing to wait for.
         if *newest.borrow() > seq {
             return true;
+        }
+        if delay.is_zero() {
+            return false;
         }
         let woken_early = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
@@ -237,11 +252,9 @@ impl<'a> Run<'a> {
         if !self.event.site_id.is_empty() {
             self.guard(sites::check(&cfg.mist.ignored_sites, &self.event.site_id))?;
         }
-        let flapping = self.inner.flap.observe(&self.event.ap_mac);
-        if !flapping.verdict.proceed && !flapping.first_hold {
-            self.quiet = true;
+        if let Some(flapping) = self.flap.clone() {
+            self.guard(flapping)?;
         }
-        self.guard(flapping.verdict)?;
         match self.event.kind {
             EventKind::ApConnected | EventKind::ApRestarted => self.connected().await,
             EventKind::ApDisconnected => self.disconnected().await,
@@ -266,6 +279,9 @@ impl<'a> Run<'a> {
         } else {
             "AP connected"
         };
+        if self.event.is_portless_trigger() {
+            return self.set_ap_port(&found.switch, &found.port, reason).await;
+        }
         let previous = self
             .inner
             .store
@@ -273,7 +289,9 @@ impl<'a> Run<'a> {
             .await
             .map_err(store_error)?;
         let Some(previous) = previous else {
-            return self.set_ap_port(&found.switch, &found.port, reason).await;
+            let outcome = self.set_ap_port(&found.switch, &found.port, reason).await?;
+            self.remember_ap(&found.switch, &found.port).await?;
+            return Ok(outcome);
         };
         if previous.switch_name == found.switch.name && previous.port == found.port {
             if restarted {
@@ -292,7 +310,9 @@ impl<'a> Run<'a> {
                     return Ok(Outcome::AlreadyInPlace);
                 }
             }
-            return self.set_ap_port(&found.switch, &found.port, reason).await;
+            let outcome = self.set_ap_port(&found.switch, &found.port, reason).await?;
+            self.remember_ap(&found.switch, &found.port).await?;
+            return Ok(outcome);
         }
         self.step(format!(
             "AP moved: was on {} {}, now on {} {}",
@@ -314,11 +334,17 @@ impl<'a> Run<'a> {
                 "AP seen on another port",
             )
             .await;
+        // The new port first: the AP needs service more than the old port needs closing.
         let set = self
             .set_ap_port(&found.switch, &found.port, "AP on a new port")
             .await?;
         match revert {
-            Ok(_) | Err(Stop::Final(Outcome::Skipped { .. })) => Ok(set),
+            // Only now does the store move the AP: until the old port is handled, a retry
+            // must still see it there and try again.
+            Ok(_) | Err(Stop::Final(Outcome::Skipped { .. })) => {
+                self.remember_ap(&found.switch, &found.port).await?;
+                Ok(set)
+            }
             Err(stop) => Err(stop),
         }
     }
@@ -329,6 +355,19 @@ impl<'a> Run<'a> {
             .await
         {
             return Ok(self.superseded());
+        }
+        if self.event.known_port.is_some() {
+            // The trigger names the port; the NAC saw the device leave it, so Mist's cloud
+            // view (outage, LLDP) has nothing to add.
+            let found = self.locate().await?;
+            return self
+                .revert_port(
+                    &found.switch,
+                    &found.port,
+                    false,
+                    "device left (external trigger)",
+                )
+                .await;
         }
         let (switch, port) = match self
             .inner
@@ -373,6 +412,7 @@ impl<'a> Run<'a> {
         disconnect_guards: bool,
         reason: &str,
     ) -> Flow<Outcome> {
+        self.port_site_guard(switch)?;
         self.guard(self.inner.protected.check(port))?;
         let record = self
             .inner
@@ -408,6 +448,15 @@ impl<'a> Run<'a> {
         self.apply(change).await
     }
 
+    /// The port's own site may be ignored even when the event's is not (an AP that moved).
+    fn port_site_guard(&mut self, switch: &SwitchRef) -> Flow<()> {
+        if switch.site_id.is_empty() || switch.site_id == self.event.site_id {
+            return Ok(());
+        }
+        let ignored = &self.inner.config.mist.ignored_sites;
+        self.guard(sites::check(ignored, &switch.site_id))
+    }
+
     /// Gives `port` the AP profile, if the port rules agree.
     async fn set_ap_port(
         &mut self,
@@ -415,11 +464,10 @@ impl<'a> Run<'a> {
         port: &InterfaceName,
         reason: &str,
     ) -> Flow<Outcome> {
+        self.port_site_guard(switch)?;
         self.guard(self.inner.protected.check(port))?;
         let change = plan::change(&self.event, switch, port, Profile::Ap, reason);
-        let outcome = self.apply(change).await?;
-        self.remember_ap(switch, port).await?;
-        Ok(outcome)
+        self.apply(change).await
     }
 
     async fn remember_ap(&mut self, switch: &SwitchRef, port: &InterfaceName) -> Flow<()> {
@@ -437,6 +485,26 @@ impl<'a> Run<'a> {
             change.switch.name, change.port, change.profile, change.reason
         ));
         self.changes.push(change.clone());
+        // One decision at a time per port: two APs swapping a port must not interleave
+        // "check who owns it" and "apply". A revert re-checks ownership under the lock,
+        // since the guards before it may have waited minutes (LLDP recheck).
+        let lock = self.inner.port_lock(&change.switch.name, &change.port);
+        let _port = lock.lock().await;
+        if change.profile == Profile::Secured {
+            let record = self
+                .inner
+                .store
+                .port(&change.switch.name, &change.port)
+                .await
+                .map_err(store_error)?;
+            let only_managed = self.inner.config.guards.only_revert_managed;
+            let mut verdict =
+                ports::check_managed(record.as_ref(), &self.event.ap_mac, only_managed);
+            if !verdict.proceed {
+                verdict.reason = format!("{} (re-checked just before applying)", verdict.reason);
+                self.guard(verdict)?;
+            }
+        }
         // No engine permit while queued for the switch: a change waiting there costs nothing,
         // and holding one made a burst larger than `max_concurrent` reach a busy switch in
         // several batches (one commit each) instead of joining the next one. The batcher and

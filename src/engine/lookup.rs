@@ -114,11 +114,13 @@ impl Locator {
                 "switch {system_name:?} not found among the site's switches in Mist"
             )),
         }
-        let mgmt_addr = item
-            .lldp_mgmt_addr
-            .clone()
-            .filter(|a| !a.trim().is_empty())
-            .or_else(|| switch.as_ref().and_then(|s| s.mgmt_ip.clone()));
+        // Mist's own record of the switch first: the LLDP management address is what the AP
+        // heard on the wire, and a device spliced in between could name itself there and
+        // receive mesa's NETCONF login.
+        let mgmt_addr = switch
+            .as_ref()
+            .and_then(|s| s.mgmt_ip.clone())
+            .or_else(|| item.lldp_mgmt_addr.clone().filter(|a| !a.trim().is_empty()));
         Ok(Lookup {
             ap_name: event
                 .ap_name

@@ -30,7 +30,7 @@ use crate::engine::lookup::Locator;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mist::MistClient;
-use crate::model::{ApEvent, Decision, Mac};
+use crate::model::{ApEvent, Decision, InterfaceName, Mac};
 use crate::notify::Notifications;
 use crate::store::{Store, StoreError};
 
@@ -66,6 +66,7 @@ pub(crate) struct Inner {
     pub(crate) protected: ProtectedPorts,
     pub(crate) flap: FlapGuard,
     lanes: DashMap<Mac, Lane>,
+    port_locks: DashMap<(String, InterfaceName), Arc<tokio::sync::Mutex<()>>>,
     seq: AtomicU64,
     permits: Semaphore,
     in_flight: AtomicUsize,
@@ -109,6 +110,7 @@ impl Engine {
             journal: parts.journal,
             config,
             lanes: DashMap::new(),
+            port_locks: DashMap::new(),
             seq: AtomicU64::new(1),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -145,24 +147,33 @@ impl Engine {
         let seq = inner.seq.fetch_add(1, Ordering::SeqCst);
         inner.in_flight.fetch_add(1, Ordering::SeqCst);
         let mac = event.ap_mac.clone();
-        // The shard lock held by `entry` makes submit and lane retirement exclusive.
-        let mut lane = inner.lanes.entry(mac.clone()).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let (newest, newest_rx) = watch::channel(0);
-            tokio::spawn(run_lane(self.inner.clone(), mac.clone(), rx, newest_rx));
-            Lane {
-                tx,
-                newest,
-                pending: 0,
+        let mut event = event;
+        // A lane whose task died (it should not) is replaced once rather than losing events.
+        for _ in 0..2 {
+            // The shard lock held by `entry` makes submit and lane retirement exclusive.
+            let mut lane = inner.lanes.entry(mac.clone()).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let (newest, newest_rx) = watch::channel(0);
+                tokio::spawn(run_lane(self.inner.clone(), mac.clone(), rx, newest_rx));
+                Lane {
+                    tx,
+                    newest,
+                    pending: 0,
+                }
+            });
+            lane.pending += 1;
+            lane.newest.send_replace(seq);
+            match lane.tx.send((seq, event)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError((_, returned))) => {
+                    event = returned;
+                    drop(lane);
+                    inner.lanes.remove(&mac);
+                }
             }
-        });
-        lane.pending += 1;
-        lane.newest.send_replace(seq);
-        if lane.tx.send((seq, event)).is_err() {
-            tracing::error!(ap = %mac, "AP lane stopped; the event stays in the journal for the next start");
-            lane.pending -= 1;
-            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
+        tracing::error!(ap = %mac, event_id = %event.id, "AP lane unavailable; the event stays in the journal for the next start");
+        inner.event_done();
     }
 
     /// Handles one event right now, without lanes or waiting: `mesa replay`.
@@ -213,9 +224,7 @@ async fn run_lane(
                 .remove_if(&mac, |_, lane| lane.pending == 0)
                 .is_some()
         };
-        if inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            inner.idle.notify_waiters();
-        }
+        inner.event_done();
         if retired {
             return;
         }
@@ -223,6 +232,24 @@ async fn run_lane(
 }
 
 impl Inner {
+    fn event_done(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// The lock that serialises decisions about one switch port.
+    pub(crate) fn port_lock(
+        &self,
+        switch: &str,
+        port: &InterfaceName,
+    ) -> Arc<tokio::sync::Mutex<()>> {
+        self.port_locks
+            .entry((switch.to_string(), port.clone()))
+            .or_default()
+            .clone()
+    }
+
     /// Bounds how many APs talk to Mist at once (lookups, guard checks); waiting for a
     /// delay, a retry or the switch does not hold a permit.
     pub(crate) async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
