@@ -437,8 +437,6 @@ mod tests {
                 "set protocols dot1x authenticator interface ge-0/0/12 quiet-period 10",
                 "set protocols dot1x authenticator interface ge-0/0/12 transmit-period 5",
                 "set protocols dot1x authenticator interface ge-0/0/12 server-timeout 10",
-                "set protocols dot1x authenticator interface ge-0/0/12 guest-vlan guest",
-                "set protocols dot1x authenticator interface ge-0/0/12 server-fail vlan-name server-fail",
                 "set interfaces ge-0/0/12 description \"secured (802.1X/MAB)\"",
             ]
         );

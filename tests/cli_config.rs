@@ -215,3 +215,31 @@ fn check_config_shows_rendered_templates() {
         "{stdout}"
     );
 }
+
+#[test]
+fn secured_template_options_render_only_when_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "[templates.vars]\nguest_vlan = \"GUEST\"\nserver_fail_vlan = \"SERVER_FAIL\"\naccess_vlan = \"QUARANTINE\"\nmac_radius = \"\"\n",
+    );
+    let out = mesa(&path, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "set protocols dot1x authenticator interface ge-0/0/12 guest-vlan GUEST",
+        "set protocols dot1x authenticator interface ge-0/0/12 server-fail vlan-name SERVER_FAIL",
+        "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members QUARANTINE",
+    ] {
+        assert!(stdout.contains(line), "{line} missing in {stdout}");
+    }
+    // 802.1X first, MAB as fallback: no "restrict".
+    assert!(
+        stdout.contains("authenticator interface ge-0/0/12 mac-radius\n"),
+        "{stdout}"
+    );
+}

@@ -125,8 +125,10 @@ async fn apply_batch(inner: &Inner, jobs: Vec<Job>) {
             }
         }
         // One bad change must not hold back the others: a change the switch refuses is
-        // retried alone, so only its own event fails.
-        Err(error) if !error.is_transient() && jobs.len() > 1 => {
+        // retried alone, so only its own event fails. Only for refusals of the content: a
+        // failed login or host key would fail the same way for each port (and 48 failed
+        // logins in a row can lock the account).
+        Err(error) if error.is_about_the_change() && jobs.len() > 1 => {
             inner.metrics.backend_batch(kind, "split");
             tracing::warn!(switch = %switch.name, %error, changes = jobs.len(), "batch refused; applying its changes one by one");
             for job in jobs {
@@ -199,5 +201,51 @@ mod tests {
         let batches = backend.batches();
         assert_eq!(batches.len(), 2, "one batch per switch");
         assert!(batches.iter().any(|b| b.len() == 12));
+    }
+
+    /// Fails every call with a fixed error and counts the calls.
+    struct Refusing(BackendError, std::sync::atomic::AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl SwitchBackend for Refusing {
+        fn kind(&self) -> &'static str {
+            "refusing"
+        }
+        async fn apply(
+            &self,
+            _: &SwitchRef,
+            _: &[PortChange],
+        ) -> Result<Vec<PortResult>, BackendError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(self.0.clone())
+        }
+    }
+
+    async fn calls_for(error: BackendError) -> usize {
+        let backend = Arc::new(Refusing(error, Default::default()));
+        let batcher = Batcher::new(backend.clone(), Duration::from_millis(50), Metrics::new());
+        let tasks: Vec<_> = (0..5)
+            .map(|port| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.apply(change("sw1", port)).await })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().is_err());
+        }
+        backend.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn refused_content_is_retried_port_by_port_but_a_refused_login_is_not() {
+        assert_eq!(
+            calls_for(BackendError::Rejected("syntax".into())).await,
+            1 + 5
+        );
+        assert_eq!(
+            calls_for(BackendError::Auth("wrong password".into())).await,
+            1
+        );
+        assert_eq!(calls_for(BackendError::HostKey("changed".into())).await, 1);
     }
 }

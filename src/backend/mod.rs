@@ -53,6 +53,14 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// The switch refused this content (so another change of the batch may still pass).
+    pub fn is_about_the_change(&self) -> bool {
+        matches!(
+            self,
+            BackendError::Rejected(_) | BackendError::Commit(_) | BackendError::Template(_)
+        )
+    }
+
     /// Worth trying again later: the cause is outside the change itself.
     pub fn is_transient(&self) -> bool {
         matches!(
