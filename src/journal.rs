@@ -1,5 +1,7 @@
 //! The journal makes "accepted" mean "durable": an event is committed to the store before
-//! its webhook gets a 200, survives a crash, and is handed to the engine exactly once.
+//! its webhook gets a 200 and survives a crash. It is handed to the engine once per run of
+//! mesa; an event whose final decision was not recorded before a crash runs again at the next
+//! start (backends apply idempotently: the second run finds the change in place).
 //!
 //! Appends from concurrent requests are grouped into one transaction (group commit), so an
 //! fsync per commit stays affordable under a burst. The same delivery twice (Mist sends one

@@ -5,7 +5,7 @@
 //! One stats read per site serves all pending events of that site: an outage brings hundreds
 //! of events at once, and they share one in-flight call and its cached answer. A reading that
 //! shows an outage is reused for the whole `window`; a calm reading is shared only by the
-//! checks already waiting for it (see [`OutageGuard::with_calm_ttl`]): a calm answer taken
+//! checks already waiting for it: a calm answer taken
 //! a moment before the rest of the site dropped would otherwise let the first events of an
 //! outage revert their ports (seen in `mesa demo` with a 10 s reuse).
 
@@ -57,7 +57,8 @@ impl OutageGuard {
         }
     }
 
-    /// How long a reading without an outage is reused. Default: 10 s (or `window` if shorter).
+    /// How long a reading without an outage is reused. Default: not at all beyond the checks
+    /// already waiting for it (tests use a short reuse to show what it would cost).
     pub fn with_calm_ttl(mut self, ttl: Duration) -> OutageGuard {
         self.calm_ttl = ttl;
         self
