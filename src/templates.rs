@@ -178,8 +178,10 @@ impl Templates {
         Ok(())
     }
 
-    /// The registered name used for this switch and profile (most specific first).
-    fn pick(&self, switch: &SwitchRef, profile: Profile) -> &str {
+    /// The registered name used for this switch and profile (most specific first). Never
+    /// another profile's template: rendering the wrong profile onto a port is worse than
+    /// failing the change.
+    fn pick(&self, switch: &SwitchRef, profile: Profile) -> Result<&str, TemplateError> {
         let file = file_name(profile);
         let candidates = [
             format!("switches/{}/{file}", switch.name),
@@ -190,18 +192,30 @@ impl Templates {
         candidates
             .iter()
             .find_map(|c| self.files.get_key_value(c).map(|(k, _)| k.as_str()))
-            .unwrap_or("builtin/ap.set.j2")
+            .ok_or_else(|| {
+                TemplateError::new(
+                    &file,
+                    None,
+                    format!(
+                        "no {} template for switch {} (not even the built-in)",
+                        profile.as_str(),
+                        switch.name
+                    ),
+                )
+            })
     }
 
     /// The file a change would be rendered with, for messages.
     pub fn source_of(&self, switch: &SwitchRef, profile: Profile) -> &str {
-        let name = self.pick(switch, profile);
-        self.files.get(name).map(String::as_str).unwrap_or(name)
+        match self.pick(switch, profile) {
+            Ok(name) => self.files.get(name).map(String::as_str).unwrap_or(name),
+            Err(_) => "(no template)",
+        }
     }
 
     /// Renders the lines for one change.
     pub fn render(&self, change: &PortChange) -> Result<Vec<String>, TemplateError> {
-        let name = self.pick(&change.switch, change.profile);
+        let name = self.pick(&change.switch, change.profile)?;
         self.render_with(name, change)
     }
 
@@ -393,6 +407,29 @@ mod tests {
 
     fn vars(pairs: &str) -> BTreeMap<String, toml::Value> {
         toml::from_str(pairs).unwrap()
+    }
+
+    #[test]
+    fn a_missing_template_is_an_error_not_another_profile() {
+        let mut t = Templates::load(&TemplatesConfig {
+            dir: None,
+            vars: vars("native_vlan = 100\nap_vlans = [10, 20]"),
+        })
+        .unwrap();
+        t.files.remove("builtin/secured.set.j2");
+        let err = t
+            .render(&change("sw1", "s1", Profile::Secured))
+            .expect_err("no secured template");
+        assert_eq!(err.template, "secured.set.j2");
+        assert!(err.reason.contains("no secured template"), "{err}");
+        assert_eq!(
+            t.source_of(
+                &change("sw1", "s1", Profile::Secured).switch,
+                Profile::Secured
+            ),
+            "(no template)"
+        );
+        assert!(t.render(&change("sw1", "s1", Profile::Ap)).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The `cso` backend against the fake CSO (`mesa::sim::cso`) over real HTTP on 127.0.0.1:
 //! AP and secured changes, batching, already-in-place, every not-found with nothing
-//! applied, token expiry and rejection, 5xx retries.
+//! applied, token expiry and rejection, 5xx retries of reads, writes sent once.
 
 use std::time::Duration;
 
@@ -418,17 +418,53 @@ async fn server_errors_are_retried_then_succeed() {
     // The login was answered 503 twice, then went through.
     assert_eq!(w.cso.call_count("/v3/auth/tokens"), 3);
 
-    // Mid-run: the apply call itself fails twice, then goes through once.
+    // Mid-run: the apply call itself fails. A write is sent once: CSO may have acted on it.
     w.cso
-        .fail_next_calls_to("/tssm/apply-port-config-association", 2, 500);
-    let results = backend(&w)
-        .apply(&switch(SWITCH), &[change(SWITCH, "ge-0/0/13", Profile::Ap)])
-        .await
-        .unwrap();
+        .fail_next_calls_to("/tssm/apply-port-config-association", 1, 500);
+    let b = backend(&w);
+    let batch = [change(SWITCH, "ge-0/0/13", Profile::Ap)];
+    let err = b.apply(&switch(SWITCH), &batch).await.unwrap_err();
+    assert!(matches!(err, BackendError::Uncertain(_)), "{err:?}");
+    assert!(err.is_transient());
+    assert_eq!(w.cso.call_count("/tssm/apply-port-config-association"), 2);
+    assert_eq!(w.cso.deploys().len(), 1, "no deploy after a failed apply");
+    // The engine's next attempt goes through.
+    let results = b.apply(&switch(SWITCH), &batch).await.unwrap();
     assert!(results[0].changed);
-    assert_eq!(w.cso.call_count("/tssm/apply-port-config-association"), 4);
+    assert_eq!(w.cso.call_count("/tssm/apply-port-config-association"), 3);
     assert_eq!(w.cso.applies().len(), 2);
     assert_eq!(w.cso.deploys().len(), 2);
+}
+
+/// A deploy POST that failed may still have started a job in CSO: sending it again could
+/// start a second one. It is sent once and reported `Uncertain`; the next attempt of the
+/// batch finds the association applied but not deployed and deploys it.
+#[tokio::test]
+async fn a_failed_deploy_is_not_resent_and_is_uncertain() {
+    let w = world().await;
+    let b = backend(&w);
+    w.cso
+        .fail_next_calls_to("/tssm/deploy-port-config-association", 1, 500);
+    let batch = [change(SWITCH, "ge-0/0/12", Profile::Ap)];
+    let err = b.apply(&switch(SWITCH), &batch).await.unwrap_err();
+    assert!(matches!(err, BackendError::Uncertain(_)), "{err:?}");
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert_eq!(
+        w.cso.call_count("/tssm/deploy-port-config-association"),
+        1,
+        "exactly one deploy POST"
+    );
+    assert_eq!(w.cso.applies().len(), 1);
+    assert!(w.cso.deploys().is_empty());
+
+    let results = b.apply(&switch(SWITCH), &batch).await.unwrap();
+    assert!(
+        results[0].changed,
+        "applied but never deployed is not in place"
+    );
+    assert_eq!(w.cso.call_count("/tssm/deploy-port-config-association"), 2);
+    assert_eq!(w.cso.deploys().len(), 1);
 }
 
 #[tokio::test]

@@ -810,14 +810,77 @@ async fn empty_diff_confirms_our_own_pending_confirmed_commit() {
         .lines
         .clone();
     commit_by_hand("testing a change", other_lines);
-    let results = b
+    let err = b
         .apply(&switch_ref(), std::slice::from_ref(&other))
         .await
-        .expect("apply");
-    assert!(!results[0].changed);
+        .expect_err("their pending commit may still roll back our lines");
+    assert!(matches!(err, BackendError::Locked(_)), "{err:?}");
     assert!(
         sw.state.pending_confirm().unwrap().is_some(),
         "left pending"
     );
     assert_eq!(sw.commit_log().len(), 3);
+}
+
+/// An operator tries a risky change with `commit confirmed` and has not confirmed it yet.
+/// Any commit of ours would confirm it too (Junos confirms with the next commit, whoever
+/// sends it): mesa must back off with `Locked`, and their change must still roll back at its
+/// deadline.
+#[tokio::test]
+async fn someone_elses_pending_confirmed_commit_is_never_confirmed() {
+    // One simulated "minute" is 4 s: time enough for mesa's attempt before the deadline.
+    let sw = seeded(Faults {
+        minute_secs: Some(4),
+        ..Faults::default()
+    });
+    let before = sw.running_config();
+    let b = backend(&sw);
+    let mut operator = Session::connect(&b.connect_options(&switch_ref())).expect("connect");
+    operator.lock(Datastore::Candidate).expect("lock");
+    operator
+        .junos_load_set(&["set vlans lab vlan-id 300".to_string()])
+        .expect("load");
+    let committed_at = Instant::now();
+    operator
+        .junos_commit_confirmed(1, "risky: lab vlan")
+        .expect("confirmed commit");
+    operator.unlock(Datastore::Candidate).expect("unlock");
+    // The operator's session stays open (on Junos its end would roll back at once).
+
+    let err = b
+        .apply(&switch_ref(), &[change(2, Profile::Ap)])
+        .await
+        .expect_err("must not commit over their pending commit");
+    assert!(
+        committed_at.elapsed() < Duration::from_secs(4),
+        "the test needs mesa's attempt before their deadline"
+    );
+    match &err {
+        BackendError::Locked(m) => {
+            assert!(
+                m.contains(&format!(
+                    "a confirmed commit by {} is pending",
+                    sw.sshd.user
+                )),
+                "{m}"
+            );
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    assert!(err.is_transient());
+    let log = sw.commit_log();
+    assert_eq!(log.len(), 1, "no commit of mesa: {log:#?}");
+    assert!(
+        sw.state.pending_confirm().unwrap().is_some(),
+        "still theirs"
+    );
+    assert!(sw.state.lock_holder().unwrap().is_none(), "lock released");
+    operator.close().expect("close");
+
+    tokio::time::sleep(Duration::from_millis(4500).saturating_sub(committed_at.elapsed())).await;
+    settle(&sw.state).unwrap();
+    let log = sw.commit_log();
+    assert!(log.iter().any(|e| e.kind == "rollback"), "{log:#?}");
+    assert_eq!(sw.running_config(), before, "their change rolled back");
+    assert_clean(&sw);
 }

@@ -8,6 +8,10 @@
 //!   loop on. Concurrent callers holding the same dead token renew it only once.
 //! - 5xx, timeouts and connection errors are retried `max_retries` times with exponential
 //!   backoff (half fixed, half random), then reported. Other 4xx are final.
+//! - Writes that start work in CSO (apply, deploy) go through [`CsoClient::call_once`]: no
+//!   retry, since a request that timed out or got a 5xx may still have been accepted, and a
+//!   second deploy POST would start a second deploy job. Their failure is
+//!   [`CsoError::into_backend_write`]: `Uncertain`, for the engine to retry the whole batch.
 
 use std::time::Duration;
 
@@ -73,10 +77,11 @@ impl CsoError {
         }
     }
 
-    /// For a write whose request may have reached CSO before the answer was lost.
+    /// For a write whose request may have reached CSO before the answer was lost, or that
+    /// a failing server may have acted on before answering 5xx.
     pub fn into_backend_write(self) -> BackendError {
         match self {
-            CsoError::Timeout { .. } | CsoError::Http { .. } => {
+            CsoError::Timeout { .. } | CsoError::Http { .. } | CsoError::Server { .. } => {
                 BackendError::Uncertain(self.to_string())
             }
             other => other.into_backend(),
@@ -142,13 +147,38 @@ impl CsoClient {
         self.backoff_base = backoff_base;
     }
 
-    /// One API call: `path` is relative to `backend.cso.url`. An empty body answers `null`.
+    /// One API call, retried on 5xx, timeouts and connection errors: for reads and other
+    /// requests safe to repeat. `path` is relative to `backend.cso.url`. An empty body
+    /// answers `null`.
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
+    ) -> Result<Value, CsoError> {
+        self.send(method, path, query, body, true).await
+    }
+
+    /// One API call sent once, for writes not safe to repeat. Only a 401 is repeated (after
+    /// renewing the token): CSO refused that request, so it did nothing.
+    pub async fn call_once(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, CsoError> {
+        self.send(method, path, query, body, false).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        retry: bool,
     ) -> Result<Value, CsoError> {
         let what = format!("{method} {path}");
         let mut renewed = false;
@@ -181,7 +211,7 @@ impl CsoClient {
                 }
                 Attempt::Retry(e) => e,
             };
-            if attempt >= self.max_retries {
+            if !retry || attempt >= self.max_retries {
                 return Err(failure);
             }
             let wait = self.backoff(attempt);

@@ -6,7 +6,7 @@
 //!    LAN segments of the device's site (`POST /topology-service/lan-segment/_filter` on
 //!    `parent_uuid`), and what each port has now (`GET /tssm/port-config-association`).
 //!    Anything missing fails the whole batch with [`BackendError::NotFound`] naming it,
-//!    before a single write: nothing is ever half-applied.
+//!    before a single write.
 //! 2. ports already associated exactly so, and `deploy_status: "deployed"`, are reported
 //!    `changed: false` (an association applied but never deployed is not in place; an answer
 //!    without `deploy_status` never counts as in place, so such a CSO always gets the write);
@@ -18,6 +18,11 @@
 //! `secured_profile.port_profile` with the `secured_profile.vlan` segment.
 //!
 //! Deploy starts a CSO job; mesa does not follow the job: a deploy CSO accepted is applied.
+//!
+//! The apply and deploy POSTs are sent once, never retried (a repeated deploy would start a
+//! second job): a timeout or 5xx there is `Uncertain`. A batch can end half-done (apply
+//! accepted, deploy failed); the engine's next attempt repairs it, since an association
+//! applied but not deployed does not count as in place (step 2) and is written again.
 
 pub mod client;
 pub mod wire;
@@ -258,7 +263,7 @@ impl SwitchBackend for CsoBackend {
         let port_names: Vec<&str> = ports.iter().map(|p| p.port_name.as_str()).collect();
         tracing::info!(switch = %switch.name, device = %device_uuid, ports = ?port_names, "cso: applying");
         self.client
-            .call(
+            .call_once(
                 Method::POST,
                 "/tssm/apply-port-config-association",
                 &[],
@@ -270,7 +275,7 @@ impl SwitchBackend for CsoBackend {
             .await
             .map_err(CsoError::into_backend_write)?;
         self.client
-            .call(
+            .call_once(
                 Method::POST,
                 "/tssm/deploy-port-config-association",
                 &[],

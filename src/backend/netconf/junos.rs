@@ -4,12 +4,26 @@
 //! What can go wrong and what we then do:
 //! - the candidate is locked (or modified) by someone else: retry with backoff until
 //!   `lock_timeout`, then `Locked` naming the holder;
+//! - someone else's confirmed commit is pending confirmation: any commit of ours would confirm
+//!   it (Junos confirms with the next commit, whoever sends it), making their trial change
+//!   permanent; unlock and report `Locked` (transient: the engine tries again later, after
+//!   they confirmed or it rolled back);
 //! - any error before a commit was sent: discard our changes (only while we hold the lock),
 //!   unlock, close; the switch is as it was;
 //! - a lost reply or an error after a commit was sent proves nothing (EX3400 has been seen
 //!   applying a commit and then failing the unlock): reconnect, read the active configuration
 //!   back and check every rendered `set` line is there, confirming a pending commit if needed,
 //!   else `Uncertain`.
+//!
+//! Juniper's "Terminate a NETCONF Session" documents that a session ending with a confirmed
+//! commit pending has the configuration restored at once. So a session we drop between the
+//! confirmed and the confirming commit normally takes the change with it, and the read-back
+//! then reports `Uncertain`; it still matters for a commit still running in its abandoned
+//! session (Junos finishes it before it lets the lock go), for our own pending commit found
+//! by a later run, and for simulators and platforms that keep the pending commit.
+//! `backend.netconf.rpc_timeout` must therefore cover the slowest commit of the switches
+//! (an EX can take a minute): a commit reply that times out makes us drop the session, which
+//! rolls the change back.
 
 use std::collections::HashSet;
 use std::thread::sleep;
@@ -20,7 +34,7 @@ use crate::model::InterfaceName;
 
 use super::error::NetconfError;
 use super::rpc::{describe, Datastore, RpcError};
-use super::session::Session;
+use super::session::{PendingCommit, Session};
 
 /// The rendered lines of one port change.
 #[derive(Debug, Clone)]
@@ -90,7 +104,23 @@ pub fn apply(
         let _ = session.close();
         return Err(e);
     }
-    match locked(&mut session, plan, opts) {
+    let pending = match pending_confirm(&mut session, plan) {
+        Ok(pending) => pending,
+        Err(e) => {
+            if !e.is_unknown_outcome() {
+                let _ = session.unlock(Datastore::Candidate);
+                let _ = session.close();
+            }
+            return Err(e.into_backend("get-commit-information"));
+        }
+    };
+    if let Some(theirs) = pending.as_ref().filter(|p| !p.is_mesa()) {
+        // Nothing loaded yet: nothing to discard, and discarding could only hurt.
+        let _ = session.unlock(Datastore::Candidate);
+        let _ = session.close();
+        return Err(foreign_pending(theirs));
+    }
+    match locked(&mut session, plan, opts, pending) {
         Ok(None) => {
             if let Err(e) = session.unlock(Datastore::Candidate) {
                 tracing::warn!(switch = %plan.switch, error = %e, "unlock failed after an empty diff");
@@ -139,10 +169,12 @@ pub fn apply(
 }
 
 /// The part run while holding the lock. `Ok(None)`: the switch already had it all.
+/// `pending` is a pending confirmed commit of mesa's, if any (someone else's stops us before).
 fn locked(
     session: &mut Session,
     plan: &Plan,
     opts: &SequenceOptions,
+    pending: Option<PendingCommit>,
 ) -> Result<Option<Vec<PortResult>>, Failure> {
     let loaded = session
         .junos_load_set(&plan.all_lines())
@@ -152,7 +184,9 @@ fn locked(
     }
     let diff = session.junos_diff().map_err(before("diff"))?;
     if diff.trim().is_empty() {
-        confirm_own_pending(session, plan)?;
+        if let Some(ours) = pending {
+            confirm_own_pending(session, plan, &ours)?;
+        }
         return Ok(None);
     }
     session.junos_commit_check().map_err(|e| match e {
@@ -192,31 +226,44 @@ fn locked(
 }
 
 /// Nothing to change, but the lines may be active only through our own confirmed commit
-/// whose confirmation never came (mesa was killed between the two commits): without a
-/// confirmation Junos would roll them back. Confirms it when the pending commit is mesa's
-/// (its log starts with `mesa:`); someone else's pending commit is left to them. A switch
-/// that cannot tell (RPC refused) is treated as having nothing pending.
-fn confirm_own_pending(session: &mut Session, plan: &Plan) -> Result<(), Failure> {
-    let pending = match session.junos_pending_confirm() {
-        Ok(pending) => pending,
+/// whose confirmation never came (mesa was killed between the two commits, on a switch that
+/// kept the pending commit past the session, or while the commit was still running): without
+/// a confirmation Junos would roll them back. Only called for mesa's own pending commit.
+fn confirm_own_pending(
+    session: &mut Session,
+    plan: &Plan,
+    ours: &PendingCommit,
+) -> Result<(), Failure> {
+    tracing::warn!(switch = %plan.switch, log = %ours.log, "confirming an earlier confirmed commit of mesa left unconfirmed");
+    session.junos_commit().map_err(|e| Failure::AfterCommit {
+        cause: format!("confirming an earlier commit: {e}"),
+        confirmed: false,
+        results: unchanged(plan),
+    })?;
+    Ok(())
+}
+
+/// The pending confirmed commit, if any. A switch that cannot tell (RPC refused) is treated
+/// as having nothing pending.
+fn pending_confirm(
+    session: &mut Session,
+    plan: &Plan,
+) -> Result<Option<PendingCommit>, NetconfError> {
+    match session.junos_pending_confirm() {
+        Ok(pending) => Ok(pending),
         Err(NetconfError::Rpc(errors)) => {
             tracing::debug!(switch = %plan.switch, error = %describe(&errors), "commit information unavailable");
-            return Ok(());
+            Ok(None)
         }
-        Err(e) => return Err(before("get-commit-information")(e)),
-    };
-    match pending {
-        Some(log) if log.trim_start().starts_with("mesa:") => {
-            tracing::warn!(switch = %plan.switch, %log, "confirming an earlier confirmed commit of mesa left unconfirmed");
-            session.junos_commit().map_err(|e| Failure::AfterCommit {
-                cause: format!("confirming an earlier commit: {e}"),
-                confirmed: false,
-                results: unchanged(plan),
-            })?;
-            Ok(())
-        }
-        _ => Ok(()),
+        Err(e) => Err(e),
     }
+}
+
+fn foreign_pending(theirs: &PendingCommit) -> BackendError {
+    BackendError::Locked(format!(
+        "a confirmed commit by {} is pending confirmation; not committing over it",
+        theirs.user
+    ))
 }
 
 /// Every port of the plan, already as planned.
@@ -349,6 +396,13 @@ fn read_back_and_confirm(
     };
     if !locked {
         return Err(unconfirmed("candidate locked by someone else".into()));
+    }
+    // Our confirming commit would also confirm a newer confirmed commit of someone else.
+    if let Some(theirs) = pending_confirm(session, plan)
+        .map_err(|e| unconfirmed(e.to_string()))?
+        .filter(|p| !p.is_mesa())
+    {
+        return Err(unconfirmed(foreign_pending(&theirs).to_string()));
     }
     // The lines may be there only until the confirmed commit rolls back: confirm it. A commit
     // just outlived rpc_timeout, so this one may too; any reply before the rollback deadline

@@ -33,7 +33,7 @@ pub use error::NetconfError;
 pub use framing::Framing;
 pub use junos::{Plan, PortLines, SequenceOptions};
 pub use rpc::{Datastore, RpcError, RpcReply};
-pub use session::Session;
+pub use session::{PendingCommit, Session};
 pub use transport::{ConnectOptions, Credentials};
 
 /// Longest commit log we send; Junos keeps it in the commit history.

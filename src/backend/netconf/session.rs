@@ -14,6 +14,22 @@ use super::transport::{ConnectOptions, Transport};
 /// Pause between our `<hello>` and the first `<rpc>` (see [`Session::connect`]).
 const HELLO_SETTLE: Duration = Duration::from_millis(50);
 
+/// A confirmed commit waiting for its confirmation (the newest `show system commit` entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCommit {
+    /// The Junos user who committed.
+    pub user: String,
+    /// Its commit log, empty when none was given.
+    pub log: String,
+}
+
+impl PendingCommit {
+    /// mesa's own commits carry logs starting with `mesa:`.
+    pub fn is_mesa(&self) -> bool {
+        self.log.trim_start().starts_with("mesa:")
+    }
+}
+
 pub struct Session {
     transport: Transport,
     hello: ServerHello,
@@ -213,8 +229,9 @@ impl Session {
     }
 
     /// The newest commit is a confirmed commit still waiting for its confirmation; `Some`
-    /// with its commit log text (`show system commit`: `commit confirmed, rollback in Nmins`).
-    pub fn junos_pending_confirm(&mut self) -> Result<Option<String>, NetconfError> {
+    /// with who made it and its commit log text (`show system commit`: `commit confirmed,
+    /// rollback in Nmins`).
+    pub fn junos_pending_confirm(&mut self) -> Result<Option<PendingCommit>, NetconfError> {
         let reply = self.rpc(&ops::junos_commit_information())?;
         let Some(newest) = reply.root.find("commit-history") else {
             return Ok(None);
@@ -223,7 +240,12 @@ impl Session {
         if !text.contains("rollback in") {
             return Ok(None);
         }
-        Ok(Some(newest.child_text("log").unwrap_or_default()))
+        Ok(Some(PendingCommit {
+            user: newest
+                .child_text("user")
+                .unwrap_or_else(|| "an unknown user".into()),
+            log: newest.child_text("log").unwrap_or_default(),
+        }))
     }
 
     /// Sends `<close-session/>` and closes the SSH session, waiting at most a few seconds.
