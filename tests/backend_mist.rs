@@ -319,6 +319,33 @@ async fn server_errors_are_retried_then_succeed_and_a_bad_token_is_auth() {
 }
 
 #[tokio::test]
+async fn a_failed_put_is_not_resent_with_a_stale_body() {
+    let fake = world().await;
+    let sw = switch(Some(sw_mac()));
+    fake.fail_next_writes_with_status(1, 503);
+    let err = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_transient(),
+        "the engine retries the whole read-then-write: {err:?}"
+    );
+    assert_eq!(
+        count(&fake, "PUT", &device_path()),
+        1,
+        "the PUT was sent once"
+    );
+    // The engine's retry reads the device again and writes from that.
+    let results = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(results[0].changed);
+    assert_eq!(count(&fake, "GET", &device_path()), 2);
+}
+
+#[tokio::test]
 async fn mesa_serve_with_the_mist_backend_turns_the_ap_port_into_an_ap_port() {
     let fake = world().await;
     let ap = Mac::parse("5c5b353e5299").unwrap();

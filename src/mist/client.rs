@@ -553,7 +553,11 @@ impl MistClient {
                     (MistError::Http(e.without_url().to_string()), None)
                 }
             };
-            if attempt >= self.max_retries {
+            // A write that failed after reaching Mist may have landed, and its body came from
+            // an earlier read: the caller re-reads and decides again rather than resending it.
+            // A 429 was refused outright, so waiting it out is safe.
+            let may_have_landed = !matches!(failure, MistError::RateLimited { .. });
+            if attempt >= self.max_retries || (method != Method::GET && may_have_landed) {
                 return Err(match failure {
                     MistError::RateLimited { retry_after, .. } => MistError::RateLimited {
                         attempts: attempt + 1,

@@ -108,6 +108,8 @@ struct Faults {
     rate_limited: u32,
     retry_after: Option<u64>,
     server_errors: u32,
+    /// Like `server_errors`, for writes (PUT/POST) only.
+    write_errors: u32,
     server_status: u16,
     latency: Duration,
 }
@@ -377,6 +379,13 @@ impl FakeMist {
         state.faults.server_status = status;
     }
 
+    /// The next `n` writes (PUT, POST) answer `status`; reads go through.
+    pub fn fail_next_writes_with_status(&self, n: u32, status: u16) {
+        let mut state = self.state();
+        state.faults.write_errors = n;
+        state.faults.server_status = status;
+    }
+
     /// Every call waits this long before being answered.
     pub fn set_latency(&self, latency: Duration) {
         self.state().faults.latency = latency;
@@ -471,6 +480,9 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
             Some((429, faults.retry_after))
         } else if faults.server_errors > 0 {
             faults.server_errors -= 1;
+            Some((faults.server_status, None))
+        } else if faults.write_errors > 0 && request.method() != axum::http::Method::GET {
+            faults.write_errors -= 1;
             Some((faults.server_status, None))
         } else {
             None
