@@ -558,3 +558,46 @@ async fn a_revert_does_not_land_on_a_port_another_ap_took_meanwhile() {
         "no revert was sent"
     );
 }
+
+#[tokio::test]
+async fn waits_for_mist_to_learn_the_lldp_neighbor_and_a_newer_event_ends_the_wait() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let (ap, slow) = (mac("5c5b35000013"), mac("5c5b35000014"));
+    fake.plug_ap(&ap, &sw, "ge-0/0/23");
+    fake.plug_ap(&slow, &sw, "ge-0/0/24");
+    let mesa = start_with_mist(&fake, |c| {
+        c.mist.lookup_attempts = 3;
+        c.mist.lookup_backoff = mesa::config::Duration::from_millis(300);
+    })
+    .await;
+    // LLDP shows up on the second lookup: the engine waits and then applies.
+    fake.hide_lldp_for(&ap, 1);
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    let d = last_decision(&mesa).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert!(
+        d.lookups
+            .iter()
+            .any(|l| l.contains("no LLDP neighbor known yet")),
+        "{:?}",
+        d.lookups
+    );
+
+    // Never learned in time, and the AP goes away meanwhile: the newer event ends the wait.
+    fake.hide_lldp_for(&slow, 100);
+    send(&mesa, "AP_CONNECTED", slow.as_str(), SITE).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&mesa, "AP_DISCONNECTED", slow.as_str(), SITE).await;
+    mesa.idle().await;
+    let decisions = mesa.app.store.recent_decisions(2).await.unwrap();
+    let connect = decisions
+        .iter()
+        .find(|d| d.event.kind == mesa::model::EventKind::ApConnected)
+        .unwrap();
+    assert_eq!(
+        skipped_by(connect).as_deref(),
+        Some("superseded"),
+        "{connect:?}"
+    );
+}

@@ -536,7 +536,7 @@ impl<'a> Run<'a> {
 
     /// Where is the AP now? Known port (external trigger) or LLDP via Mist.
     async fn locate(&mut self) -> Flow<Lookup> {
-        let _permit = self.inner.permit().await;
+        let inner = self.inner;
         let Some(mist) = self.inner.mist.clone() else {
             return Err(Stop::Final(Outcome::Failed {
                 error: "no Mist API token configured (mist.api_token)".into(),
@@ -558,10 +558,11 @@ impl<'a> Run<'a> {
                         error: "mist.org_id is needed to find a switch by MAC".into(),
                     })
                 })?;
-            let switch = mist
-                .switch_by_mac(&org, &known.switch_mac)
-                .await
-                .map_err(|e| Stop::Transient(e.to_string()))?;
+            let switch = {
+                let _permit = inner.permit().await;
+                mist.switch_by_mac(&org, &known.switch_mac).await
+            }
+            .map_err(|e| Stop::Transient(e.to_string()))?;
             let Some(switch) = switch else {
                 return Err(Stop::Final(Outcome::Failed {
                     error: format!("no switch with MAC {} in the org", known.switch_mac),
@@ -588,16 +589,45 @@ impl<'a> Run<'a> {
                 port,
             });
         }
-        let Some(locator) = &self.inner.locator else {
+        let Some(locator) = &inner.locator else {
             return Err(Stop::Final(Outcome::Failed {
                 error: "no Mist API token configured (mist.api_token)".into(),
             }));
         };
-        let mut steps = Vec::new();
-        let found = locator.locate(&self.event, &mut steps).await;
-        for line in steps {
-            self.step(line);
-        }
+        // One lookup at a time under a permit; the waits between lookups (Mist has not learned
+        // the LLDP neighbor yet) hold none, and a newer event of the AP ends them.
+        let mut attempt = 0;
+        let found = loop {
+            attempt += 1;
+            let mut steps = Vec::new();
+            let once = {
+                let _permit = inner.permit().await;
+                locator.locate_once(&self.event, &mut steps).await
+            };
+            for line in steps.drain(..) {
+                self.step(line);
+            }
+            match once {
+                Ok(Some(found)) => break Ok(found),
+                Ok(None) if attempt < locator.attempts() => {
+                    self.step(locator.waiting(attempt));
+                    if self.newest.is_none() {
+                        // `mesa replay` has nothing to be superseded by; it just waits.
+                        tokio::time::sleep(locator.backoff()).await;
+                    } else if self.pause(locator.backoff()).await {
+                        return Err(Stop::Final(self.superseded()));
+                    }
+                }
+                Ok(None) => {
+                    let error = locator.give_up(attempt, &mut steps);
+                    for line in steps {
+                        self.step(line);
+                    }
+                    break Err(error);
+                }
+                Err(e) => break Err(e),
+            }
+        };
         match found {
             Ok(found) => {
                 if found.site_id != self.event.site_id {

@@ -58,29 +58,59 @@ impl Locator {
         event: &ApEvent,
         steps: &mut Vec<String>,
     ) -> Result<Lookup, LookupError> {
-        let org_id = event.org_id.as_deref().or(self.org_id.as_deref());
-        let mut site_id = event.site_id.clone();
         let mut attempt = 0;
-        let item = loop {
+        loop {
             attempt += 1;
-            let item = self.find(&mut site_id, org_id, event, steps).await?;
-            if item.has_lldp() {
-                break item;
+            if let Some(found) = self.locate_once(event, steps).await? {
+                return Ok(found);
             }
             if attempt >= self.attempts {
-                steps.push(format!(
-                    "no LLDP neighbor after {attempt} lookups: giving up"
-                ));
-                return Err(LookupError::NoLldp { attempts: attempt });
+                return Err(self.give_up(attempt, steps));
             }
-            steps.push(format!(
-                "no LLDP neighbor known yet (lookup {attempt} of {}): retrying in {}",
-                self.attempts,
-                humantime::format_duration(self.backoff)
-            ));
+            steps.push(self.waiting(attempt));
             tokio::time::sleep(self.backoff).await;
-        };
+        }
+    }
 
+    /// Lookups made before "no LLDP neighbor", and the wait between them.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    pub fn backoff(&self) -> Duration {
+        self.backoff
+    }
+
+    /// The audit line for a lookup that found no LLDP neighbor yet.
+    pub fn waiting(&self, attempt: u32) -> String {
+        format!(
+            "no LLDP neighbor known yet (lookup {attempt} of {}): retrying in {}",
+            self.attempts,
+            humantime::format_duration(self.backoff)
+        )
+    }
+
+    /// The final word after `attempt` lookups without an LLDP neighbor.
+    pub fn give_up(&self, attempt: u32, steps: &mut Vec<String>) -> LookupError {
+        steps.push(format!(
+            "no LLDP neighbor after {attempt} lookups: giving up"
+        ));
+        LookupError::NoLldp { attempts: attempt }
+    }
+
+    /// One lookup: `None` while Mist knows no LLDP neighbor for the AP yet. The engine
+    /// waits between lookups itself, so a newer event of the AP can supersede the wait.
+    pub async fn locate_once(
+        &self,
+        event: &ApEvent,
+        steps: &mut Vec<String>,
+    ) -> Result<Option<Lookup>, LookupError> {
+        let org_id = event.org_id.as_deref().or(self.org_id.as_deref());
+        let mut site_id = event.site_id.clone();
+        let item = self.find(&mut site_id, org_id, event, steps).await?;
+        if !item.has_lldp() {
+            return Ok(None);
+        }
         let system_name = item
             .lldp_system_name
             .clone()
@@ -121,7 +151,7 @@ impl Locator {
             .as_ref()
             .and_then(|s| s.mgmt_ip.clone())
             .or_else(|| item.lldp_mgmt_addr.clone().filter(|a| !a.trim().is_empty()));
-        Ok(Lookup {
+        Ok(Some(Lookup {
             ap_name: event
                 .ap_name
                 .clone()
@@ -134,7 +164,7 @@ impl Locator {
             },
             site_id,
             port,
-        })
+        }))
     }
 
     /// One lookup of the AP: on `site_id`, else across the org (updating `site_id` to where
