@@ -59,10 +59,7 @@ async fn connect_sets_ap_profile_and_disconnect_reverts() {
     send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
     let d = last_decision(&mesa).await;
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/12")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Ap));
     let record = mesa
         .app
         .store
@@ -76,10 +73,7 @@ async fn connect_sets_ap_profile_and_disconnect_reverts() {
     send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
     let d = last_decision(&mesa).await;
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/12")),
-        Some(Profile::Secured)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
     assert!(
         d.verdicts.iter().any(|v| v.guard == "lldp" && v.proceed),
         "{:?}",
@@ -151,10 +145,7 @@ async fn ap_still_on_port_is_not_reverted_after_recheck() {
         fake.call_count(&format!("/api/v1/sites/{SITE}/stats/ports/search")),
         2
     );
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/3")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/3"), Some(Profile::Ap));
 }
 
 #[tokio::test]
@@ -180,10 +171,7 @@ async fn another_lldp_neighbor_means_revert() {
     send(&mesa, "AP_DISCONNECTED", ap.as_str(), SITE).await;
     let d = last_decision(&mesa).await;
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/4")),
-        Some(Profile::Secured)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/4"), Some(Profile::Secured));
 }
 
 #[tokio::test]
@@ -200,10 +188,7 @@ async fn moved_ap_is_found_through_the_org() {
     send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
     let d = last_decision(&mesa).await;
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
-    assert_eq!(
-        mesa.backend.profile("sw-branch", &port("ge-0/0/7")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw-branch", "ge-0/0/7"), Some(Profile::Ap));
     assert_eq!(d.event.site_id, SITE_B);
     assert!(fake.call_count(&format!("/api/v1/orgs/{}/devices/search", fake.org_id())) >= 1);
 }
@@ -222,14 +207,8 @@ async fn restart_on_a_new_port_reverts_the_old_one_and_sets_the_new() {
     send(&mesa, "AP_RESTARTED", ap.as_str(), SITE).await;
     let d = last_decision(&mesa).await;
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/1")),
-        Some(Profile::Secured)
-    );
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/2")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/1"), Some(Profile::Secured));
+    assert_eq!(mesa.profile("sw1", "ge-0/0/2"), Some(Profile::Ap));
     // No disconnect guard is asked: the AP is provably elsewhere.
     assert!(!d
         .verdicts
@@ -452,18 +431,8 @@ async fn newer_event_supersedes_a_waiting_disconnect() {
         decisions[0]
     );
     assert_eq!(skipped_by(&decisions[1]).as_deref(), Some("superseded"));
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/14")),
-        Some(Profile::Ap)
-    );
-    assert!(
-        mesa.backend
-            .batches()
-            .iter()
-            .flatten()
-            .all(|c| c.profile == Profile::Ap),
-        "no revert was ever sent"
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/14"), Some(Profile::Ap));
+    assert!(mesa.never_reverted(), "no revert was ever sent");
 }
 
 #[tokio::test]
@@ -486,14 +455,8 @@ async fn quick_move_reverts_the_old_port_even_when_the_disconnect_was_superseded
     send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
     let d = last_decision(&mesa).await;
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/15")),
-        Some(Profile::Secured)
-    );
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/16")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/15"), Some(Profile::Secured));
+    assert_eq!(mesa.profile("sw1", "ge-0/0/16"), Some(Profile::Ap));
 }
 
 #[tokio::test]
@@ -535,10 +498,7 @@ async fn a_revert_does_not_land_on_a_port_another_ap_took_meanwhile() {
     fake.plug_ap(&ap2, &sw, "ge-0/0/21");
     send(&mesa, "AP_CONNECTED", ap2.as_str(), SITE).await;
     mesa.idle().await;
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/21")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/21"), Some(Profile::Ap));
     let decisions = mesa.app.store.recent_decisions(5).await.unwrap();
     let revert = decisions
         .iter()
@@ -549,14 +509,7 @@ async fn a_revert_does_not_land_on_a_port_another_ap_took_meanwhile() {
         Some("managed-only"),
         "{revert:?}"
     );
-    assert!(
-        mesa.backend
-            .batches()
-            .iter()
-            .flatten()
-            .all(|c| c.profile == Profile::Ap),
-        "no revert was sent"
-    );
+    assert!(mesa.never_reverted(), "no revert was sent");
 }
 
 #[tokio::test]

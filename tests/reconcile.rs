@@ -117,10 +117,7 @@ async fn missed_connect_is_caught() {
     );
     assert_eq!(report.submitted, 1);
     assert_eq!(report.outcomes.get("applied"), Some(&1), "{report:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/12")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Ap));
     let record = mesa
         .app
         .store
@@ -147,10 +144,7 @@ async fn missed_disconnect_is_caught_after_revert_after_and_not_before() {
     fake.plug_ap(&ap, &sw1(), "ge-0/0/3");
     let mesa = start_with_mist(&fake, |_| {}).await;
     connect_by_webhook(&mesa, &ap, SITE, 1_700_000_001).await;
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/3")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/3"), Some(Profile::Ap));
 
     // The AP_DISCONNECTED webhook is lost. Ten minutes is not yet `revert_after` (1 h).
     fake.unplug_ap(&ap);
@@ -159,10 +153,7 @@ async fn missed_disconnect_is_caught_after_revert_after_and_not_before() {
     assert!(early.planned.is_empty(), "{early:?}");
     assert_eq!(early.counts.waiting, 1);
     assert_eq!(early.submitted, 0);
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/3")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/3"), Some(Profile::Ap));
 
     // Two hours: gone.
     fake.set_ap_status(&ap, ApStatus::Disconnected, now() - 7200.0);
@@ -179,10 +170,7 @@ async fn missed_disconnect_is_caught_after_revert_after_and_not_before() {
         )]
     );
     assert_eq!(late.outcomes.get("applied"), Some(&1), "{late:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/3")),
-        Some(Profile::Secured)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/3"), Some(Profile::Secured));
     let d = &decisions_of(&mesa, &late).await[0];
     assert_eq!(d.event.source, Source::Reconcile);
     // The webhook path's guards ran: LLDP saw the port down.
@@ -221,14 +209,8 @@ async fn ap_moved_while_mesa_was_down() {
     );
     assert_eq!(report.counts.moved, 1);
     assert_eq!(report.outcomes.get("applied"), Some(&1), "{report:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/1")),
-        Some(Profile::Secured)
-    );
-    assert_eq!(
-        mesa.backend.profile("sw2", &port("ge-0/0/5")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/1"), Some(Profile::Secured));
+    assert_eq!(mesa.profile("sw2", "ge-0/0/5"), Some(Profile::Ap));
     let stored = mesa.app.store.ap(&ap).await.unwrap().unwrap();
     assert_eq!(
         (stored.switch_name.as_str(), stored.site_id.as_str()),
@@ -437,10 +419,7 @@ async fn adopt_records_without_touching_ports() {
     fake.set_ap_status(&aps[1], ApStatus::Disconnected, now() - 7200.0);
     let revert = reconcile(&mesa).await;
     assert_eq!(revert.outcomes.get("applied"), Some(&1), "{revert:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/21")),
-        Some(Profile::Secured)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/21"), Some(Profile::Secured));
 }
 
 #[tokio::test]
@@ -494,7 +473,7 @@ async fn scoped_to_one_site() {
         .calls()
         .iter()
         .any(|c| c.path.ends_with("/stats/devices") && c.query.contains(SITE_B)));
-    assert_eq!(mesa.backend.profile("sw1", &port("ge-0/0/1")), None);
+    assert_eq!(mesa.profile("sw1", "ge-0/0/1"), None);
 }
 
 #[tokio::test]
@@ -544,7 +523,7 @@ async fn serve_reconciles_periodically() {
     })
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while mesa.backend.profile("sw1", &port("ge-0/0/30")) != Some(Profile::Ap) {
+    while mesa.profile("sw1", "ge-0/0/30") != Some(Profile::Ap) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no periodic reconcile within 20 s"
@@ -658,16 +637,7 @@ async fn reconcile_events_skip_the_settle_delays() {
         HashSet::from([EventKind::ApRestarted, EventKind::ApDisconnected])
     );
     assert_eq!(second.outcomes.get("applied"), Some(&2), "{second:?}");
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/1")),
-        Some(Profile::Secured)
-    );
-    assert_eq!(
-        mesa.backend.profile("sw1", &port("ge-0/0/2")),
-        Some(Profile::Secured)
-    );
-    assert_eq!(
-        mesa.backend.profile("sw2", &port("ge-0/0/4")),
-        Some(Profile::Ap)
-    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/1"), Some(Profile::Secured));
+    assert_eq!(mesa.profile("sw1", "ge-0/0/2"), Some(Profile::Secured));
+    assert_eq!(mesa.profile("sw2", "ge-0/0/4"), Some(Profile::Ap));
 }

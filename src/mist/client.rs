@@ -217,11 +217,7 @@ impl MistClient {
                         found = self.search_switch_hostname(site_id, short).await?;
                     }
                 }
-                let ttl = if found.is_some() {
-                    self.switch_ttl
-                } else {
-                    self.switch_ttl.min(NEGATIVE_TTL)
-                };
+                let ttl = self.switch_cache_ttl(&found);
                 Ok((found, ttl))
             })
             .await
@@ -275,14 +271,19 @@ impl MistClient {
                     .iter()
                     .filter(|d| d.mac.as_ref() == Some(mac))
                     .find_map(SwitchInfo::from_search);
-                let ttl = if found.is_some() {
-                    self.switch_ttl
-                } else {
-                    self.switch_ttl.min(NEGATIVE_TTL)
-                };
+                let ttl = self.switch_cache_ttl(&found);
                 Ok((found, ttl))
             })
             .await
+    }
+
+    /// A found switch is kept for `mist.switch_cache_ttl`; "not found" only briefly, so a
+    /// switch just added to Mist is picked up soon.
+    fn switch_cache_ttl(&self, found: &Option<SwitchInfo>) -> Duration {
+        match found {
+            Some(_) => self.switch_ttl,
+            None => self.switch_ttl.min(NEGATIVE_TTL),
+        }
     }
 
     /// `GET /api/v1/sites/{site_id}/stats/devices?type=ap`, all pages (`limit` / `page`;

@@ -522,16 +522,7 @@ async fn apply(State(shared): State<AppState>, body: Option<Json<Value>>) -> Res
                 &format!("port profile {profile} not found"),
             );
         }
-        let segments: Vec<String> = port
-            .get("lan_segment_uuids")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let segments = strings(port.get("lan_segment_uuids"));
         let native = port
             .get("native_lan_segment_uuid")
             .and_then(Value::as_str)
@@ -561,6 +552,19 @@ async fn apply(State(shared): State<AppState>, body: Option<Json<Value>>) -> Res
     Json(json!({"output": {"status": "success"}})).into_response()
 }
 
+/// The strings of a JSON array (none when it is missing or not an array).
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 async fn deploy(State(shared): State<AppState>, body: Option<Json<Value>>) -> Response {
     let Some(Json(body)) = body else {
         return error(StatusCode::BAD_REQUEST, "body required");
@@ -570,16 +574,7 @@ async fn deploy(State(shared): State<AppState>, body: Option<Json<Value>>) -> Re
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let ports: Vec<String> = body
-        .pointer("/input/port_names")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let ports = strings(body.pointer("/input/port_names"));
     let mut state = lock(&shared);
     for port in ports {
         if let Some(a) = state.associations.get_mut(&(device.clone(), port)) {

@@ -92,6 +92,21 @@ impl TestMesa {
     pub async fn idle(&self) {
         idle(&self.app).await
     }
+
+    /// The profile the dry-run backend holds for `port` of `switch`.
+    pub fn profile(&self, switch: &str, port: &str) -> Option<mesa::model::Profile> {
+        let port = mesa::model::InterfaceName::parse(port).expect("test port name");
+        self.backend.profile(switch, &port)
+    }
+
+    /// True when no change ever asked the dry-run backend for the secured profile.
+    pub fn never_reverted(&self) -> bool {
+        self.backend
+            .batches()
+            .iter()
+            .flatten()
+            .all(|c| c.profile == mesa::model::Profile::Ap)
+    }
 }
 
 /// mesa around any backend (NETCONF to a simulated switch, ...), served like [`TestMesa`].
