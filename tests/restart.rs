@@ -45,6 +45,17 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) {
     panic!("mesa did not become healthy");
 }
 
+async fn post_signed(http: &reqwest::Client, base: &str, body: String) -> reqwest::StatusCode {
+    let signature = mesa::ingest::signature::sign_v2(SECRET.as_bytes(), body.as_bytes());
+    http.post(format!("{base}/mist/webhook"))
+        .header("X-Mist-Signature-v2", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("request sent")
+        .status()
+}
+
 fn write_config(dir: &Path, port: u16, lookup_delay: &str) -> std::path::PathBuf {
     let path = dir.join("config.toml");
     std::fs::write(
@@ -70,7 +81,6 @@ async fn events_survive_kill_9_and_are_handled_exactly_once() {
     let config = write_config(dir.path(), port, "1h");
     let mut first = spawn(&config);
     wait_healthy(&http, &base).await;
-    let mut ids = Vec::new();
     for i in 0..20 {
         let body = device_event(
             "AP_CONNECTED",
@@ -78,18 +88,7 @@ async fn events_survive_kill_9_and_are_handled_exactly_once() {
             "site-1",
             1_700_000_000 + i,
         );
-        let r = http
-            .post(format!("{base}/mist/webhook"))
-            .header(
-                "X-Mist-Signature-v2",
-                mesa::ingest::signature::sign_v2(SECRET.as_bytes(), body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        ids.push(i);
+        assert_eq!(post_signed(&http, &base, body).await, 200);
     }
     first.kill().unwrap(); // SIGKILL: no chance to flush anything
     first.wait().unwrap();
@@ -137,17 +136,7 @@ async fn sigterm_stops_cleanly_and_keeps_unfinished_events() {
     let mut child = spawn(&config);
     wait_healthy(&http, &base).await;
     let body = device_event("AP_CONNECTED", "5c5b35000001", "site-1", 1_700_000_000);
-    let r = http
-        .post(format!("{base}/mist/webhook"))
-        .header(
-            "X-Mist-Signature-v2",
-            mesa::ingest::signature::sign_v2(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(post_signed(&http, &base, body).await, 200);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
