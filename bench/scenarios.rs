@@ -381,39 +381,35 @@ async fn s5_mist_errors() -> Lines {
     let mut lines = vec![
         "2 switches x 20 APs; mist.max_retries 4, mist.retry_backoff 100ms, engine.retry_backoff 500ms".to_string(),
     ];
-    fleet.fake.fail_next_with_429(50, None);
-    let started = Instant::now();
-    let first: Vec<_> = support::scenario::aps_of(&fleet, 0);
-    send_spread(
-        &mesa.http,
-        &url,
-        fleet.bodies("AP_CONNECTED", &first, 1_700_000_000),
-        Duration::ZERO,
-    )
-    .await;
-    lines.push("next 50 Mist calls 429 without Retry-After; 20 AP_CONNECTED at once:".into());
-    lines.extend(settle_and_check(&fleet, &mesa, started, 20).await);
-    lines.push(format!(
-        "Mist calls so far (429s included): {}",
-        fleet.fake.calls().len()
-    ));
-    fleet.fake.clear_calls();
-    fleet.fake.fail_next_with_status(30, 503);
-    let started = Instant::now();
-    let second: Vec<_> = support::scenario::aps_of(&fleet, 1);
-    send_spread(
-        &mesa.http,
-        &url,
-        fleet.bodies("AP_CONNECTED", &second, 1_700_001_000),
-        Duration::ZERO,
-    )
-    .await;
-    lines.push("next 30 Mist calls 503; 20 more AP_CONNECTED at once:".into());
-    lines.extend(settle_and_check(&fleet, &mesa, started, 40).await);
-    lines.push(format!(
-        "Mist calls (503s included): {}",
-        fleet.fake.calls().len()
-    ));
+    type Inject = fn(&mesa::sim::mist::FakeMist);
+    let rounds: [(&str, Inject); 2] = [
+        ("next 50 Mist calls 429 without Retry-After", |f| {
+            f.fail_next_with_429(50, None)
+        }),
+        ("next 30 Mist calls 503", |f| {
+            f.fail_next_with_status(30, 503)
+        }),
+    ];
+    for (round, (what, inject)) in rounds.into_iter().enumerate() {
+        fleet.fake.clear_calls();
+        inject(&fleet.fake);
+        let started = Instant::now();
+        let aps: Vec<_> = support::scenario::aps_of(&fleet, round);
+        let first_ts = 1_700_000_000 + 1_000 * round as i64;
+        send_spread(
+            &mesa.http,
+            &url,
+            fleet.bodies("AP_CONNECTED", &aps, first_ts),
+            Duration::ZERO,
+        )
+        .await;
+        lines.push(format!("{what}; 20 AP_CONNECTED at once:"));
+        lines.extend(settle_and_check(&fleet, &mesa, started, 20 * (round + 1)).await);
+        lines.push(format!(
+            "Mist calls (failed ones included): {}",
+            fleet.fake.calls().len()
+        ));
+    }
     lines
 }
 
