@@ -77,7 +77,7 @@ cmd_run() {
     id "$USR" >/dev/null 2>&1 || useradd -m -s /bin/sh "$USR"
     passwd -S "$USR" 2>/dev/null | awk '{print $2}' | grep -q '^P$' || echo "$USR:$PW" | chpasswd
   ) 9>/tmp/mesa-netconf-peer.lock
-  S=$(mktemp -d /tmp/mesa-netconf-peer.XXXXXX)
+  S=$(mktemp -d "${TMPDIR:-/tmp}/mesa-netconf-peer.XXXXXX")
   trap cleanup EXIT
   trap 'exit 0' TERM INT HUP
   local NC=$S/netconfd

@@ -109,11 +109,6 @@ impl App {
         &self,
         bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
     ) -> Result<(), AppError> {
-        if self.config.mist.webhook_secret.is_none() {
-            tracing::warn!(
-                "mist.webhook_secret is not set: webhooks are accepted unsigned; set the same secret here and in the Mist webhook"
-            );
-        }
         let resumed = self.engine.resume().await?;
         if resumed > 0 {
             tracing::info!(resumed, "unfinished events from the journal resumed");

@@ -87,6 +87,12 @@ async fn oversized_body_is_413() {
     );
     let r = mesa.post_signed(&big).await;
     assert_eq!(r.status(), 413);
+    // The same JSON error shape as every other refusal.
+    let body: serde_json::Value = r.json().await.expect("413 body is JSON");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     journal_is_empty(&mesa).await;
 }
 
@@ -168,7 +174,8 @@ async fn health_ready_and_api_token() {
         async move { request.send().await.unwrap().status() }
     };
     assert_eq!(status("/healthz").await, 200);
-    assert_eq!(status("/readyz").await, 200);
+    // No Mist token in this configuration: no event can succeed.
+    assert_eq!(status("/readyz").await, 503);
     assert_eq!(status("/api/v1/ports").await, 401);
     let r = mesa
         .http

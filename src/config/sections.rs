@@ -271,7 +271,7 @@ impl Default for NetconfConfig {
             password: None,
             private_key: None,
             private_key_passphrase: None,
-            known_hosts: PathBuf::from("known_hosts"),
+            known_hosts: PathBuf::from("./data/known_hosts"),
             host_key_policy: HostKeyPolicy::AcceptNew,
             connect_timeout: Duration::from_secs(10),
             rpc_timeout: Duration::from_secs(180),

@@ -91,8 +91,11 @@ impl<'a> Run<'a> {
                         let mut first = self.decision(
                             Outcome::Failed {
                                 error: format!(
-                                    "{error} (retrying up to {} times)",
-                                    engine.retry_attempts - 1
+                                    "{error} (retrying up to {})",
+                                    crate::output::count(
+                                        u64::from(engine.retry_attempts - 1),
+                                        "time"
+                                    )
                                 ),
                             },
                             started,
@@ -107,6 +110,8 @@ impl<'a> Run<'a> {
                         break self.superseded();
                     }
                 }
+                // One engine attempt: the error already says how often its client tried.
+                Err(Stop::Transient(error)) if attempt == 1 => break Outcome::Failed { error },
                 Err(Stop::Transient(error)) => {
                     break Outcome::Failed {
                         error: format!("{error} (after {attempt} attempts)"),
@@ -155,7 +160,13 @@ impl<'a> Run<'a> {
                 .metrics
                 .decision(decision.outcome.label(), seconds);
         }
-        tracing::info!(outcome = %decision.outcome.summary(), changes = decision.changes.len(), "decision");
+        let (outcome, changes) = (decision.outcome.summary(), decision.changes.len());
+        // A failure is what an operator must see: ERROR when final, WARN while retried.
+        match (&decision.outcome, decision.will_retry) {
+            (Outcome::Failed { .. }, false) => tracing::error!(%outcome, changes, "decision"),
+            (Outcome::Failed { .. }, true) => tracing::warn!(%outcome, changes, "decision"),
+            _ => tracing::info!(%outcome, changes, "decision"),
+        }
         if !self.quiet {
             self.inner.notify.publish(decision);
         }

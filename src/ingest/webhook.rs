@@ -3,6 +3,7 @@
 //! append (503 if the store cannot take it, so the sender retries) and 200.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,8 +15,16 @@ use super::payload::{self, PayloadError};
 use super::signature::{self, HEADER_SHA1, HEADER_V2};
 use crate::http::AppState;
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let metrics = &state.metrics;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return super::rejected_body(rejection),
+    };
     if let Some(secret) = &state.config.mist.webhook_secret {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         if let Err(e) = signature::verify(
