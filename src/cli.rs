@@ -114,7 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let _lock = DataDirLock::acquire(&config.server.data_dir, "mesa serve")?;
             // What the configuration still lacks, said before the first event runs into it.
             for gap in crate::readiness::gaps(&config) {
-                tracing::warn!(key = gap.key, impact = ?gap.impact, "{}", gap.reason);
+                tracing::warn!(impact = ?gap.impact, "{gap}");
             }
             let app = App::build(config).await?;
             tracing::info!(

@@ -310,3 +310,43 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(text.contains("decision"), "{text}");
     assert!(!text.contains('\x1b'), "NO_COLOR: {text}");
 }
+
+#[test]
+fn a_failure_tried_once_does_not_claim_one_attempts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens on port 1: Mist is unreachable, a transient failure.
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n[mist]\napi_token = \"t\"\napi_url = \"http://127.0.0.1:1\"\nmax_retries = 0\nlookup_delay = \"0s\"\n",
+            dir.path().display()
+        ),
+    )
+    .expect("write");
+    let payload = dir.path().join("p.json");
+    std::fs::write(
+        &payload,
+        r#"{"topic":"device-events","events":[{"type":"AP_CONNECTED","mac":"5c5b35000001","org_id":"o","site_id":"s","timestamp":1}]}"#,
+    )
+    .expect("write");
+    let out = mesa()
+        .arg("--config")
+        .arg(&config)
+        .arg("replay")
+        .arg(&payload)
+        .arg("--dry-run")
+        .output()
+        .expect("mesa runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("failed"), "{stdout}{stderr}");
+    assert!(!stdout.contains("1 attempts"), "{stdout}");
+    // A failed decision is logged at ERROR, not INFO.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("decision")),
+        "{stderr}"
+    );
+}
