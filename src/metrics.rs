@@ -29,6 +29,7 @@ struct Inner {
     events_ignored: Family<Labels, Counter>,
     events_rejected: Family<Labels, Counter>,
     events_duplicate: Counter,
+    events_skipped: Family<Labels, Counter>,
     decisions: Family<Labels, Counter>,
     guard_verdicts: Family<Labels, Counter>,
     mist_api_calls: Family<Labels, Counter>,
@@ -56,6 +57,12 @@ impl Metrics {
         let backend_batches = Family::<Labels, Counter>::default();
         let notifications = Family::<Labels, Counter>::default();
         let pipeline_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 16));
+        let events_skipped = Family::<Labels, Counter>::default();
+        registry.register(
+            "events_skipped",
+            "Unusable events skipped in otherwise accepted webhook bodies, by reason",
+            events_skipped.clone(),
+        );
         registry.register(
             "events_received",
             "AP events accepted, by type",
@@ -115,6 +122,7 @@ impl Metrics {
                 backend_batches,
                 notifications,
                 pipeline_seconds,
+                events_skipped,
             }),
         }
     }
@@ -187,6 +195,13 @@ impl Metrics {
         self.inner
             .notifications
             .get_or_create(&labels(&[("kind", kind), ("result", result)]))
+            .inc();
+    }
+
+    pub fn event_skipped(&self, reason: &str) {
+        self.inner
+            .events_skipped
+            .get_or_create(&labels(&[("reason", reason)]))
             .inc();
     }
 
