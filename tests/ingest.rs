@@ -271,3 +271,33 @@ async fn an_event_without_site_is_placed_through_the_org() {
         "no call for an empty site"
     );
 }
+
+#[tokio::test]
+async fn an_old_signed_event_is_recorded_but_not_acted_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    config.mist.max_event_age = mesa::config::Duration::from_secs(900);
+    let mesa = support::mesa::start_with(dir, config).await;
+    // A captured signed AP_DISCONNECTED replayed an hour later.
+    let hour_ago = chrono::Utc::now().timestamp() - 3600;
+    let body = device_event("AP_DISCONNECTED", AP, SITE, hour_ago);
+    assert_eq!(mesa.post_signed(&body).await.status(), 200);
+    mesa.idle().await;
+    let decisions = mesa.app.store.recent_decisions(5).await.unwrap();
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    let d = &decisions[0];
+    assert_eq!(d.outcome.label(), "skipped", "{d:?}");
+    let verdict = d.verdicts.iter().find(|v| v.guard == "event-age").unwrap();
+    assert!(
+        verdict.reason.contains("not acted on"),
+        "{}",
+        verdict.reason
+    );
+    assert!(d.changes.is_empty() && mesa.backend.batches().is_empty());
+    // A fresh one is acted on as usual (here: no Mist configured, so it fails at lookup).
+    let body = device_event("AP_DISCONNECTED", AP, SITE, chrono::Utc::now().timestamp());
+    assert_eq!(mesa.post_signed(&body).await.status(), 200);
+    mesa.idle().await;
+    let d = &mesa.app.store.recent_decisions(1).await.unwrap()[0];
+    assert!(d.verdicts.iter().all(|v| v.guard != "event-age"), "{d:?}");
+}

@@ -62,7 +62,7 @@ fn write_config(dir: &Path, port: u16, lookup_delay: &str) -> std::path::PathBuf
         &path,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\
-             [mist]\nwebhook_secret = \"{SECRET}\"\nlookup_delay = \"{lookup_delay}\"\n",
+             [mist]\nwebhook_secret = \"{SECRET}\"\nmax_event_age = \"36500days\"\nlookup_delay = \"{lookup_delay}\"\n",
             dir.join("data").display()
         ),
     )

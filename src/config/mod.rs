@@ -287,7 +287,38 @@ impl Config {
                 }
                 Ok(())
             }
+        }?;
+        self.validate_webhook_auth()
+    }
+
+    /// A live backend changes real ports: an unsigned webhook would let anyone who reaches
+    /// mesa revert one with a forged AP_DISCONNECTED.
+    fn validate_webhook_auth(&self) -> Result<(), ConfigError> {
+        if self.mist.max_event_age.get() < std::time::Duration::from_secs(60) {
+            return Err(self.err(
+                "mist.max_event_age",
+                "must be at least 1m (Mist delivers events seconds to minutes late)",
+            ));
         }
+        if self.backend.kind == BackendKind::DryRun
+            || self.mist.webhook_secret.is_some()
+            || self.mist.allow_unsigned
+        {
+            return Ok(());
+        }
+        let kind = match self.backend.kind {
+            BackendKind::Netconf => "netconf",
+            BackendKind::Cso => "cso",
+            _ => "mist",
+        };
+        Err(self.err(
+            "mist.webhook_secret",
+            format!(
+                "required with backend.kind = \"{kind}\": without it a forged AP_DISCONNECTED \
+                 can revert a port; set it (and the same secret in the Mist webhook), or write \
+                 mist.allow_unsigned = true to accept unsigned webhooks on purpose"
+            ),
+        ))
     }
 }
 

@@ -58,6 +58,11 @@ pub struct MistConfig {
     /// `Retry-After`.
     pub retry_backoff: Duration,
     pub switch_cache_ttl: Duration,
+    /// With a live backend, webhooks without a secret are refused at start unless this is set.
+    pub allow_unsigned: bool,
+    /// Webhook events whose Mist timestamp is older than this when received are recorded,
+    /// not acted on: Mist's signature has no timestamp, so this bounds replays.
+    pub max_event_age: Duration,
 }
 
 impl Default for MistConfig {
@@ -76,6 +81,8 @@ impl Default for MistConfig {
             max_retries: 4,
             retry_backoff: Duration::from_secs(1),
             switch_cache_ttl: Duration::from_secs(600),
+            allow_unsigned: false,
+            max_event_age: Duration::from_secs(900),
         }
     }
 }

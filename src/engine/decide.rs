@@ -41,6 +41,8 @@ pub(crate) struct Run<'a> {
     quiet: bool,
     /// The flap verdict, taken once per event (retries are not flaps).
     flap: Option<GuardVerdict>,
+    /// Set when the webhook was already older than `mist.max_event_age` on arrival.
+    stale: Option<GuardVerdict>,
 }
 
 impl<'a> Run<'a> {
@@ -62,6 +64,7 @@ impl<'a> Run<'a> {
             changed: false,
             quiet: false,
             flap: None,
+            stale: None,
         }
     }
 
@@ -71,9 +74,14 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let engine = &self.inner.config.engine;
         let mut attempt = 0u32;
-        let flapping = self.inner.flap.observe(&self.event.ap_mac);
-        self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
-        self.flap = Some(flapping.verdict);
+        let max_age = self.inner.config.mist.max_event_age.get();
+        self.stale = super::freshness::check(&self.event, max_age);
+        // A replayed event is not a sign of life of the AP: it does not count as a flap.
+        if self.stale.is_none() {
+            let flapping = self.inner.flap.observe(&self.event.ap_mac);
+            self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
+            self.flap = Some(flapping.verdict);
+        }
         let outcome = loop {
             attempt += 1;
             self.reset();
@@ -249,6 +257,9 @@ impl<'a> Run<'a> {
             },
             self.event.source.as_str()
         ));
+        if let Some(stale) = self.stale.clone() {
+            self.guard(stale)?;
+        }
         if !self.event.site_id.is_empty() {
             self.guard(sites::check(&cfg.mist.ignored_sites, &self.event.site_id))?;
         }

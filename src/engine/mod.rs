@@ -9,6 +9,7 @@
 //! the same AP: an AP that disconnects and comes back on the same port is never reverted.
 
 pub mod decide;
+pub mod freshness;
 pub mod guards;
 pub mod lookup;
 pub mod plan;
