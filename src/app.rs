@@ -123,7 +123,13 @@ impl App {
             .reconcile
             .enabled
             .then(|| crate::reconcile::spawn_periodic(self.clone()));
+        let prune = crate::store::retention::spawn(
+            self.store.clone(),
+            self.config.store.retention.get(),
+            self.metrics.clone(),
+        );
         let served = http::serve(self.http_state(), bound).await;
+        prune.abort();
         if let Some(task) = reconcile {
             task.abort();
         }

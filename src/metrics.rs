@@ -30,6 +30,8 @@ struct Inner {
     events_rejected: Family<Labels, Counter>,
     events_duplicate: Counter,
     events_skipped: Family<Labels, Counter>,
+    events_parked: Counter,
+    store_pruned: Family<Labels, Counter>,
     decisions: Family<Labels, Counter>,
     guard_verdicts: Family<Labels, Counter>,
     mist_api_calls: Family<Labels, Counter>,
@@ -58,6 +60,18 @@ impl Metrics {
         let notifications = Family::<Labels, Counter>::default();
         let pipeline_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 16));
         let events_skipped = Family::<Labels, Counter>::default();
+        let events_parked = Counter::default();
+        registry.register(
+            "events_parked",
+            "Events parked as failed after journal.max_attempts unfinished runs",
+            events_parked.clone(),
+        );
+        let store_pruned = Family::<Labels, Counter>::default();
+        registry.register(
+            "store_pruned_rows",
+            "Rows removed by the store.retention prune, by table",
+            store_pruned.clone(),
+        );
         registry.register(
             "events_skipped",
             "Unusable events skipped in otherwise accepted webhook bodies, by reason",
@@ -123,6 +137,8 @@ impl Metrics {
                 notifications,
                 pipeline_seconds,
                 events_skipped,
+                events_parked,
+                store_pruned,
             }),
         }
     }
@@ -203,6 +219,17 @@ impl Metrics {
             .events_skipped
             .get_or_create(&labels(&[("reason", reason)]))
             .inc();
+    }
+
+    pub fn event_parked(&self) {
+        self.inner.events_parked.inc();
+    }
+
+    pub fn store_pruned(&self, table: &str, rows: u64) {
+        self.inner
+            .store_pruned
+            .get_or_create(&labels(&[("table", table)]))
+            .inc_by(rows);
     }
 
     /// Prometheus text exposition format.

@@ -1,5 +1,6 @@
 //! Accepted means durable: events acknowledged with 200 by a `mesa serve` process that is then
-//! killed with SIGKILL before handling them are each handled exactly once after a restart.
+//! killed with SIGKILL before handling them are each handled exactly once after a restart. An
+//! event whose runs keep ending with mesa dying is parked after `journal.max_attempts` runs.
 
 mod support;
 
@@ -157,4 +158,66 @@ async fn sigterm_stops_cleanly_and_keeps_unfinished_events() {
         (1, 0),
         "the accepted event waits for the next start"
     );
+}
+
+#[tokio::test]
+async fn an_event_that_never_finishes_is_parked_after_max_attempts_with_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let chat = support::mesa::Receiver::start().await;
+    let config = write_config(dir.path(), port, "1h");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[journal]\nmax_attempts = 3\n[[notify]]\nkind = \"slack\"\nurl = \"{}\"\n",
+        chat.url
+    ));
+    std::fs::write(&config, text).unwrap();
+    let store = SqliteStore::open(&dir.path().join("data"), false).unwrap();
+
+    // Each life ends with SIGKILL while the event runs: as if the event crashed mesa.
+    for life in 1..=3u32 {
+        let mut child = spawn(&config);
+        wait_healthy(&http, &base).await;
+        if life == 1 {
+            let body = device_event("AP_CONNECTED", "5c5b35000001", "site-1", 1_700_000_000);
+            assert_eq!(post_signed(&http, &base, body).await, 200);
+        }
+        let pending = store.journal_pending().await.unwrap();
+        assert_eq!(pending.len(), 1, "life {life}");
+        assert_eq!(pending[0].attempts, life, "runs counted across restarts");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(store.recent_decisions(10).await.unwrap().is_empty());
+
+    // Fourth life: three runs never finished, so it is parked, not run again.
+    let mut child = spawn(&config);
+    wait_healthy(&http, &base).await;
+    assert_eq!(store.journal_counts().await.unwrap(), (0, 0), "parked");
+    let decisions = store.recent_decisions(10).await.unwrap();
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0].outcome.label(), "failed");
+    let summary = decisions[0].outcome.summary();
+    assert!(
+        summary.contains("parked") && summary.contains("3 runs"),
+        "{summary}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !chat
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|b| b.to_string().contains("parked"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no chat notice of the parked event"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -63,6 +63,10 @@ pub struct Config {
     pub external: ExternalConfig,
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -81,6 +85,8 @@ impl Default for Config {
             notify: Vec::new(),
             external: ExternalConfig::default(),
             reconcile: ReconcileConfig::default(),
+            store: StoreConfig::default(),
+            journal: JournalConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
     }
@@ -178,6 +184,12 @@ impl Config {
         }
         if self.external.enabled && self.external.api_key.is_none() {
             return Err(self.err("external.api_key", "required when external.enabled = true"));
+        }
+        if self.store.retention.get() < std::time::Duration::from_secs(86_400) {
+            return Err(self.err("store.retention", "must be at least 1day"));
+        }
+        if self.journal.max_attempts == 0 {
+            return Err(self.err("journal.max_attempts", "must be at least 1"));
         }
         self.validate_backend()?;
         // A template that does not compile or render stops mesa here, not at the first AP.

@@ -90,7 +90,6 @@ impl<'a> Run<'a> {
                 Err(Stop::Transient(error))
                     if attempt < engine.retry_attempts && self.newest.is_some() =>
                 {
-                    let _ = self.inner.store.journal_attempt(&self.event.id).await;
                     let base = engine.retry_backoff.get();
                     let backoff = crate::backoff::delay(base, attempt, base.saturating_mul(16));
                     tracing::warn!(%error, attempt, retry_in = ?backoff, "transient failure; will retry");

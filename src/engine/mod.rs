@@ -131,9 +131,29 @@ impl Engine {
         })
     }
 
-    /// Re-queues events accepted before a restart but never finished, oldest first.
+    /// Re-queues events accepted before a restart but never finished, oldest first. An
+    /// event whose earlier runs all ended with mesa dying (`journal.max_attempts` of them) is
+    /// parked as failed and announced instead: it must not take mesa down forever.
     pub async fn resume(&self) -> Result<usize, StoreError> {
-        let pending = self.inner.store.journal_pending().await?;
+        let inner = &self.inner;
+        let max_attempts = inner.config.journal.max_attempts;
+        let (poison, pending): (Vec<_>, Vec<_>) = inner
+            .store
+            .journal_pending()
+            .await?
+            .into_iter()
+            .partition(|entry| entry.attempts >= max_attempts);
+        for entry in &poison {
+            let decision = crate::journal::parked(entry, max_attempts, self.backend_kind());
+            tracing::error!(event_id = %entry.event.id, attempts = entry.attempts, "event parked as failed: its runs never finished");
+            inner.store.journal_park(&decision).await?;
+            inner.metrics.event_parked();
+            inner.metrics.decision(decision.outcome.label(), 0.0);
+            inner.notify.publish(&decision);
+        }
+        // Counted before the runs start: a run that takes mesa down is already on record.
+        let ids: Vec<String> = pending.iter().map(|e| e.event.id.clone()).collect();
+        inner.store.journal_resume(&ids).await?;
         let count = pending.len();
         for entry in pending {
             tracing::info!(event_id = %entry.event.id, attempts = entry.attempts, "resuming event from the journal");
