@@ -43,6 +43,8 @@ pub(crate) struct Run<'a> {
     flap: Option<GuardVerdict>,
     /// Set when the webhook was already older than `mist.max_event_age` on arrival.
     stale: Option<GuardVerdict>,
+    /// mesa is stopping and this event was waiting: it goes back to the journal undecided.
+    handed_back: bool,
 }
 
 impl<'a> Run<'a> {
@@ -65,6 +67,7 @@ impl<'a> Run<'a> {
             quiet: false,
             flap: None,
             stale: None,
+            handed_back: false,
         }
     }
 
@@ -121,6 +124,13 @@ impl<'a> Run<'a> {
                 }
             }
         };
+        if self.handed_back {
+            // No decision recorded: the journal entry stays open and the event resumes at the
+            // next start, from its beginning (its wait was cut short, not done).
+            tracing::info!("mesa is stopping: event handed back to the journal");
+            let handed_back = self.superseded();
+            return self.decision(handed_back, started);
+        }
         let decision = self.decision(outcome, started);
         if let Err(e) = self.inner.journal.finish(decision.clone()).await {
             tracing::error!(error = %e, "decision not recorded, journal entry not closed; the event will be re-run at the next start");
@@ -211,9 +221,19 @@ impl<'a> Run<'a> {
         if delay.is_zero() {
             return false;
         }
+        // Stopping ends every wait: finishing it would outlast `server.shutdown_grace`.
+        let mut stopping = self.inner.stopping();
+        if *stopping.borrow() {
+            self.handed_back = true;
+            return true;
+        }
         let woken_early = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
             changed = newest.wait_for(|n| *n > seq) => changed.is_ok(),
+            stop = stopping.wait_for(|s| *s) => {
+                self.handed_back = stop.is_ok();
+                self.handed_back
+            }
         };
         woken_early || *newest.borrow() > seq
     }
@@ -230,6 +250,12 @@ impl<'a> Run<'a> {
     }
 
     fn superseded(&mut self) -> Outcome {
+        if self.handed_back {
+            return Outcome::Skipped {
+                guard: "stopping".into(),
+                reason: "mesa stopped while this event waited; it resumes at the next start".into(),
+            };
+        }
         let verdict = GuardVerdict::hold(
             "superseded",
             "a newer event for this AP arrived while this one waited",
