@@ -66,11 +66,14 @@ const MIGRATIONS: &[&str] = &[
 /// its number is not recorded yet, whatever numbers around it exist, so it never depends on
 /// a version it does not name.
 const NUMBERED_MIGRATIONS: &[(i64, &str)] = &[
-    // 3: indexes for the retention prune (`store.retention`).
+    // 3: indexes for the retention prune (`store.retention`); `attempts` now counts runs that
+    // never finished (it counted transient retries before), so pending rows start afresh
+    // rather than being parked as poison at the upgrade.
     (
         3,
         "CREATE INDEX IF NOT EXISTS decisions_decided_at ON decisions (decided_at);
-         CREATE INDEX IF NOT EXISTS journal_finished_at ON journal (state, finished_at);",
+         CREATE INDEX IF NOT EXISTS journal_finished_at ON journal (state, finished_at);
+         UPDATE journal SET attempts = 0 WHERE state = 'pending';",
     ),
 ];
 
@@ -760,6 +763,13 @@ mod tests {
             )
             .unwrap();
             conn.execute_batch(MIGRATIONS[0]).unwrap();
+            // Version 1 counted transient retries here: not a sign of poison.
+            conn.execute(
+                "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, attempts)
+                 VALUES ('old', 'k', '5c5b35000001', '2026-01-01T00:00:00+00:00', '{}', 6)",
+                [],
+            )
+            .unwrap();
         }
         drop(SqliteStore::open(dir.path(), false).unwrap());
         let conn = Connection::open(&path).unwrap();
@@ -782,6 +792,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(index, 1);
+        let attempts: i64 = conn
+            .query_row("SELECT attempts FROM journal WHERE id = 'old'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(attempts, 0);
         // Opening again applies nothing twice.
         drop(conn);
         drop(SqliteStore::open(dir.path(), false).unwrap());
