@@ -257,6 +257,9 @@ async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result
     for ignored in &parsed.ignored {
         crate::outln!("ignored one event ({})", ignored.label())?;
     }
+    for skipped in &parsed.skipped {
+        println!("skipped {skipped}");
+    }
     let mut config = config;
     let _scratch;
     let _lock;

@@ -195,7 +195,7 @@ pub async fn serve(
 }
 
 /// SIGTERM (`docker stop`) or Ctrl-C: stop taking webhooks and let answers in flight finish.
-/// Events already accepted stay in the journal and resume at the next start.
+/// The engine is drained after this (`App::drain`).
 async fn stop_requested() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -209,7 +209,7 @@ async fn stop_requested() {
         _ = terminate => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    tracing::info!("stop requested: no new webhooks; unfinished events stay in the journal");
+    tracing::info!("stop requested: no new webhooks; draining in-flight decisions");
 }
 
 /// Certificates are renewed (ACME, internal CA) without restarting mesa: `kill -HUP`.

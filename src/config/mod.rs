@@ -105,6 +105,10 @@ pub struct Config {
     pub external: ExternalConfig,
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -123,6 +127,8 @@ impl Default for Config {
             notify: Vec::new(),
             external: ExternalConfig::default(),
             reconcile: ReconcileConfig::default(),
+            store: StoreConfig::default(),
+            journal: JournalConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
     }
@@ -273,6 +279,12 @@ impl Config {
         if self.external.enabled && self.external.api_key.is_none() {
             return Err(self.err("external.api_key", "required when external.enabled = true"));
         }
+        if self.store.retention.get() < std::time::Duration::from_secs(86_400) {
+            return Err(self.err("store.retention", "must be at least 1day"));
+        }
+        if self.journal.max_attempts == 0 {
+            return Err(self.err("journal.max_attempts", "must be at least 1"));
+        }
         self.validate_backend()?;
         // A template that does not compile or render stops mesa here, not at the first AP.
         crate::templates::Templates::load(&self.templates)
@@ -381,7 +393,38 @@ impl Config {
                 }
                 Ok(())
             }
+        }?;
+        self.validate_webhook_auth()
+    }
+
+    /// A live backend changes real ports: an unsigned webhook would let anyone who reaches
+    /// mesa revert one with a forged AP_DISCONNECTED.
+    fn validate_webhook_auth(&self) -> Result<(), ConfigError> {
+        if self.mist.max_event_age.get() < std::time::Duration::from_secs(60) {
+            return Err(self.err(
+                "mist.max_event_age",
+                "must be at least 1m (Mist delivers events seconds to minutes late)",
+            ));
         }
+        if self.backend.kind == BackendKind::DryRun
+            || self.mist.webhook_secret.is_some()
+            || self.mist.allow_unsigned
+        {
+            return Ok(());
+        }
+        let kind = match self.backend.kind {
+            BackendKind::Netconf => "netconf",
+            BackendKind::Cso => "cso",
+            _ => "mist",
+        };
+        Err(self.err(
+            "mist.webhook_secret",
+            format!(
+                "required with backend.kind = \"{kind}\": without it a forged AP_DISCONNECTED \
+                 can revert a port; set it (and the same secret in the Mist webhook), or write \
+                 mist.allow_unsigned = true to accept unsigned webhooks on purpose"
+            ),
+        ))
     }
 }
 

@@ -1,6 +1,8 @@
 //! `POST server.webhook_path`: Mist device-events. Order of checks: size (413, enforced by
-//! the body limit before this runs), signature (401), shape (400), then durable journal
-//! append (503 if the store cannot take it, so the sender retries) and 200.
+//! the body limit before this runs), signature (401), shape of the body as a whole (400),
+//! then each event on its own (unusable ones skipped and counted, the rest kept), durable
+//! journal append (503 if the store cannot take it, so the sender retries) and 200 with
+//! the counts and the reason of every skipped event.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -45,7 +47,6 @@ pub async fn receive(
             metrics.event_rejected(match e {
                 PayloadError::NotJson(_) => "not-json",
                 PayloadError::NotWebhook(_) => "not-webhook",
-                PayloadError::BadEvent { .. } => "bad-event",
             });
             tracing::warn!(reason = %e, "webhook refused: bad body");
             return error(StatusCode::BAD_REQUEST, e.to_string());
@@ -54,6 +55,11 @@ pub async fn receive(
     for ignored in &parsed.ignored {
         metrics.event_ignored(ignored.label());
     }
+    for skipped in &parsed.skipped {
+        metrics.event_skipped(skipped.reason.label());
+        tracing::warn!(reason = %skipped, "webhook event skipped; the others of the body are kept");
+    }
+    let skipped: Vec<String> = parsed.skipped.iter().map(|s| s.to_string()).collect();
     let ids: Vec<String> = parsed.events.iter().map(|e| e.id.clone()).collect();
     match state.journal.accept(parsed.events).await {
         Ok(accepted) => {
@@ -66,6 +72,7 @@ pub async fn receive(
                     "accepted": accepted.new,
                     "duplicates": accepted.duplicates,
                     "ignored": parsed.ignored.len(),
+                    "skipped": skipped,
                 })),
             )
                 .into_response()
