@@ -58,6 +58,12 @@ pub struct MistConfig {
     /// `Retry-After`.
     pub retry_backoff: Duration,
     pub switch_cache_ttl: Duration,
+    /// Calls a Mist API token may make per hour (Mist: 5,000); `/metrics` shows what is left
+    /// and mesa warns at 80 %.
+    pub hourly_budget: u32,
+    /// After a 429 without `Retry-After`, every Mist call waits this long (doubling per 429
+    /// in a row, at most 15 min) before one call tries again.
+    pub rate_limit_wait: Duration,
 }
 
 impl Default for MistConfig {
@@ -76,6 +82,8 @@ impl Default for MistConfig {
             max_retries: 4,
             retry_backoff: Duration::from_secs(1),
             switch_cache_ttl: Duration::from_secs(600),
+            hourly_budget: 5_000,
+            rate_limit_wait: Duration::from_secs(30),
         }
     }
 }
