@@ -1,7 +1,9 @@
 //! The `mist` backend (port usage overrides in a switch's `port_config`) against the fake
 //! Mist cloud over real HTTP: AP and secured, what the PUT keeps, range keys, no PUT when
-//! in place, one GET + one PUT per batch, not-found, retries; and one end-to-end run of
-//! `mesa serve` with `backend.kind = "mist"` from a signed AP_CONNECTED webhook.
+//! in place, one GET + one PUT per batch, not-found, retries; local overrides (allowed or
+//! blocked by `no_local_overwrite`), dynamic port rules, the PUT's answer checked; and one
+//! end-to-end run of `mesa serve` with `backend.kind = "mist"` from a signed AP_CONNECTED
+//! webhook.
 
 mod support;
 
@@ -389,4 +391,188 @@ async fn mesa_serve_with_the_mist_backend_turns_the_ap_port_into_an_ap_port() {
         Some(r#"port_config.ge-0/0/12: {"usage":"secured"} -> {"usage":"ap"}"#)
     );
     assert_eq!(count(&fake, "PUT", &device_path()), 1);
+}
+
+fn put_bodies(fake: &FakeMist) -> usize {
+    count(fake, "PUT", &device_path())
+}
+
+#[tokio::test]
+async fn an_allowed_local_override_is_where_the_usage_is_written() {
+    let fake = world().await;
+    let mut ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    ports["ge-0/0/30"] = json!({"usage": "secured", "no_local_overwrite": false});
+    fake.set_device_config(&sw_mac(), "port_config", ports.clone());
+    fake.set_device_config(
+        &sw_mac(),
+        "local_port_config",
+        json!({"ge-0/0/30": {"usage": "camera", "note": "helpdesk: camera"}}),
+    );
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/30").as_deref(),
+        Some("camera")
+    );
+    let sw = switch(Some(sw_mac()));
+    let results = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/30", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(results[0].changed);
+    assert!(
+        results[0].diff.starts_with("local_port_config.ge-0/0/30: "),
+        "{}",
+        results[0].diff
+    );
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/30").as_deref(),
+        Some("ap"),
+        "the port really changed"
+    );
+    let device = fake.device(&sw_mac()).unwrap();
+    assert_eq!(
+        device["local_port_config"]["ge-0/0/30"],
+        json!({"usage": "ap", "note": "helpdesk: camera"})
+    );
+    assert_eq!(device["port_config"], ports, "port_config as it was");
+}
+
+#[tokio::test]
+async fn a_blocked_local_override_leaves_port_config_in_force() {
+    let fake = world().await;
+    // no_local_overwrite defaults to true: the helpdesk's override does not apply.
+    fake.set_device_config(
+        &sw_mac(),
+        "local_port_config",
+        json!({"ge-0/0/12": {"usage": "camera"}}),
+    );
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/12").as_deref(),
+        Some("secured")
+    );
+    let sw = switch(Some(sw_mac()));
+    let results = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(
+        results[0]
+            .diff
+            .starts_with(r#"port_config.ge-0/0/12: {"usage":"secured"} -> {"usage":"ap"}"#),
+        "{}",
+        results[0].diff
+    );
+    assert!(
+        results[0]
+            .diff
+            .contains("local_port_config.ge-0/0/12 does not apply (no_local_overwrite)"),
+        "{}",
+        results[0].diff
+    );
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/12").as_deref(),
+        Some("ap")
+    );
+    assert_eq!(
+        fake.device(&sw_mac()).unwrap()["local_port_config"],
+        json!({"ge-0/0/12": {"usage": "camera"}}),
+        "the helpdesk's entry is not touched"
+    );
+}
+
+#[tokio::test]
+async fn removing_an_override_also_removes_an_allowed_local_one() {
+    let fake = world().await;
+    let mut ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    ports["ge-0/0/30"] = json!({"usage": "ap", "no_local_overwrite": false});
+    fake.set_device_config(&sw_mac(), "port_config", ports);
+    fake.set_device_config(
+        &sw_mac(),
+        "local_port_config",
+        json!({"ge-0/0/30": {"usage": "ap"}}),
+    );
+    let sw = switch(Some(sw_mac()));
+    let b = MistPortBackend::new(client(&fake), &usages("ap", ""));
+    let results = b
+        .apply(&sw, &[change(&sw, "ge-0/0/30", Profile::Secured)])
+        .await
+        .unwrap();
+    assert!(results[0].changed, "{results:?}");
+    let device = fake.device(&sw_mac()).unwrap();
+    assert!(device["port_config"].get("ge-0/0/30").is_none());
+    assert_eq!(device["local_port_config"], json!({}));
+    assert_eq!(fake.effective_usage(&sw_mac(), "ge-0/0/30"), None);
+}
+
+#[tokio::test]
+async fn a_port_under_dynamic_rules_is_refused_not_reported_done() {
+    let fake = world().await;
+    let mut ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    ports["ge-0/0/31"] = json!({"usage": "default", "dynamic_usage": "dynamic"});
+    fake.set_device_config(&sw_mac(), "port_config", ports);
+    fake.assign_dynamic_usage(&sw_mac(), "ge-0/0/31", "iot");
+    let sw = switch(Some(sw_mac()));
+    let err = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/31", Profile::Ap)])
+        .await
+        .unwrap_err();
+    match &err {
+        BackendError::Rejected(m) => {
+            assert!(m.contains("dynamic port configuration"), "{m}");
+            assert!(m.contains("dynamic_usage \"dynamic\""), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert_eq!(put_bodies(&fake), 0);
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/31").as_deref(),
+        Some("iot")
+    );
+}
+
+#[tokio::test]
+async fn a_put_mist_did_not_apply_is_not_reported_as_success() {
+    let fake = world().await;
+    fake.ignore_put_key("port_config");
+    let sw = switch(Some(sw_mac()));
+    let err = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap_err();
+    match &err {
+        BackendError::Rejected(m) => {
+            assert!(m.contains("did not change as asked"), "{m}");
+            assert!(
+                m.contains(r#"port_config.ge-0/0/12 usage "secured""#),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(put_bodies(&fake), 1);
+}
+
+#[tokio::test]
+async fn the_put_says_it_is_a_switch() {
+    let fake = world().await;
+    let sw = switch(Some(sw_mac()));
+    backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    // The fake refuses a device PUT without `type` (required by `device_switch`): the
+    // backend's went through, and a bare one would not.
+    let http = reqwest::Client::new();
+    let bare = http
+        .put(format!("{}{}", fake.url(), device_path()))
+        .header("Authorization", format!("Token {}", fake.token()))
+        .json(&json!({"port_config": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 400);
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/12").as_deref(),
+        Some("ap")
+    );
 }
