@@ -386,6 +386,15 @@ async fn mesa_serve_with_the_mist_backend_turns_the_ap_port_into_an_ap_port() {
         .find(|d| d.outcome == Outcome::Applied)
         .expect("an applied decision");
     assert_eq!(decision.backend, "mist");
+    // The decision says what it cost: at least the AP search and the switch search.
+    let calls: u32 = decision
+        .lookups
+        .iter()
+        .find_map(|l| l.strip_prefix("Mist API calls made for this event: "))
+        .unwrap_or_else(|| panic!("no call count in {:?}", decision.lookups))
+        .parse()
+        .unwrap();
+    assert!(calls >= 2, "{calls}");
     assert_eq!(
         decision.diff.as_deref(),
         Some(r#"port_config.ge-0/0/12: {"usage":"secured"} -> {"usage":"ap"}"#)
@@ -574,5 +583,56 @@ async fn the_put_says_it_is_a_switch() {
     assert_eq!(
         fake.effective_usage(&sw_mac(), "ge-0/0/12").as_deref(),
         Some("ap")
+    );
+}
+
+#[tokio::test]
+async fn the_budget_warning_reaches_chat_and_metrics() {
+    let fake = world().await;
+    let ap = Mac::parse("5c5b353e5299").unwrap();
+    fake.plug_ap(&ap, &sw_mac(), "ge-0/0/12");
+    let receiver = support::mesa::Receiver::start().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    config.mist.api_url = fake.url();
+    config.mist.api_token = Some(Secret::new(fake.token()));
+    config.mist.org_id = Some(fake.org_id().to_string());
+    config.mist.hourly_budget = 4;
+    config.backend.kind = BackendKind::Mist;
+    config.notify.push(
+        toml::from_str(&format!(
+            "kind = \"slack\"\nurl = \"{}\"\nmin_severity = \"warning\"",
+            receiver.url
+        ))
+        .unwrap(),
+    );
+    let mesa = support::mesa::start_app(dir, config).await;
+    let body = support::mesa::device_event("AP_CONNECTED", ap.as_str(), SITE, 1_700_000_000);
+    assert!(mesa.post_signed(&body).await.status().is_success());
+    mesa.idle().await;
+    // AP search, switch search, device GET and PUT: 4 of 4 calls, past 80 %.
+    // The warning goes to chat from its own task: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !receiver
+        .texts()
+        .iter()
+        .any(|t| t.contains("Mist API budget"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no budget warning in chat: {:?}",
+            receiver.texts()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = mesa.app.metrics.render();
+    assert!(
+        metrics.contains("mesa_mist_api_budget_per_hour 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mesa_mist_api_calls_last_hour 4"),
+        "{metrics}"
     );
 }
