@@ -62,7 +62,7 @@ pub struct MistConfig {
     /// and mesa warns at 80 %.
     pub hourly_budget: u32,
     /// After a 429 without `Retry-After`, every Mist call waits this long (doubling per 429
-    /// in a row, at most 15 min) before one call tries again.
+    /// in a row, at most 8 times it) before one call tries again.
     pub rate_limit_wait: Duration,
 }
 

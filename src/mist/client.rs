@@ -4,7 +4,7 @@
 //! - 401 / 403: the token is wrong or lacks rights. Retrying cannot help: [`MistError::TokenRejected`].
 //! - 429: Mist's hourly budget (5,000 calls per token) is spent. The call closes the client's
 //!   one [`RateGate`]: every caller waits there (Mist's `Retry-After` when sent, else
-//!   `mist.rate_limit_wait`, doubling per 429 in a row) and one probe tells when calls pass
+//!   `mist.rate_limit_wait`, doubling per 429 in a row up to 8x) and one probe tells when calls pass
 //!   again. A caller waits at most [`MistClient::with_retry_after_cap`] (60 s) per try, then
 //!   gives up with [`MistError::RateLimited`] without spending a call.
 //! - 5xx, timeouts, connection errors: bounded exponential backoff with jitter, up to

@@ -5,7 +5,9 @@
 //!
 //! - closed: callers wait (at most their own limit, then they give up with a clear error);
 //! - the wait is Mist's `Retry-After` when given, else `rate_limit_wait`, doubled for each
-//!   further 429 in a row (up to [`MAX_CLOSED`]);
+//!   further 429 in a row up to 8 times it (30 s, 1, 2, 4 min with the default): the budget
+//!   comes back within the hour, a probe costs one call, and waiting far longer than the
+//!   probes' spacing would keep events waiting after Mist accepts calls again;
 //! - when the wait is over, exactly one caller (the probe) goes out; the others wait for its
 //!   answer. A 429 closes the gate again, any other answer opens it for everyone.
 //!
@@ -16,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-/// Longest the gate stays closed after a 429 without `Retry-After`.
-pub const MAX_CLOSED: Duration = Duration::from_secs(15 * 60);
+/// Doublings of `rate_limit_wait` for 429s in a row (8 times it at most).
+const MAX_DOUBLINGS: u32 = 3;
 
 #[derive(Debug, Clone, Default)]
 struct State {
@@ -139,9 +141,7 @@ impl Ticket<'_> {
                 s.strikes = s.strikes.saturating_add(1);
             }
             let wait = retry_after.unwrap_or_else(|| {
-                first_wait
-                    .saturating_mul(1u32 << s.strikes.saturating_sub(1).min(16))
-                    .min(MAX_CLOSED)
+                first_wait.saturating_mul(1u32 << s.strikes.saturating_sub(1).min(MAX_DOUBLINGS))
             });
             let until = now + wait;
             if s.closed_until.is_none_or(|current| current < until) {
@@ -242,5 +242,13 @@ mod tests {
         let fourth = gate.enter(Duration::ZERO).await.unwrap();
         assert!(fourth.probe);
         assert!(fourth.limited(Some(Duration::from_secs(7))) >= Duration::from_secs(6));
+        // Without Retry-After the wait stops growing at 8 times the first.
+        let gate = RateGate::new(Duration::from_millis(1));
+        let mut closed = Duration::ZERO;
+        for _ in 0..10 {
+            let ticket = gate.enter(Duration::from_secs(1)).await.unwrap();
+            closed = ticket.limited(None);
+        }
+        assert!(closed <= Duration::from_millis(8), "{closed:?}");
     }
 }
