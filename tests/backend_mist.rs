@@ -64,6 +64,7 @@ fn client(fake: &FakeMist) -> Arc<MistClient> {
     let mut cfg = fake.mist_config();
     cfg.max_retries = 3;
     cfg.timeout = mesa::config::Duration::from_secs(5);
+    cfg.rate_limit_wait = mesa::config::Duration::from_millis(20);
     Arc::new(
         MistClient::new(&cfg, Metrics::new())
             .unwrap()
@@ -635,4 +636,39 @@ async fn the_budget_warning_reaches_chat_and_metrics() {
         metrics.contains("mesa_mist_api_calls_last_hour 4"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_put_refused_with_429_is_not_resent_later_from_the_old_read() {
+    let fake = world().await;
+    let sw = switch(Some(sw_mac()));
+    let b = backend(&fake);
+    // The GET passes, then the hour's budget is spent: the PUT answers 429.
+    fake.set_hourly_budget(Some(1));
+    let err = b
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_transient(),
+        "the engine retries read-then-write: {err:?}"
+    );
+    assert!(err.to_string().contains("HTTP 429"), "{err}");
+    assert_eq!(put_bodies(&fake), 1, "not resent by the client");
+    // Someone edits the port meanwhile; once calls pass, the retry reads that edit.
+    fake.set_hourly_budget(None);
+    let mut ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    ports["ge-0/0/14"] = json!({"usage": "printer"});
+    fake.set_device_config(&sw_mac(), "port_config", ports);
+    let results = b
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(results[0].changed);
+    let device = fake.device(&sw_mac()).unwrap();
+    assert_eq!(
+        device["port_config"]["ge-0/0/14"],
+        json!({"usage": "printer"})
+    );
+    assert_eq!(device["port_config"]["ge-0/0/12"], json!({"usage": "ap"}));
 }

@@ -607,8 +607,15 @@ impl MistClient {
     ) -> Result<Reply, MistError> {
         // HTTP requests this call sent.
         let mut sent: u32 = 0;
+        // A write's body comes from an earlier read: it does not wait at the gate (someone may
+        // edit the device meanwhile); the caller reads again once calls pass.
+        let max_wait = if method == Method::GET {
+            self.retry_after_cap
+        } else {
+            Duration::ZERO
+        };
         loop {
-            let ticket = match self.gate.enter(self.retry_after_cap).await {
+            let ticket = match self.gate.enter(max_wait).await {
                 Ok(ticket) => ticket,
                 Err(closed) => {
                     return Err(MistError::RateLimited {
@@ -673,11 +680,10 @@ impl MistClient {
                 }
             };
             let failure = failure.after(sent);
-            // A write that failed after reaching Mist may have landed, and its body came from
-            // an earlier read: the caller re-reads and decides again rather than resending it.
-            // A 429 was refused outright, so waiting it out is safe.
-            let may_have_landed = !matches!(failure, MistError::RateLimited { .. });
-            if sent > self.max_retries || (method != Method::GET && may_have_landed) {
+            // A write is never resent: after a 5xx or a timeout it may have landed, after a
+            // 429 the wait is long; either way its body came from an earlier read, so the
+            // caller reads again and decides again.
+            if sent > self.max_retries || method != Method::GET {
                 if !matches!(failure, MistError::RateLimited { .. }) {
                     tracing::warn!(endpoint, error = %failure, "Mist API call failed, giving up");
                 }
