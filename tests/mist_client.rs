@@ -618,6 +618,13 @@ async fn stats_pages_capped_below_1000_are_all_read() {
     assert_eq!(fake.call_count("/api/v1/"), 3);
     let last = fake.calls().last().unwrap().clone();
     assert!(last.query.contains("page=3"), "{last:?}");
+
+    // A `page` that is not honoured: the same 100 APs again are an error, not the list.
+    fake.state().hide_page_total = false;
+    fake.state().ignore_page_param = true;
+    let err = mist.site_ap_stats(SITE).await.unwrap_err();
+    assert!(matches!(err, MistError::Decode(_)), "{err:?}");
+    assert!(err.to_string().contains("could not be read whole"), "{err}");
 }
 
 #[tokio::test]

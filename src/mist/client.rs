@@ -463,19 +463,32 @@ impl MistClient {
             // entry by entry so one odd device does not hide the others.
             let entries: Vec<serde_json::Value> = decode(&reply.body)?;
             let count = entries.len();
-            stats.extend(
-                entries
-                    .into_iter()
-                    .filter(|v| {
-                        v.get("type")
-                            .and_then(|t| t.as_str())
-                            .is_none_or(|t| t == "ap")
-                    })
-                    .filter_map(|v| serde_json::from_value::<ApStatWire>(v).ok())
-                    .filter_map(ApStatWire::into_stat)
-                    // The list can shift between pages; an AP seen twice counts once.
-                    .filter(|stat| macs.insert(stat.mac.clone())),
-            );
+            let mut repeated = 0usize;
+            let before = stats.len();
+            for stat in entries
+                .into_iter()
+                .filter(|v| {
+                    v.get("type")
+                        .and_then(|t| t.as_str())
+                        .is_none_or(|t| t == "ap")
+                })
+                .filter_map(|v| serde_json::from_value::<ApStatWire>(v).ok())
+                .filter_map(ApStatWire::into_stat)
+            {
+                // The list can shift between pages; an AP seen twice counts once.
+                if macs.insert(stat.mac.clone()) {
+                    stats.push(stat);
+                } else {
+                    repeated += 1;
+                }
+            }
+            if page > 1 && repeated > 0 && stats.len() == before {
+                // The same page again (a `page` Mist did not honour): reading on would not
+                // bring the rest, and a part of the list must not pass for all of it.
+                return Err(MistError::Decode(format!(
+                    "{endpoint}: page {page} repeated earlier pages; the list could not be read whole"
+                )));
+            }
             let more = pager.more(
                 count,
                 header_u64(&reply.headers, "x-page-limit"),

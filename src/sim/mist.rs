@@ -142,6 +142,8 @@ pub struct MistState {
     pub page_caps: HashMap<String, usize>,
     /// Answer `stats/devices` without `X-Page-Total` (only `X-Page-Limit` / `X-Page-Page`).
     pub hide_page_total: bool,
+    /// Answer every `stats/devices` page with page 1 (a broken `page` parameter).
+    pub ignore_page_param: bool,
     /// Former hostnames of renamed switches, oldest first.
     pub former_hostnames: HashMap<Mac, Vec<String>>,
     /// Usage the dynamic port rules assigned at run time, per (switch, port); applies where
@@ -914,9 +916,14 @@ fn device_stats(
     }
     let cap = page_cap(&state, "stats/devices");
     let hide_total = state.hide_page_total;
+    let ignore_page = state.ignore_page_param;
     drop(state);
     let limit = number(q, "limit", 100).clamp(1, cap);
-    let page = number(q, "page", 1).max(1);
+    let page = if ignore_page {
+        1
+    } else {
+        number(q, "page", 1).max(1)
+    };
     let total = all.len();
     let items: Vec<Value> = all
         .into_iter()
