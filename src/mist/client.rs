@@ -27,7 +27,6 @@
 //! reconcile thinking connected APs left).
 
 use std::collections::HashSet;
-use std::error::Error as _;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +37,10 @@ use serde::de::DeserializeOwned;
 
 use super::budget::Budget;
 use super::cache::FlightCache;
+use super::error::error_chain;
+use super::error::MistError;
 use super::gate::RateGate;
+use super::paging::Pager;
 use super::types::{ApStat, ApStatWire, DeviceSearchItem, PortStat, SearchPage, SwitchInfo};
 use crate::config::MistConfig;
 use crate::metrics::Metrics;
@@ -53,87 +55,6 @@ const STATS_PAGE: usize = 1000;
 const MAX_PAGES: u32 = 1000;
 /// A switch that is not (yet) in Mist is asked for again sooner than a known one.
 const NEGATIVE_TTL: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum MistError {
-    #[error("Mist API token rejected (HTTP {0}): check mist.api_token and its privileges")]
-    TokenRejected(u16),
-    #[error(
-        "Mist API rate limit reached (HTTP 429: the token's hourly call budget is spent); {attempts} call(s) sent, {}",
-        reopen_note(*.retry_after)
-    )]
-    RateLimited {
-        /// Calls this caller sent (0 when it only waited at the closed gate).
-        attempts: u32,
-        /// Seconds until the gate reopens, when known.
-        retry_after: Option<u64>,
-    },
-    #[error("Mist API server error (HTTP {status}) after {attempts} attempt(s)")]
-    Server { status: u16, attempts: u32 },
-    #[error("Mist API call timed out after {attempts} attempt(s)")]
-    Timeout { attempts: u32 },
-    /// No HTTP answer: DNS, connect, TLS or a connection cut; `detail` is the whole chain.
-    #[error("Mist API unreachable after {attempts} attempt(s): {detail}")]
-    Http { detail: String, attempts: u32 },
-    #[error("Mist API client cannot start: {0}")]
-    Setup(String),
-    #[error("unexpected Mist API response: {0}")]
-    Decode(String),
-    #[error("Mist API not configured: {0} is missing")]
-    NotConfigured(&'static str),
-    /// A 4xx other than 401/403/429: the request was refused as such.
-    #[error("Mist API refused the request (HTTP {status}): {detail}")]
-    Refused { status: u16, detail: String },
-}
-
-impl MistError {
-    /// Worth trying again later (the engine retries the event).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            MistError::RateLimited { .. }
-                | MistError::Server { .. }
-                | MistError::Timeout { .. }
-                | MistError::Http { .. }
-        )
-    }
-
-    /// The same failure, counted over `attempts` tries of one call.
-    fn after(self, attempts: u32) -> MistError {
-        match self {
-            MistError::Server { status, .. } => MistError::Server { status, attempts },
-            MistError::Timeout { .. } => MistError::Timeout { attempts },
-            MistError::Http { detail, .. } => MistError::Http { detail, attempts },
-            MistError::RateLimited { retry_after, .. } => MistError::RateLimited {
-                attempts,
-                retry_after,
-            },
-            other => other,
-        }
-    }
-}
-
-fn reopen_note(retry_after: Option<u64>) -> String {
-    match retry_after {
-        Some(secs) => format!("calls wait {secs} s more before the next try"),
-        None => "another call is probing whether Mist accepts calls again".to_string(),
-    }
-}
-
-/// `error sending request` alone hides why: the DNS, connect or TLS error is in the sources.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
 
 /// One Mist API client per running mesa; share it with `Arc`.
 pub struct MistClient {
@@ -756,43 +677,6 @@ impl MistClient {
     }
 }
 
-/// When to ask for the next page of a `limit` / `page` list. Mist answers at most the
-/// `limit` asked for, and some endpoints fewer ("max 1,000, with some exceptions"), so a page
-/// shorter than asked proves nothing by itself:
-/// - `X-Page-Total` given: more while fewer were read than the total (and the last page was
-///   not empty: the list may have shrunk meanwhile);
-/// - else `X-Page-Limit` given: more while pages come back full at that limit;
-/// - else (no header at all): more until an empty page or one shorter than the first.
-#[derive(Debug)]
-struct Pager {
-    asked: usize,
-    read: u64,
-    first: Option<usize>,
-}
-
-impl Pager {
-    fn new(asked: usize) -> Pager {
-        Pager {
-            asked,
-            read: 0,
-            first: None,
-        }
-    }
-
-    fn more(&mut self, count: usize, limit: Option<u64>, total: Option<u64>) -> bool {
-        self.read += count as u64;
-        let first = *self.first.get_or_insert(count);
-        if count == 0 {
-            return false;
-        }
-        match (total, limit) {
-            (Some(total), _) => self.read < total,
-            (None, Some(limit)) => count as u64 >= limit.min(self.asked as u64),
-            (None, None) => count >= first,
-        }
-    }
-}
-
 enum Failure {
     Retry(MistError),
     Final(MistError),
@@ -831,58 +715,4 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, MistError> {
     serde_json::from_slice(body).map_err(|e| MistError::Decode(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pager_reads_until_everything_was_read() {
-        // Capped at 100 below the 1,000 asked, total given: 250 in three pages.
-        let mut p = Pager::new(1000);
-        assert!(p.more(100, Some(100), Some(250)));
-        assert!(p.more(100, Some(100), Some(250)));
-        assert!(!p.more(50, Some(100), Some(250)));
-        // Capped, no total: full pages at the cap go on, a short one ends.
-        let mut p = Pager::new(1000);
-        assert!(p.more(100, Some(100), None));
-        assert!(!p.more(7, Some(100), None));
-        // No header at all: a short first page is not trusted, an empty one ends.
-        let mut p = Pager::new(1000);
-        assert!(p.more(100, None, None));
-        assert!(p.more(100, None, None));
-        assert!(!p.more(3, None, None));
-        let mut p = Pager::new(1000);
-        assert!(p.more(20, None, None));
-        assert!(!p.more(0, None, None));
-        // The list shrank between pages: an empty page ends even below the total.
-        let mut p = Pager::new(1000);
-        assert!(p.more(100, Some(100), Some(300)));
-        assert!(!p.more(0, Some(100), Some(300)));
-    }
-
-    #[test]
-    fn transport_errors_show_their_cause() {
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
-        let e = MistError::Http {
-            detail: format!("error sending request: {io}"),
-            attempts: 1,
-        }
-        .after(5);
-        assert_eq!(
-            e.to_string(),
-            "Mist API unreachable after 5 attempt(s): error sending request: Connection refused"
-        );
-        let limited = MistError::RateLimited {
-            attempts: 0,
-            retry_after: Some(42),
-        };
-        assert!(
-            limited
-                .to_string()
-                .contains("0 call(s) sent, calls wait 42 s"),
-            "{limited}"
-        );
-    }
 }

@@ -3,15 +3,18 @@
 //! `mist.openapi.json` ([`types`]); retries, rate limits and call counting live in [`client`];
 //! [`cache`] keeps one call in flight per question when many events ask it at once; [`gate`]
 //! makes every caller wait out a 429 together; [`budget`] counts the hour's calls against
-//! Mist's 5,000 and [`calls`] counts them per event.
+//! Mist's 5,000 and [`calls`] counts them per event; [`error`] says why a call failed.
 
 pub mod budget;
 pub mod cache;
 pub mod calls;
 pub mod client;
+pub mod error;
 pub mod gate;
+mod paging;
 pub mod types;
 
 pub use calls::CallCount;
-pub use client::{MistClient, MistError};
+pub use client::MistClient;
+pub use error::MistError;
 pub use types::{ApStat, DeviceSearchItem, PortStat, SwitchInfo};
