@@ -376,10 +376,13 @@ const S5: [(&str, Scenario); 4] = [
 
 async fn s5_mist_errors() -> Lines {
     let fleet = Fleet::start(2, 20, Faults::default()).await;
-    let (mesa, _rx) = mesa_for(&fleet, |_| {}).await;
+    let (mesa, _rx) = mesa_for(&fleet, |c| {
+        c.mist.rate_limit_wait = mesa::config::Duration::from_millis(100);
+    })
+    .await;
     let url = mesa.url("/mist/webhook");
     let mut lines = vec![
-        "2 switches x 20 APs; mist.max_retries 4, mist.retry_backoff 100ms, engine.retry_backoff 500ms".to_string(),
+        "2 switches x 20 APs; mist.max_retries 4, mist.retry_backoff 100ms, mist.rate_limit_wait 100ms, engine.retry_backoff 500ms".to_string(),
     ];
     type Inject = fn(&mesa::sim::mist::FakeMist);
     let rounds: [(&str, Inject); 2] = [
