@@ -33,6 +33,7 @@ use crate::backend::{BackendError, PortResult};
 use crate::model::InterfaceName;
 
 use super::error::NetconfError;
+use super::port_state::{self, PortConfig};
 use super::rpc::{describe, Datastore, RpcError};
 use super::session::{PendingCommit, Session};
 
@@ -41,6 +42,9 @@ use super::session::{PendingCommit, Session};
 pub struct PortLines {
     pub port: InterfaceName,
     pub lines: Vec<String>,
+    /// What the operator should know about this port (shown above its diff), e.g. 802.1X
+    /// configured on `interface all`, which mesa does not change.
+    pub note: Option<String>,
 }
 
 /// Everything to apply to one switch in one commit.
@@ -59,7 +63,24 @@ impl Plan {
             .flat_map(|p| p.lines.iter().cloned())
             .collect()
     }
+
+    /// Puts each port's note above its diff, so the decision and the messages carry it.
+    fn annotate(&self, mut results: Vec<PortResult>) -> Vec<PortResult> {
+        for (result, port) in results.iter_mut().zip(&self.ports) {
+            if let Some(note) = &port.note {
+                result.diff = if result.diff.is_empty() {
+                    format!("# {note}")
+                } else {
+                    format!("# {note}\n{}", result.diff)
+                };
+            }
+        }
+        results
+    }
 }
+
+/// Renders the plan from what the ports have now (see [`super::port_state`]).
+pub type Render<'a> = dyn Fn(&[PortConfig]) -> Result<Plan, BackendError> + 'a;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SequenceOptions {
@@ -91,12 +112,19 @@ enum Failure {
         confirmed: bool,
         results: Vec<PortResult>,
     },
+    /// The outcome was checked in the still usable session: clean up as for `BeforeCommit`
+    /// (discarding is harmless once candidate and active agree) and report this.
+    Checked(BackendError),
 }
 
-/// Runs the whole sequence; `connect` opens a fresh session (also used to recover).
+/// Runs the whole sequence; `connect` opens a fresh session (also used to recover). Inside
+/// the lock, the configuration of `ports` is read and handed to `render`, which returns the
+/// lines to load: what mesa deletes depends on what is there.
 pub fn apply(
     connect: &dyn Fn() -> Result<Session, NetconfError>,
-    plan: &Plan,
+    switch: &str,
+    ports: &[InterfaceName],
+    render: &Render<'_>,
     opts: &SequenceOptions,
 ) -> Result<Vec<PortResult>, BackendError> {
     let mut session = connect().map_err(|e| e.into_backend("connect"))?;
@@ -104,15 +132,16 @@ pub fn apply(
         let _ = session.close();
         return Err(e);
     }
-    let pending = match pending_confirm(&mut session, plan) {
-        Ok(pending) => pending,
-        Err(e) => {
-            if !e.is_unknown_outcome() {
-                let _ = session.unlock(Datastore::Candidate);
-                let _ = session.close();
-            }
-            return Err(e.into_backend("get-commit-information"));
+    let leave = |mut session: Session, e: NetconfError, what: &str| {
+        if !e.is_unknown_outcome() {
+            let _ = session.unlock(Datastore::Candidate);
+            let _ = session.close();
         }
+        e.into_backend(what)
+    };
+    let pending = match pending_confirm(&mut session, switch) {
+        Ok(pending) => pending,
+        Err(e) => return Err(leave(session, e, "get-commit-information")),
     };
     if let Some(theirs) = pending.as_ref().filter(|p| !p.is_mesa()) {
         // Nothing loaded yet: nothing to discard, and discarding could only hurt.
@@ -120,6 +149,50 @@ pub fn apply(
         let _ = session.close();
         return Err(foreign_pending(theirs));
     }
+    let current = match read_ports(&mut session, ports) {
+        Ok(current) => current,
+        Err(e) => return Err(leave(session, e, "get-configuration")),
+    };
+    let plan = match render(&current) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let _ = session.unlock(Datastore::Candidate);
+            let _ = session.close();
+            return Err(e);
+        }
+    };
+    run_locked(connect, session, &plan, opts, pending).map(|results| plan.annotate(results))
+}
+
+/// The configuration of every port of the batch, as the candidate has it (inside the lock
+/// the candidate is the active configuration: the lock is refused while it holds changes).
+fn read_ports(
+    session: &mut Session,
+    ports: &[InterfaceName],
+) -> Result<Vec<PortConfig>, NetconfError> {
+    match session.junos_get_text_filtered(&port_state::filter_xml(ports)) {
+        Ok(text) => Ok(ports
+            .iter()
+            .map(|p| PortConfig::from_text(&text, p))
+            .collect()),
+        // A server that refuses the read (not Junos, or a login class without it): the
+        // templates then delete every leaf mesa owns, which is safe, only noisier.
+        Err(NetconfError::Rpc(errors)) => {
+            tracing::warn!(peer = %session.peer(), error = %describe(&errors), "cannot read the ports' configuration; rendering without it");
+            Ok(ports.iter().map(PortConfig::unknown).collect())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// From the load on, holding the lock; clean-up and recovery by where it failed.
+fn run_locked(
+    connect: &dyn Fn() -> Result<Session, NetconfError>,
+    mut session: Session,
+    plan: &Plan,
+    opts: &SequenceOptions,
+    pending: Option<PendingCommit>,
+) -> Result<Vec<PortResult>, BackendError> {
     match locked(&mut session, plan, opts, pending) {
         Ok(None) => {
             if let Err(e) = session.unlock(Datastore::Candidate) {
@@ -146,10 +219,13 @@ pub fn apply(
             drop(session);
             Err(error)
         }
-        Err(Failure::BeforeCommit {
-            error,
-            usable: true,
-        }) => {
+        Err(
+            Failure::BeforeCommit {
+                error,
+                usable: true,
+            }
+            | Failure::Checked(error),
+        ) => {
             if let Err(e) = session.discard_changes() {
                 tracing::warn!(switch = %plan.switch, error = %e, "discard-changes failed");
             }
@@ -201,11 +277,10 @@ fn locked(
     let results = port_results(&diff, &ports);
     match session.junos_commit_confirmed(opts.confirm_minutes, &plan.log) {
         Ok(_) => {}
+        // On Virtual Chassis and dual-RE switches an error can follow a commit that went
+        // through on the master: look before calling it failed.
         Err(NetconfError::Rpc(errors)) => {
-            return Err(Failure::BeforeCommit {
-                error: BackendError::Commit(describe(&errors)),
-                usable: true,
-            });
+            return after_commit_error(session, plan, opts, &errors, results).map(Some);
         }
         Err(e) => {
             return Err(Failure::AfterCommit {
@@ -215,14 +290,61 @@ fn locked(
             })
         }
     }
-    if let Err(e) = session.junos_commit() {
-        return Err(Failure::AfterCommit {
+    match session.junos_commit() {
+        Ok(_) => Ok(Some(results)),
+        // The session still works: check and confirm in it, since ending it would roll the
+        // confirmed commit back at once.
+        Err(NetconfError::Rpc(errors)) => {
+            let cause = format!("confirming commit answered {}", describe(&errors));
+            tracing::warn!(switch = %plan.switch, %cause, "reading the configuration back in the same session");
+            read_back_and_confirm(session, plan, opts, false, true)
+                .map(|()| Some(results))
+                .map_err(|why| Failure::Checked(BackendError::Uncertain(format!("{cause}; {why}"))))
+        }
+        Err(e) => Err(Failure::AfterCommit {
             cause: format!("confirming commit: {e}"),
             confirmed: false,
             results,
+        }),
+    }
+}
+
+/// The confirmed commit answered `<rpc-error>`: committed or not? Still holding the lock, the
+/// candidate against the active configuration tells: a diff left means nothing was committed
+/// (report the error); none means the change is active, and it is read back and confirmed.
+fn after_commit_error(
+    session: &mut Session,
+    plan: &Plan,
+    opts: &SequenceOptions,
+    errors: &[RpcError],
+    results: Vec<PortResult>,
+) -> Result<Vec<PortResult>, Failure> {
+    let error = describe(errors);
+    tracing::warn!(switch = %plan.switch, %error, "confirmed commit answered an error; reading back before reporting");
+    let diff = match session.junos_diff() {
+        Ok(diff) => diff,
+        Err(e) => {
+            return Err(Failure::AfterCommit {
+                cause: format!("confirmed commit answered {error}; the diff after it failed: {e}"),
+                confirmed: false,
+                results,
+            })
+        }
+    };
+    if !diff.trim().is_empty() {
+        return Err(Failure::BeforeCommit {
+            error: BackendError::Commit(error),
+            usable: true,
         });
     }
-    Ok(Some(results))
+    let cause =
+        format!("confirmed commit answered {error}, yet the candidate is the active configuration");
+    read_back_and_confirm(session, plan, opts, false, true)
+        .map(|()| {
+            tracing::warn!(switch = %plan.switch, %cause, "committed despite the error; confirmed");
+            results
+        })
+        .map_err(|why| Failure::Checked(BackendError::Uncertain(format!("{cause}; {why}"))))
 }
 
 /// Nothing to change, but the lines may be active only through our own confirmed commit
@@ -247,12 +369,12 @@ fn confirm_own_pending(
 /// as having nothing pending.
 fn pending_confirm(
     session: &mut Session,
-    plan: &Plan,
+    switch: &str,
 ) -> Result<Option<PendingCommit>, NetconfError> {
     match session.junos_pending_confirm() {
         Ok(pending) => Ok(pending),
         Err(NetconfError::Rpc(errors)) => {
-            tracing::debug!(switch = %plan.switch, error = %describe(&errors), "commit information unavailable");
+            tracing::debug!(switch = %switch, error = %describe(&errors), "commit information unavailable");
             Ok(None)
         }
         Err(e) => Err(e),
@@ -398,7 +520,7 @@ fn read_back_and_confirm(
         return Err(unconfirmed("candidate locked by someone else".into()));
     }
     // Our confirming commit would also confirm a newer confirmed commit of someone else.
-    if let Some(theirs) = pending_confirm(session, plan)
+    if let Some(theirs) = pending_confirm(session, &plan.switch)
         .map_err(|e| unconfirmed(e.to_string()))?
         .filter(|p| !p.is_mesa())
     {
@@ -427,7 +549,7 @@ fn active_missing(session: &mut Session, plan: &Plan) -> Result<Vec<String>, Str
     let text = session
         .junos_get_text(true)
         .map_err(|e| format!("read-back failed: {e}"))?;
-    Ok(missing_set_lines(&text, &plan.all_lines()))
+    Ok(unmet_lines(&text, &plan.all_lines()))
 }
 
 /// Splits a `show | compare` diff into per-port results, in plan order. Hunks naming a port
@@ -566,6 +688,33 @@ pub fn missing_set_lines(config_text: &str, lines: &[String]) -> Vec<String> {
         })
         .cloned()
         .collect()
+}
+
+/// The lines (`set` and `delete`) the configuration text does not reflect: a `set` statement
+/// absent, or something still under a `delete`d path that no `set` line of `lines` put back
+/// (`delete ... vlan members` then `set ... vlan members 10` leaves only 10). So a plan that
+/// only deletes is checked too.
+pub fn unmet_lines(config_text: &str, lines: &[String]) -> Vec<String> {
+    let mut out = missing_set_lines(config_text, lines);
+    let present = flatten_config(config_text);
+    let wanted: Vec<Vec<String>> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("set "))
+        .flat_map(|l| expand_lists(&tokenize(l)[1..]))
+        .collect();
+    for line in lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("delete "))
+    {
+        let gone = tokenize(line)[1..].to_vec();
+        let left = present.iter().any(|have| {
+            have.starts_with(&gone) && !wanted.iter().any(|want| want.starts_with(have))
+        });
+        if left {
+            out.push(line.clone());
+        }
+    }
+    out
 }
 
 /// Turns `show configuration` text into token paths, one per statement (containers too), as
@@ -909,6 +1058,32 @@ system {
             absent,
             "inactive or different statements count as missing"
         );
+    }
+
+    #[test]
+    fn deletes_are_read_back_too() {
+        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        // Replaced: members 1 10 20 are all set again.
+        let replace = lines(&[
+            "delete interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members",
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members [ 1 10 20 ]",
+        ]);
+        assert_eq!(unmet_lines(CONFIG, &replace), Vec::<String>::new());
+        // Only 10 wanted: 1 and 20 still there.
+        let narrower = lines(&[
+            "delete interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members",
+            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 10",
+        ]);
+        assert_eq!(unmet_lines(CONFIG, &narrower), narrower[..1]);
+        // A plan that only deletes.
+        let only_delete = lines(&[
+            "delete protocols dot1x authenticator interface ge-0/0/14",
+            "delete protocols dot1x authenticator interface ge-0/0/99",
+        ]);
+        assert_eq!(unmet_lines(CONFIG, &only_delete), only_delete[..1]);
+        // Inactive statements count as gone.
+        let inactive = lines(&["delete interfaces ge-0/0/13"]);
+        assert_eq!(unmet_lines(CONFIG, &inactive), Vec::<String>::new());
     }
 
     #[test]
