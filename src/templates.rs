@@ -14,6 +14,8 @@
 //! characters, and no value (AP name, site name, vars) may carry a control character, so a
 //! newline in a name cannot smuggle in an extra command.
 
+mod vlan_vars;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -68,6 +70,8 @@ pub struct Templates {
     /// Display name (file path or `(built-in) ap.set.j2`) per registered template name.
     files: BTreeMap<String, String>,
     vars: BTreeMap<String, Value>,
+    /// Settings that load but do nothing on the switch (see [`vlan_vars`]).
+    warnings: Vec<String>,
 }
 
 impl fmt::Debug for Templates {
@@ -92,6 +96,7 @@ impl Templates {
             env,
             files: BTreeMap::new(),
             vars: BTreeMap::new(),
+            warnings: Vec::new(),
         };
         for (profile, source) in [
             (Profile::Ap, BUILTIN_AP),
@@ -107,6 +112,9 @@ impl Templates {
         if let Some(dir) = &cfg.dir {
             templates.load_dir(dir)?;
         }
+        templates.warnings = vlan_vars::check(&cfg.vars).map_err(|(key, why)| {
+            TemplateError::new(&format!("[templates.vars] {key}"), None, why)
+        })?;
         for (key, value) in &cfg.vars {
             let value = Value::from_serialize(value);
             check_value(&format!("[templates.vars] {key}"), &value)?;
@@ -326,6 +334,11 @@ impl Templates {
             out.extend(lines);
         }
         Ok(out)
+    }
+
+    /// Settings that load but have no effect on the switch, for `check-config`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Every (profile, file) in use, for logs.
