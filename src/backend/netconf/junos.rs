@@ -1,5 +1,7 @@
-//! The Junos change sequence for one switch: lock → load set lines → diff → (nothing to do:
-//! unlock) → commit check → confirmed commit → confirming commit → unlock → close.
+//! The Junos change sequence for one switch: lock → pending confirmed commit? → read the
+//! ports (`interfaces <port>`, `protocols dot1x authenticator`) → render the lines from what
+//! is there → load → diff → (nothing to do: unlock) → commit check → confirmed commit →
+//! confirming commit → unlock → close.
 //!
 //! What can go wrong and what we then do:
 //! - the candidate is locked (or modified) by someone else: retry with backoff until
@@ -10,15 +12,20 @@
 //!   they confirmed or it rolled back);
 //! - any error before a commit was sent: discard our changes (only while we hold the lock),
 //!   unlock, close; the switch is as it was;
+//! - an `<rpc-error>` on the confirmed commit proves nothing either (Virtual Chassis and
+//!   dual-RE switches can answer one after the master committed): still holding the lock,
+//!   a diff left means nothing was committed; no diff means the change is active, and it is
+//!   read back and confirmed in the same session;
 //! - a lost reply or an error after a commit was sent proves nothing (EX3400 has been seen
 //!   applying a commit and then failing the unlock): reconnect, read the active configuration
 //!   back and check every rendered `set` line is there, confirming a pending commit if needed,
 //!   else `Uncertain`.
 //!
 //! Juniper's "Terminate a NETCONF Session" documents that a session ending with a confirmed
-//! commit pending has the configuration restored at once. So a session we drop between the
-//! confirmed and the confirming commit normally takes the change with it, and the read-back
-//! then reports `Uncertain`; it still matters for a commit still running in its abandoned
+//! commit pending has the configuration restored at once. So errors are handled in the same
+//! session where it still works; a session we drop between the confirmed and the confirming
+//! commit takes the change with it, and the read-back then reports `Uncertain` (the engine
+//! retries); it still matters for a commit still running in its abandoned
 //! session (Junos finishes it before it lets the lock go), for our own pending commit found
 //! by a later run, and for simulators and platforms that keep the pending commit.
 //! `backend.netconf.rpc_timeout` must therefore cover the slowest commit of the switches
