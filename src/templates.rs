@@ -16,6 +16,8 @@
 
 mod vlan_vars;
 
+pub use vlan_vars::check as check_vlan_vars;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

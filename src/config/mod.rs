@@ -180,6 +180,10 @@ impl Config {
             return Err(self.err("external.api_key", "required when external.enabled = true"));
         }
         self.validate_backend()?;
+        // VLAN values Junos would refuse at load, named by their key.
+        if let Err((key, why)) = crate::templates::check_vlan_vars(&self.templates.vars) {
+            return Err(self.err(&format!("templates.vars.{key}"), why));
+        }
         // A template that does not compile or render stops mesa here, not at the first AP.
         crate::templates::Templates::load(&self.templates)
             .and_then(|t| t.check())
