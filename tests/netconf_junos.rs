@@ -706,19 +706,19 @@ async fn timings() {
     assert!(one < Duration::from_secs(10) && twelve < Duration::from_secs(10));
 }
 
-/// Mist → mesa → NETCONF → switch: a signed AP_CONNECTED webhook over HTTP makes the port an
-/// AP port in the simulated switch's committed configuration; the AP unplugged and a signed
-/// AP_DISCONNECTED make it secured again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_to_committed_config_end_to_end() {
-    let sw = seeded(Faults::default());
+/// mesa serving webhooks with the NETCONF backend pointed at `sw`, Mist faked; the AP
+/// `ap_mac` is plugged into ge-0/0/7 of the switch.
+async fn mesa_on(
+    sw: &JunosSwitch,
+    ap_mac: &Mac,
+    tweak: impl FnOnce(&mut mesa::config::Config),
+) -> (support::mesa::TestMesaWith, FakeMist) {
     let fake = FakeMist::start().await;
     let sw_mac = Mac::parse("f4a7391a2b3c").unwrap();
-    let ap_mac = Mac::parse("5c5b35d0e0f1").unwrap();
     fake.add_site(SITE, "HQ");
     // The LLDP system name Mist reports is the name the [switches."<name>"] override uses.
     fake.add_switch(&sw_mac, SWITCH, SITE, "192.0.2.1");
-    fake.plug_ap(&ap_mac, &sw_mac, "ge-0/0/7");
+    fake.plug_ap(ap_mac, &sw_mac, "ge-0/0/7");
 
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::mesa::config(dir.path());
@@ -734,19 +734,33 @@ async fn webhook_to_committed_config_end_to_end() {
     // On, and skipped by itself: one AP is at most min_site_aps (2).
     config.guards.outage.enabled = true;
     config.backend.kind = mesa::config::BackendKind::Netconf;
-    config.backend.netconf = netconf_config(&sw);
-    config.switches = overrides(&sw);
+    config.backend.netconf = netconf_config(sw);
+    config.switches = overrides(sw);
     config.templates.vars.insert(
         "ap_vlans".into(),
         toml::Value::Array(vec![toml::Value::Integer(10), toml::Value::Integer(20)]),
     );
+    tweak(&mut config);
     let templates = Arc::new(Templates::load(&config.templates).expect("templates"));
     let nc: Arc<dyn SwitchBackend> = Arc::new(NetconfBackend::new(
         &config.backend.netconf,
         &config.switches,
         templates,
     ));
-    let mesa = support::mesa::start_with_backend(dir, config, nc).await;
+    (
+        support::mesa::start_with_backend(dir, config, nc).await,
+        fake,
+    )
+}
+
+/// Mist → mesa → NETCONF → switch: a signed AP_CONNECTED webhook over HTTP makes the port an
+/// AP port in the simulated switch's committed configuration; the AP unplugged and a signed
+/// AP_DISCONNECTED make it secured again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_to_committed_config_end_to_end() {
+    let sw = seeded(Faults::default());
+    let ap_mac = Mac::parse("5c5b35d0e0f1").unwrap();
+    let (mesa, fake) = mesa_on(&sw, &ap_mac, |_| {}).await;
     let b = backend(&sw);
     let ap_lines = set_lines(&b, &change(7, Profile::Ap));
 
@@ -1169,4 +1183,51 @@ async fn pending_commit_in_both_commit_information_shapes() {
         assert!(sw.running_config().contains("set vlans lab vlan-id 300"));
         assert_clean(&sw);
     }
+}
+
+/// The acceptance case end to end: a factory-default switch, the confirmed commit's session
+/// dies before the confirmation, the simulator rolls back at once (as Junos), and mesa (its
+/// engine retrying the `Uncertain` outcome) still ends with the port right and every line it
+/// does not own in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_death_mid_commit_end_to_end_leaves_the_port_right() {
+    let sw = factory(
+        Faults {
+            drop_during_commit: 1,
+            minute_secs: Some(600),
+            ..Faults::default()
+        },
+        Dot1xSeed::Mixed,
+        OPERATOR_LINES,
+    );
+    let before = sw.running_config();
+    let ap_mac = Mac::parse("5c5b35d0e0f2").unwrap();
+    let (mesa, _fake) = mesa_on(&sw, &ap_mac, |c| {
+        c.engine.retry_backoff = mesa::config::Duration::from_millis(200);
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let connected = support::mesa::device_event("AP_CONNECTED", ap_mac.as_str(), SITE, now);
+    let resp = mesa.post_signed(&connected).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    mesa.idle().await;
+    let log = sw.commit_log();
+    assert!(
+        log.iter().any(|e| e.kind == "rollback"),
+        "the dead session's commit rolled back: {log:#?}"
+    );
+    let running = sw.running_config();
+    assert!(
+        running.contains(
+            "set interfaces ge-0/0/7 unit 0 family ethernet-switching interface-mode trunk"
+        ),
+        "{running}"
+    );
+    assert!(!running.contains("interface ge-0/0/7.0 "), "{running}");
+    let gone = lost(&before, &running);
+    assert!(
+        gone.iter().all(|l| l.contains("interface ge-0/0/7.0 ")),
+        "only ge-0/0/7's dot1x stanza may go: {gone:#?}"
+    );
+    assert_clean(&sw);
 }
