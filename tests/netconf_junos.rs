@@ -972,6 +972,14 @@ async fn factory_default_ports_keep_every_line_mesa_does_not_own() {
     let aps = [change(2, Profile::Ap), change(3, Profile::Ap)];
     let results = b.apply(&switch_ref(), &aps).await.expect("AP profile");
     assert!(results.iter().all(|r| r.changed), "{results:?}");
+    assert!(
+        results[1]
+            .diff
+            .starts_with("# kept the description \"patch 3B-12\" of ge-0/0/3, not written by mesa"),
+        "{}",
+        results[1].diff
+    );
+    assert!(!results[0].diff.starts_with('#'), "{}", results[0].diff);
     let running = sw.running_config();
     let dot1x_of = |p: &str| [format!("interface {p} "), format!("interface {p}.0 ")];
     let gone = lost(&before, &running);

@@ -186,10 +186,17 @@ fn render_plan(
         let lines = templates
             .render_on(change, &port)
             .map_err(|e| BackendError::Template(e.to_string()))?;
+        let notes: Vec<String> = [
+            dot1x_all_note(&port, change.profile),
+            kept_description_note(&port, &lines),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         ports.push(PortLines {
             port: change.port.clone(),
             lines,
-            note: dot1x_all_note(&port, change.profile),
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
         });
         if !reasons.contains(&change.reason.as_str()) {
             reasons.push(&change.reason);
@@ -208,6 +215,19 @@ fn render_plan(
         ports,
         log,
     })
+}
+
+/// The port has a description the templates left alone (not mesa's: a patch-panel label...).
+fn kept_description_note(port: &PortConfig, lines: &[String]) -> Option<String> {
+    let description = port.description.as_ref()?;
+    let set = format!("set interfaces {} description ", port.port);
+    if lines.iter().any(|l| l.starts_with(&set)) {
+        return None;
+    }
+    Some(format!(
+        "kept the description {description:?} of {}, not written by mesa",
+        port.port
+    ))
 }
 
 /// `protocols dot1x authenticator interface all` puts every port under 802.1X. mesa does not
