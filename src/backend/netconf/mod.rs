@@ -6,6 +6,8 @@
 //! - [`transport`] + [`hostkey`]: ssh2 connection, known_hosts policy, authentication;
 //! - [`rpc`]: XML building (escaped) and reply parsing (`rpc-error`, Junos `xnm:error`);
 //! - [`commit_info`]: whether a confirmed commit is still pending, from the commit history;
+//! - [`config_text`] + [`diff`]: configuration text as `set` paths (read-back), the
+//!   `show | compare` diff split per port;
 //! - [`session`]: the blocking NETCONF client ([`Session`]) with standard and Junos ops;
 //! - [`port_state`]: what a port has now, read inside the lock, handed to the templates;
 //! - [`junos`]: the lock → load → diff → commit sequence and its recovery rules;
@@ -13,6 +15,8 @@
 //!   on blocking threads, at most `max_sessions` at once.
 
 pub mod commit_info;
+pub mod config_text;
+pub mod diff;
 pub mod error;
 pub mod framing;
 pub mod hostkey;

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::InterfaceName;
 
-use super::junos::flatten_config;
+use super::config_text::flatten_config;
 use super::rpc::escape;
 
 /// The parts of one port's configuration that mesa's templates decide on. `known` is false
