@@ -8,4 +8,4 @@ pub mod client;
 pub mod types;
 
 pub use client::{MistClient, MistError};
-pub use types::{ApStat, DeviceSearchItem, PortStat, SwitchInfo};
+pub use types::{ApStat, DeviceSearchItem, PortStat, SwitchInfo, SwitchStat};

@@ -195,6 +195,29 @@ pub struct PortStat {
     pub neighbor_port_desc: Option<String>,
 }
 
+/// One switch of `GET /sites/{site_id}/stats/devices?type=switch` (schema `stats_switch`),
+/// the fields that tell whether Mist still hears from it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SwitchStat {
+    #[serde(default, deserialize_with = "lenient_mac")]
+    pub mac: Option<Mac>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `connected`, `disconnected`, ...; missing is unknown.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub last_seen: Option<f64>,
+}
+
+impl SwitchStat {
+    pub fn is_connected(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("connected"))
+    }
+}
+
 fn lenient_mac<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mac>, D::Error> {
     let raw: Option<String> = Option::deserialize(d)?;
     Ok(raw.and_then(|s| Mac::parse(&s).ok()))
