@@ -498,6 +498,7 @@ impl<'a> Run<'a> {
                     ap: &self.event.ap_mac,
                     switch,
                     port,
+                    fresh: matches!(self.event.source, Source::Recheck { .. }),
                 };
                 let verdict = outage
                     .check_port(&revert, &mut wait)

@@ -57,6 +57,8 @@ pub struct Revert<'a> {
     pub ap: &'a Mac,
     pub switch: &'a SwitchRef,
     pub port: &'a InterfaceName,
+    /// A re-check of a hold: read Mist anew rather than reuse the reading that held it.
+    pub fresh: bool,
 }
 
 /// What Mist shows about the port's switch and the port itself.
@@ -155,7 +157,7 @@ impl OutageGuard {
         if !self.enabled {
             return Ok(GuardVerdict::proceed(GUARD, "site outage guard disabled"));
         }
-        let stats = self.read(site_id).await?;
+        let stats = self.read(site_id, false).await?;
         let count = self.count(&stats, None, epoch_now());
         Ok(self.verdict(&count, json!({})))
     }
@@ -173,7 +175,7 @@ impl OutageGuard {
         }
         let started = Instant::now();
         let site = revert.site_id;
-        let stats = self.read(site).await?;
+        let stats = self.read(site, revert.fresh).await?;
         let mut count = self.count(&stats, Some(revert.ap), epoch_now());
         let (noted, _) = self.noted(site, revert.ap);
         let mut seen = json!({"others_noted": noted});
@@ -239,7 +241,7 @@ impl OutageGuard {
                 break;
             }
             let before = count.down;
-            let stats = self.read(site).await?;
+            let stats = self.read(site, revert.fresh).await?;
             count = self.count(&stats, Some(revert.ap), epoch_now());
             reads += 1;
             slept_since_read = false;
@@ -273,13 +275,13 @@ impl OutageGuard {
     }
 
     /// AP stats of the site, shared by concurrent checks; an outage reading is reused for
-    /// `window`.
-    async fn read(&self, site_id: &str) -> Result<Arc<Vec<ApStat>>, MistError> {
+    /// `window`, except by re-checks (`fresh`), which share only a read in flight.
+    async fn read(&self, site_id: &str, fresh: bool) -> Result<Arc<Vec<ApStat>>, MistError> {
         self.reads
-            .get_or_fetch(site_id.to_string(), || async {
+            .get_or_fetch(cache_key(site_id, fresh), || async {
                 let stats = Arc::new(self.mist.site_ap_stats(site_id).await?);
                 let count = self.count(&stats, None, epoch_now());
-                let ttl = if self.is_outage(&count) {
+                let ttl = if self.is_outage(&count) && !fresh {
                     self.window
                 } else {
                     self.calm_ttl
@@ -309,11 +311,11 @@ impl OutageGuard {
         };
         let switches = self
             .switch_reads
-            .get_or_fetch(site.to_string(), || async {
+            .get_or_fetch(cache_key(site, revert.fresh), || async {
                 let stats = self.mist.site_switch_stats(site).await?;
                 // Like an outage reading: a switch that lost the cloud is news for every
                 // event of the site, and they come in hundreds.
-                let ttl = if stats.iter().any(|s| !s.is_connected()) {
+                let ttl = if stats.iter().any(|s| !s.is_connected()) && !revert.fresh {
                     self.window
                 } else {
                     self.calm_ttl
@@ -446,6 +448,14 @@ impl OutageGuard {
             )
         };
         verdict.with_numbers(numbers)
+    }
+}
+
+fn cache_key(site_id: &str, fresh: bool) -> String {
+    if fresh {
+        format!("{site_id}#recheck")
+    } else {
+        site_id.to_string()
     }
 }
 
