@@ -148,7 +148,7 @@ impl<'a> Run<'a> {
         if self.newest.is_none() {
             return;
         }
-        let (recheck, delay) = self.inner.holds.follow_up(&self.event, kind);
+        let (recheck, delay) = self.inner.holds.follow_up(&self.event, kind, self.seq);
         let due = recheck.received_at;
         match self.inner.journal.accept(vec![recheck]).await {
             Ok(_) => self.step(format!(

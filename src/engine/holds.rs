@@ -85,9 +85,10 @@ impl Holds {
         }
     }
 
-    /// The re-check of a held `event`: same AP, kind and timestamp, its own id, due after
-    /// [`Holds::delay`]. Returns it with that delay.
-    pub fn follow_up(&self, event: &ApEvent, kind: HoldKind) -> (ApEvent, Duration) {
+    /// The re-check of a held `event` (event number `held_seq` of its lane): same AP, kind
+    /// and timestamp, its own id, due after [`Holds::delay`]. Returns it with that delay.
+    /// Any later event of the AP, even one already queued, makes it void.
+    pub fn follow_up(&self, event: &ApEvent, kind: HoldKind, held_seq: u64) -> (ApEvent, Duration) {
         let attempt = match event.source {
             Source::Recheck { attempt } => attempt.saturating_add(1),
             _ => 1,
@@ -98,16 +99,19 @@ impl Holds {
         recheck.id = uuid::Uuid::new_v4().to_string();
         recheck.source = Source::Recheck { attempt };
         recheck.received_at = due;
+        self.waiting
+            .insert(recheck.id.clone(), held_seq.saturating_add(1));
         (recheck, delay)
     }
 
     /// A re-check reaches the engine while the next event number is `next_seq`: returns how
-    /// long it still waits before joining its lane (None for any other event).
+    /// long it still waits before joining its lane (None for any other event). One read
+    /// from the journal at start is void once any event that follows it arrives.
     pub(crate) fn defer(&self, event: &ApEvent, next_seq: u64) -> Option<Duration> {
         if !matches!(event.source, Source::Recheck { .. }) {
             return None;
         }
-        self.waiting.insert(event.id.clone(), next_seq);
+        self.waiting.entry(event.id.clone()).or_insert(next_seq);
         self.scheduled.fetch_add(1, Ordering::Relaxed);
         Some(
             (event.received_at - Utc::now())
@@ -162,5 +166,44 @@ mod tests {
         assert_eq!(secs(HoldKind::Lldp, 5), 3600);
         assert_eq!(secs(HoldKind::Lldp, 500), 3600);
         assert_eq!(secs(HoldKind::Flap, 3), 601);
+    }
+
+    fn event(kind: crate::model::EventKind) -> ApEvent {
+        ApEvent {
+            id: "e1".into(),
+            kind,
+            ap_mac: Mac::parse("5c5b35000001").unwrap(),
+            ap_name: None,
+            org_id: None,
+            site_id: "s".into(),
+            site_name: None,
+            timestamp: 1_700_000_000,
+            source: Source::Webhook,
+            received_at: Utc::now(),
+            known_port: None,
+        }
+    }
+
+    #[test]
+    fn a_recheck_is_void_once_a_later_event_of_its_ap_was_queued() {
+        use crate::model::EventKind;
+        let holds = Holds::new(&GuardsConfig::default());
+        let held = event(EventKind::ApConnected);
+        holds.note(&held, 5);
+        // A disconnect of the same AP was already queued behind the held connect.
+        let queued = event(EventKind::ApDisconnected);
+        holds.note(&queued, 6);
+        let (recheck, _) = holds.follow_up(&held, HoldKind::Flap, 5);
+        assert_eq!(recheck.source, Source::Recheck { attempt: 1 });
+        assert_ne!(recheck.dedupe_key(), held.dedupe_key());
+        assert!(holds.defer(&recheck, 9).is_some());
+        assert!(holds.stale(&recheck));
+
+        // The re-check of the later event stays valid while nothing newer arrives.
+        let (again, _) = holds.follow_up(&queued, HoldKind::Flap, 6);
+        assert!(holds.defer(&again, 9).is_some());
+        assert!(!holds.stale(&again));
+        let (third, _) = holds.follow_up(&again, HoldKind::Outage, 12);
+        assert_eq!(third.source, Source::Recheck { attempt: 2 });
     }
 }
