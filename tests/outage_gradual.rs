@@ -199,3 +199,29 @@ async fn a_lone_unplug_on_a_calm_site_costs_one_stats_read() {
         fake.calls()
     );
 }
+
+#[tokio::test]
+async fn a_switch_declared_lost_while_the_drop_settles_still_means_outage() {
+    let (fake, mesa) = campus(10, |c| {
+        c.guards.lldp.enabled = false;
+        c.guards.outage.settle = mesa::config::Duration::from_millis(800);
+    })
+    .await;
+    // Four APs go (40%: no outage by count); Mist declares their switch lost only after
+    // the first of them were looked at.
+    for i in 0..4 {
+        fake.set_ap_status(&ap(i), ApStatus::Disconnected, now());
+        send(&mesa, "AP_DISCONNECTED", &ap(i)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if i == 3 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            fake.set_switch_connected(&sw(), false);
+        }
+    }
+    let decisions = disconnect_decisions(&mesa).await;
+    assert_eq!(decisions.len(), 4);
+    for d in &decisions {
+        assert_eq!(held_by(d), Some("site-outage"), "{d:#?}");
+    }
+    assert!(mesa.never_reverted(), "no port reverted during the outage");
+}

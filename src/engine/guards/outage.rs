@@ -252,6 +252,25 @@ impl OutageGuard {
         let waited = started.elapsed();
         seen["settle_waited_s"] = json!(waited.as_secs());
         seen["reads"] = json!(reads);
+        // Mist may declare the switch lost a while after its first APs: look once more.
+        if reads > 1 {
+            if let (false, Evidence::SwitchDown(what)) =
+                (self.is_outage(&count), self.evidence(revert).await?)
+            {
+                seen["evidence"] = json!("switch-disconnected");
+                return Ok(GuardVerdict::hold(
+                    GUARD,
+                    format!(
+                        "{what}: site outage ({} of {} APs of the site down within {}, after waiting {}s)",
+                        count.down,
+                        count.present,
+                        humantime::format_duration(self.window),
+                        waited.as_secs()
+                    ),
+                )
+                .with_numbers(self.numbers(&count, seen)));
+            }
+        }
         let mut verdict = self.verdict(&count, seen);
         verdict.reason = format!(
             "{} (judged after waiting {} for the site's drop to settle)",
