@@ -113,7 +113,12 @@ async fn a_wan_cut_seen_ap_by_ap_is_held_by_the_switch_being_down() {
 async fn a_gradual_outage_waits_for_the_drop_to_settle_and_judges_the_final_count() {
     // The switch stays connected and still sees every AP by LLDP: no direct evidence, so the
     // count decides, once the drop has settled.
-    let (fake, mesa) = campus(10, |c| c.guards.lldp.enabled = false).await;
+    let (fake, mesa) = campus(10, |c| {
+        c.guards.lldp.enabled = false;
+        // Roomy against a loaded machine: drops come 150 ms apart.
+        c.guards.outage.settle = mesa::config::Duration::from_secs(1);
+    })
+    .await;
     gradual_drop(&fake, &mesa, 8, Duration::from_millis(150)).await;
     let decisions = disconnect_decisions(&mesa).await;
     assert_eq!(decisions.len(), 8);
