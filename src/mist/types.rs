@@ -275,4 +275,19 @@ mod tests {
         assert_eq!(empty.neighbor_mac, None);
         assert!(!empty.up);
     }
+
+    #[test]
+    fn switch_stats_example_from_spec_decodes() {
+        // `components.examples.DevicesArrayStatsSiteSwitch`, the fields mesa reads.
+        let body = r#"[{"hostname":"sj-sw1","last_seen":1553203563,"mac":"dc38e1dbf3cd","model":"EX4600",
+          "name":"xg50b","status":"connected","type":"switch","uptime":13500},
+          {"mac":"dc38e1dbf3ce","status":"disconnected","type":"switch"},{"mac":"","type":"switch"}]"#;
+        let stats: Vec<SwitchStat> = serde_json::from_str(body).unwrap();
+        assert!(stats[0].is_connected());
+        assert_eq!(stats[0].last_seen, Some(1553203563.0));
+        assert_eq!(stats[0].mac.as_ref().map(Mac::as_str), Some("dc38e1dbf3cd"));
+        assert!(!stats[1].is_connected());
+        assert_eq!(stats[2].mac, None);
+        assert!(!stats[2].is_connected(), "no status is not connected");
+    }
 }
