@@ -28,10 +28,11 @@ use dashmap::DashMap;
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::evidence::{Evidence, SwitchEvidence};
 use crate::config::OutageGuardConfig;
 use crate::engine::wait::Wait;
 use crate::mist::cache::FlightCache;
-use crate::mist::{ApStat, MistClient, MistError, SwitchStat};
+use crate::mist::{ApStat, MistClient, MistError};
 use crate::model::{GuardVerdict, InterfaceName, Mac, SwitchRef};
 
 pub const GUARD: &str = "site-outage";
@@ -61,16 +62,6 @@ pub struct Revert<'a> {
     pub fresh: bool,
 }
 
-/// What Mist shows about the port's switch and the port itself.
-enum Evidence {
-    /// The switch is connected and the AP is not on the port: an unplug.
-    Unplug(String),
-    /// The switch itself lost the cloud: the site (or its uplink) is out.
-    SwitchDown(String),
-    /// Nothing that settles it (AP still the neighbor, switch or port unknown to Mist).
-    None(String),
-}
-
 pub struct OutageGuard {
     mist: Arc<MistClient>,
     enabled: bool,
@@ -82,13 +73,14 @@ pub struct OutageGuard {
     settle_max: Duration,
     calm_ttl: Duration,
     reads: FlightCache<String, Arc<Vec<ApStat>>>,
-    switch_reads: FlightCache<String, Arc<Vec<SwitchStat>>>,
+    evidence: SwitchEvidence,
     /// AP_DISCONNECTED arrivals per site, newest last, kept for `window`.
     drops: DashMap<String, VecDeque<(Instant, Mac)>>,
 }
 
 impl OutageGuard {
     pub fn new(mist: Arc<MistClient>, cfg: &OutageGuardConfig) -> OutageGuard {
+        let evidence = SwitchEvidence::new(mist.clone(), cfg.window.get());
         OutageGuard {
             mist,
             enabled: cfg.enabled,
@@ -100,7 +92,7 @@ impl OutageGuard {
             settle_max: cfg.settle_max.get(),
             calm_ttl: Duration::ZERO,
             reads: FlightCache::new(),
-            switch_reads: FlightCache::new(),
+            evidence,
             drops: DashMap::new(),
         }
     }
@@ -109,6 +101,7 @@ impl OutageGuard {
     /// already waiting for it (tests use a short reuse to show what it would cost).
     pub fn with_calm_ttl(mut self, ttl: Duration) -> OutageGuard {
         self.calm_ttl = ttl;
+        self.evidence = self.evidence.with_calm_ttl(ttl);
         self
     }
 
@@ -185,7 +178,7 @@ impl OutageGuard {
             }
             return Ok(self.verdict(&count, seen));
         }
-        match self.evidence(revert).await? {
+        match self.evidence.look(revert).await? {
             Evidence::Unplug(what) => {
                 seen["evidence"] = json!("unplug");
                 return Ok(GuardVerdict::proceed(
@@ -255,7 +248,7 @@ impl OutageGuard {
         // Mist may declare the switch lost a while after its first APs: look once more.
         if reads > 1 {
             if let (false, Evidence::SwitchDown(what)) =
-                (self.is_outage(&count), self.evidence(revert).await?)
+                (self.is_outage(&count), self.evidence.look(revert).await?)
             {
                 seen["evidence"] = json!("switch-disconnected");
                 return Ok(GuardVerdict::hold(
@@ -308,72 +301,6 @@ impl OutageGuard {
                 Ok::<_, MistError>((stats, ttl))
             })
             .await
-    }
-
-    /// What Mist shows about the switch and the port. Costs one switch stats read per site
-    /// (shared; reused for `window` when a switch is down) and, for a connected switch, one
-    /// port read.
-    async fn evidence(&self, revert: &Revert<'_>) -> Result<Evidence, MistError> {
-        let site = revert.site_id;
-        let switch = revert.switch;
-        let mac = match &switch.mac {
-            Some(mac) => mac.clone(),
-            None => match self.mist.switch_by_hostname(site, &switch.name).await? {
-                Some(info) => info.mac,
-                None => {
-                    return Ok(Evidence::None(format!(
-                        "switch {} not in Mist",
-                        switch.name
-                    )))
-                }
-            },
-        };
-        let switches = self
-            .switch_reads
-            .get_or_fetch(cache_key(site, revert.fresh), || async {
-                let stats = self.mist.site_switch_stats(site).await?;
-                // Like an outage reading: a switch that lost the cloud is news for every
-                // event of the site, and they come in hundreds.
-                let ttl = if stats.iter().any(|s| !s.is_connected()) && !revert.fresh {
-                    self.window
-                } else {
-                    self.calm_ttl
-                };
-                Ok::<_, MistError>((Arc::new(stats), ttl))
-            })
-            .await?;
-        let Some(stat) = switches.iter().find(|s| s.mac.as_ref() == Some(&mac)) else {
-            return Ok(Evidence::None(format!(
-                "no cloud status for switch {}",
-                switch.name
-            )));
-        };
-        if !stat.is_connected() {
-            return Ok(Evidence::SwitchDown(format!(
-                "switch {} is itself {} in Mist",
-                switch.name,
-                stat.status.as_deref().unwrap_or("not connected")
-            )));
-        }
-        let port = revert.port;
-        let Some(port_stat) = self.mist.port_stats(site, &mac, port).await? else {
-            return Ok(Evidence::None(format!(
-                "no stats for {} {port}",
-                switch.name
-            )));
-        };
-        let connected = format!("switch {} is connected to Mist and reports", switch.name);
-        Ok(if !port_stat.up {
-            Evidence::Unplug(format!("{connected} {port} down"))
-        } else {
-            match &port_stat.neighbor_mac {
-                None => Evidence::Unplug(format!("{connected} {port} up without an LLDP neighbor")),
-                Some(n) if n != revert.ap => {
-                    Evidence::Unplug(format!("{connected} another LLDP neighbor on {port} ({n})"))
-                }
-                Some(_) => Evidence::None("AP still the LLDP neighbor of its port".into()),
-            }
-        })
     }
 
     /// `ap`: the AP being judged; its own drop time anchors `window` (a re-check of an old
@@ -470,7 +397,7 @@ impl OutageGuard {
     }
 }
 
-fn cache_key(site_id: &str, fresh: bool) -> String {
+pub(super) fn cache_key(site_id: &str, fresh: bool) -> String {
     if fresh {
         format!("{site_id}#recheck")
     } else {
