@@ -245,11 +245,17 @@ impl OutageGuard {
         let waited = started.elapsed();
         seen["settle_waited_s"] = json!(waited.as_secs());
         seen["reads"] = json!(reads);
+        if reads == 1 {
+            let mut verdict = self.verdict(&count, seen);
+            verdict.reason = format!(
+                "{} (the other drops of the site had already settled)",
+                verdict.reason
+            );
+            return Ok(verdict);
+        }
         // Mist may declare the switch lost a while after its first APs: look once more.
-        if reads > 1 {
-            if let (false, Evidence::SwitchDown(what)) =
-                (self.is_outage(&count), self.evidence.look(revert).await?)
-            {
+        if !self.is_outage(&count) {
+            if let Evidence::SwitchDown(what) = self.evidence.look(revert).await? {
                 seen["evidence"] = json!("switch-disconnected");
                 return Ok(GuardVerdict::hold(
                     GUARD,
