@@ -152,9 +152,8 @@ async fn an_outage_hold_ends_and_a_port_unplugged_meanwhile_is_secured() {
 
     // During the outage someone took AP 0 away; the WAN comes back and the others return.
     fake.unplug_ap(&aps[0]);
-    fake.set_switch_connected(&sw(), true);
-    for (i, ap) in aps.iter().enumerate().skip(1) {
-        fake.plug_ap(ap, &sw(), &format!("ge-0/0/{i}"));
+    fake.site_restored(SITE);
+    for ap in aps.iter().skip(1) {
         send(&mesa, "AP_CONNECTED", ap).await;
     }
     mesa.idle().await;

@@ -359,6 +359,35 @@ impl FakeMist {
         }
     }
 
+    /// The WAN is back: the site's switches and every AP still plugged in (the LLDP neighbor
+    /// of a port) are connected again; APs unplugged meanwhile stay disconnected.
+    pub fn site_restored(&self, site_id: &str) {
+        let t = now();
+        let mut state = self.state();
+        let on_site: Vec<Mac> = state
+            .switches
+            .values()
+            .filter(|sw| sw.site_id == site_id)
+            .map(|sw| sw.mac.clone())
+            .collect();
+        for mac in &on_site {
+            state.switches_down.remove(mac);
+        }
+        let plugged: std::collections::BTreeSet<Mac> = state
+            .switches
+            .values()
+            .flat_map(|sw| sw.ports.values())
+            .filter(|p| p.up)
+            .filter_map(|p| p.neighbor_mac.clone())
+            .collect();
+        for ap in state.aps.values_mut().filter(|ap| ap.site_id == site_id) {
+            if plugged.contains(&ap.mac) {
+                ap.status = ApStatus::Connected;
+                ap.last_seen = t;
+            }
+        }
+    }
+
     /// The switch loses (`false`) or regains the cloud; its port stats stay as they were.
     pub fn set_switch_connected(&self, switch: &Mac, connected: bool) {
         let mut state = self.state();
