@@ -174,6 +174,11 @@ pub enum Source {
     External,
     Reconcile,
     Replay,
+    /// A held decision looked at again (`engine::holds`); `attempt` counts the re-checks of
+    /// one hold.
+    Recheck {
+        attempt: u32,
+    },
 }
 
 impl Source {
@@ -183,6 +188,7 @@ impl Source {
             Source::External => "external",
             Source::Reconcile => "reconcile",
             Source::Replay => "replay",
+            Source::Recheck { .. } => "recheck",
         }
     }
 }
@@ -222,10 +228,15 @@ impl ApEvent {
             self.kind,
             self.timestamp,
         );
-        match &self.known_port {
+        let key = match &self.known_port {
             // Triggers without an AP share the switch MAC: the port tells them apart.
             Some(known) => format!("{source}:{mac}:{}:{kind}:{ts}", known.port),
             None => format!("{source}:{mac}:{kind}:{ts}"),
+        };
+        match self.source {
+            // Re-checks keep the held event's timestamp; each of them is its own event.
+            Source::Recheck { attempt } => format!("{key}:{attempt}"),
+            _ => key,
         }
     }
 

@@ -54,6 +54,7 @@ fn outage_cfg() -> OutageGuardConfig {
         ignore_disconnected_for: mesa::config::Duration::from_secs(86_400),
         min_percent: 50,
         min_site_aps: 2,
+        ..OutageGuardConfig::default()
     }
 }
 
@@ -182,6 +183,7 @@ fn lldp_guard(fake: &FakeMist, recheck_ms: u64) -> LldpGuard {
     let cfg = LldpGuardConfig {
         enabled: true,
         recheck_after: mesa::config::Duration::from_millis(recheck_ms),
+        ..LldpGuardConfig::default()
     };
     LldpGuard::new(client(fake), &cfg)
 }
@@ -194,8 +196,9 @@ fn port(name: &str) -> InterfaceName {
 async fn lldp_guard_proceeds_when_the_ap_is_gone_from_the_port() {
     let fake = site_with_aps(3).await;
     let guard = lldp_guard(&fake, 50);
+    let port_reads = || fake.call_count(&format!("/api/v1/sites/{SITE}/stats/ports/search"));
 
-    // Port down (cable pulled).
+    // Port down (cable pulled), on two looks.
     fake.unplug_ap(&ap(0));
     let v = guard
         .check(SITE, &switch(true), &port("ge-0/0/0"), &ap(0))
@@ -205,8 +208,10 @@ async fn lldp_guard_proceeds_when_the_ap_is_gone_from_the_port() {
     assert_eq!(v.guard, "lldp");
     assert!(v.reason.contains("down"), "{}", v.reason);
     assert_eq!(v.numbers["up"], false);
+    assert_eq!(v.numbers["checks"], 2);
+    assert_eq!(port_reads(), 2);
 
-    // Up, no LLDP neighbor.
+    // Up, no LLDP neighbor, on two looks.
     fake.set_port(
         &sw_mac(),
         "ge-0/0/1",
@@ -225,8 +230,9 @@ async fn lldp_guard_proceeds_when_the_ap_is_gone_from_the_port() {
         "{}",
         v.reason
     );
+    assert_eq!(port_reads(), 4);
 
-    // Another device answers LLDP on the port now.
+    // Another device answers LLDP on the port now: settled on one look.
     let laptop = mac("64d814353400");
     fake.set_port(
         &sw_mac(),
@@ -249,20 +255,87 @@ async fn lldp_guard_proceeds_when_the_ap_is_gone_from_the_port() {
         v.reason
     );
     assert_eq!(v.numbers["neighbor_mac"], laptop.as_str());
+    assert_eq!(port_reads(), 5);
 
-    // A port Mist has no stats for.
+    // A port Mist has no stats for: the verdict says the guard could not see it.
     let v = guard
         .check(SITE, &switch(true), &port("ge-0/0/40"), &ap(2))
         .await
         .unwrap();
     assert!(v.proceed, "{v:?}");
     assert!(v.reason.contains("no stats for port"), "{}", v.reason);
+    assert!(v.reason.contains("cannot see the port"), "{}", v.reason);
+    assert_eq!(v.numbers["visible"], false);
+    assert_eq!(port_reads(), 6);
+}
 
-    // None of these waited for a recheck: one port read each.
-    assert_eq!(
-        fake.call_count(&format!("/api/v1/sites/{SITE}/stats/ports/search")),
-        4
-    );
+#[tokio::test]
+async fn lldp_guard_holds_when_a_rebooting_ap_comes_back_before_the_recheck() {
+    // A reboot takes the link down, then brings it up before LLDP: neither reading on its
+    // own means the AP is gone.
+    for first in [
+        FakePort::default(),
+        FakePort {
+            up: true,
+            ..FakePort::default()
+        },
+    ] {
+        let fake = Arc::new(site_with_aps(1).await);
+        fake.set_port(&sw_mac(), "ge-0/0/0", first.clone());
+        let guard = lldp_guard(&fake, 300);
+        let back = {
+            let fake = fake.clone();
+            tokio::spawn(async move {
+                while fake.call_count(&format!("/api/v1/sites/{SITE}/stats/ports/search")) == 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                fake.plug_ap(&ap(0), &sw_mac(), "ge-0/0/0");
+            })
+        };
+        let v = guard
+            .check(SITE, &switch(true), &port("ge-0/0/0"), &ap(0))
+            .await
+            .unwrap();
+        back.await.unwrap();
+        assert!(!v.proceed, "first look {first:?}: {v:?}");
+        assert!(v.reason.contains("back on"), "{}", v.reason);
+        assert_eq!(v.numbers["checks"], 2);
+        assert_eq!(v.numbers["looks"], serde_json::json!(["no-ap", "ap"]));
+    }
+}
+
+#[tokio::test]
+async fn lldp_guard_on_unknown_chooses_and_says_so() {
+    let fake = site_with_aps(1).await;
+    let unknown_switch = SwitchRef {
+        name: "not-in-mist".into(),
+        site_id: SITE.into(),
+        mac: None,
+        mgmt_addr: None,
+    };
+    for (on_unknown, proceeds) in [
+        (mesa::config::LldpUnknown::Proceed, true),
+        (mesa::config::LldpUnknown::Hold, false),
+    ] {
+        let cfg = LldpGuardConfig {
+            enabled: true,
+            recheck_after: mesa::config::Duration::from_millis(10),
+            on_unknown,
+        };
+        let guard = LldpGuard::new(client(&fake), &cfg);
+        let v = guard
+            .check(SITE, &unknown_switch, &port("ge-0/0/0"), &ap(0))
+            .await
+            .unwrap();
+        assert_eq!(v.proceed, proceeds, "{v:?}");
+        assert!(
+            v.reason.contains("cannot see the port") && v.reason.contains("not in Mist"),
+            "{}",
+            v.reason
+        );
+        assert!(v.reason.contains("on_unknown"), "{}", v.reason);
+        assert_eq!(v.numbers["visible"], false);
+    }
 }
 
 #[tokio::test]
@@ -318,7 +391,12 @@ async fn lldp_guard_proceeds_when_the_ap_leaves_before_the_recheck() {
         .unwrap();
     unplug.await.unwrap();
     assert!(v.proceed, "{v:?}");
-    assert_eq!(v.numbers["checks"], 2);
+    // There, then gone on two looks in a row.
+    assert_eq!(v.numbers["checks"], 3);
+    assert_eq!(
+        v.numbers["looks"],
+        serde_json::json!(["ap", "no-ap", "no-ap"])
+    );
     assert!(v.reason.contains("down"), "{}", v.reason);
 }
 
@@ -338,6 +416,7 @@ async fn disabled_guards_proceed_without_asking_mist() {
     let cfg = LldpGuardConfig {
         enabled: false,
         recheck_after: mesa::config::Duration::from_secs(60),
+        ..LldpGuardConfig::default()
     };
     let v = LldpGuard::new(client(&fake), &cfg)
         .check(SITE, &switch(true), &port("ge-0/0/0"), &ap(0))

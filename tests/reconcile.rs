@@ -261,10 +261,10 @@ async fn site_outage_is_not_reverted_by_reconcile() {
             Some(Profile::Ap)
         );
     }
-    // One site stats read served the six outage checks.
+    // One read of the site's APs and one of its switches served the six outage checks.
     assert_eq!(
         fake.call_count(&format!("/api/v1/sites/{SITE}/stats/devices")),
-        1,
+        2,
         "{:?}",
         fake.calls()
     );

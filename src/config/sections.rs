@@ -111,6 +111,7 @@ pub struct GuardsConfig {
     pub outage: OutageGuardConfig,
     pub lldp: LldpGuardConfig,
     pub flap: FlapGuardConfig,
+    pub holds: HoldsConfig,
 }
 
 impl Default for GuardsConfig {
@@ -122,6 +123,7 @@ impl Default for GuardsConfig {
             outage: OutageGuardConfig::default(),
             lldp: LldpGuardConfig::default(),
             flap: FlapGuardConfig::default(),
+            holds: HoldsConfig::default(),
         }
     }
 }
@@ -137,6 +139,10 @@ pub struct OutageGuardConfig {
     pub min_percent: u32,
     /// Sites with at most this many APs skip the outage guard.
     pub min_site_aps: u32,
+    /// While other APs of the site go down, judge only once none went down for this long.
+    pub settle: Duration,
+    /// Longest wait for a site's drop to settle; then the count at that moment decides.
+    pub settle_max: Duration,
 }
 
 impl Default for OutageGuardConfig {
@@ -147,6 +153,8 @@ impl Default for OutageGuardConfig {
             ignore_disconnected_for: Duration::from_secs(86_400),
             min_percent: 50,
             min_site_aps: 2,
+            settle: Duration::from_secs(60),
+            settle_max: Duration::from_secs(300),
         }
     }
 }
@@ -156,6 +164,19 @@ impl Default for OutageGuardConfig {
 pub struct LldpGuardConfig {
     pub enabled: bool,
     pub recheck_after: Duration,
+    /// What to do when Mist cannot show the port (switch not in Mist, no port stats).
+    pub on_unknown: LldpUnknown,
+}
+
+/// `guards.lldp.on_unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LldpUnknown {
+    /// Revert anyway: switches Mist does not manage (NETCONF-only) never have port stats.
+    #[default]
+    Proceed,
+    /// Hold, and re-check later like every hold.
+    Hold,
 }
 
 impl Default for LldpGuardConfig {
@@ -163,6 +184,7 @@ impl Default for LldpGuardConfig {
         LldpGuardConfig {
             enabled: true,
             recheck_after: Duration::from_secs(120),
+            on_unknown: LldpUnknown::Proceed,
         }
     }
 }
@@ -422,7 +444,7 @@ pub struct ReconcileConfig {
 impl Default for ReconcileConfig {
     fn default() -> Self {
         ReconcileConfig {
-            enabled: false,
+            enabled: true,
             interval: Duration::from_secs(900),
             revert_after: Duration::from_secs(3600),
         }
@@ -455,5 +477,23 @@ pub struct JournalConfig {
 impl Default for JournalConfig {
     fn default() -> Self {
         JournalConfig { max_attempts: 5 }
+    }
+}
+
+/// `[guards.holds]`: when held decisions are looked at again (flap holds re-check after
+/// `guards.flap.within`; the others after `recheck_after`, doubling up to `max_interval`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HoldsConfig {
+    pub recheck_after: Duration,
+    pub max_interval: Duration,
+}
+
+impl Default for HoldsConfig {
+    fn default() -> Self {
+        HoldsConfig {
+            recheck_after: Duration::from_secs(300),
+            max_interval: Duration::from_secs(3600),
+        }
     }
 }

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::watch;
 
+use super::guards::outage::Revert;
 use super::guards::{ports, sites};
+use super::holds::HoldKind;
 use super::lookup::{Lookup, LookupError};
+use super::wait::Wait;
 use super::{plan, Inner};
 use crate::model::{
     ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, Outcome, PortChange, Profile,
@@ -45,6 +48,8 @@ pub(crate) struct Run<'a> {
     stale: Option<GuardVerdict>,
     /// mesa is stopping and this event was waiting: it goes back to the journal undecided.
     handed_back: bool,
+    /// Set when the outcome is a hold that gets a re-check.
+    hold: Option<HoldKind>,
 }
 
 impl<'a> Run<'a> {
@@ -68,6 +73,7 @@ impl<'a> Run<'a> {
             flap: None,
             stale: None,
             handed_back: false,
+            hold: None,
         }
     }
 
@@ -79,9 +85,14 @@ impl<'a> Run<'a> {
         let mut attempt = 0u32;
         let max_age = self.inner.config.mist.max_event_age.get();
         self.stale = super::freshness::check(&self.event, max_age);
+        let recheck = matches!(self.event.source, Source::Recheck { .. });
         // A replayed event is not a sign of life of the AP: it does not count as a flap.
         if self.stale.is_none() {
-            let flapping = self.inner.flap.observe(&self.event.ap_mac);
+            let flapping = if recheck {
+                self.inner.flap.peek(&self.event.ap_mac)
+            } else {
+                self.inner.flap.observe(&self.event.ap_mac)
+            };
             self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
             self.flap = Some(flapping.verdict);
         }
@@ -137,6 +148,11 @@ impl<'a> Run<'a> {
             let handed_back = self.superseded();
             return self.decision(handed_back, started);
         }
+        // A re-check that is held again or found nothing new was already announced once.
+        if recheck && (matches!(outcome, Outcome::Skipped { .. }) || self.hold.is_some()) {
+            self.quiet = true;
+        }
+        self.schedule_recheck().await;
         let decision = self.decision(outcome, started);
         if let Err(e) = self.inner.journal.finish(decision.clone()).await {
             tracing::error!(error = %e, "decision not recorded, journal entry not closed; the event will be re-run at the next start");
@@ -145,7 +161,35 @@ impl<'a> Run<'a> {
         decision
     }
 
+    /// Writes the re-check of a hold to the journal before the held decision closes, so a
+    /// crash between the two leaves the hold to run again, never a hold without a re-check.
+    async fn schedule_recheck(&mut self) {
+        let Some(kind) = self.hold else {
+            return;
+        };
+        // `mesa replay` only shows what would happen.
+        if self.newest.is_none() {
+            return;
+        }
+        let (recheck, delay) = self.inner.holds.follow_up(&self.event, kind, self.seq);
+        let due = recheck.received_at;
+        match self.inner.journal.accept(vec![recheck]).await {
+            Ok(_) => self.step(format!(
+                "held: re-checked in {} ({})",
+                humantime::format_duration(Duration::from_secs(delay.as_secs())),
+                due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "re-check of a hold not journaled; periodic reconcile is left to catch up");
+                self.step(format!(
+                    "re-check not scheduled ({e}); left to periodic reconcile"
+                ));
+            }
+        }
+    }
+
     fn reset(&mut self) {
+        self.hold = None;
         self.lookups.clear();
         self.verdicts.clear();
         self.changes.clear();
@@ -206,6 +250,9 @@ impl<'a> Run<'a> {
             .metrics
             .guard_verdict(&verdict.guard, verdict.proceed);
         let proceed = verdict.proceed;
+        if !proceed {
+            self.hold = HoldKind::of_guard(&verdict.guard);
+        }
         let outcome = Outcome::Skipped {
             guard: verdict.guard.clone(),
             reason: verdict.reason.clone(),
@@ -258,7 +305,10 @@ impl<'a> Run<'a> {
     /// a disconnect may be undone. A reconcile event was planned from Mist's state read
     /// just now (and a disconnect already lasted `reconcile.revert_after`): no wait.
     fn settle(&self, configured: Duration) -> Duration {
-        if self.event.source == Source::Reconcile {
+        if matches!(
+            self.event.source,
+            Source::Reconcile | Source::Recheck { .. }
+        ) {
             Duration::ZERO
         } else {
             configured
@@ -300,6 +350,12 @@ impl<'a> Run<'a> {
         ));
         if let Some(stale) = self.stale.clone() {
             self.guard(stale)?;
+        }
+        if matches!(self.event.source, Source::Recheck { .. })
+            && self.inner.holds.stale(&self.event)
+        {
+            self.quiet = true;
+            return Ok(self.superseded());
         }
         if !self.event.site_id.is_empty() {
             self.guard(sites::check(&cfg.mist.ignored_sites, &self.event.site_id))?;
@@ -402,6 +458,12 @@ impl<'a> Run<'a> {
     }
 
     async fn disconnected(&mut self) -> Flow<Outcome> {
+        // Other drops of the site wait for this one before they are judged (outage guard).
+        if self.event.source == Source::Webhook {
+            if let Some(outage) = &self.inner.outage {
+                outage.note_drop(&self.event.site_id, &self.event.ap_mac);
+            }
+        }
         if self
             .pause(self.settle(self.inner.config.guards.disconnect_delay.get()))
             .await
@@ -479,20 +541,34 @@ impl<'a> Run<'a> {
             only_managed,
         ))?;
         if disconnect_guards {
+            // No permits here: both guards spend most of their time waiting (for a site's
+            // drop to settle, for the LLDP recheck); their Mist reads are shared per site.
+            let mut wait = Wait::lane(self.newest.clone(), self.seq);
             if let Some(outage) = &self.inner.outage {
-                let _permit = self.inner.permit().await;
+                let revert = Revert {
+                    site_id: &switch.site_id,
+                    ap: &self.event.ap_mac,
+                    switch,
+                    port,
+                    fresh: matches!(self.event.source, Source::Recheck { .. }),
+                };
                 let verdict = outage
-                    .check(&switch.site_id)
+                    .check_port(&revert, &mut wait)
                     .await
                     .map_err(|e| Stop::Transient(format!("site outage check: {e}")))?;
+                if wait.superseded() {
+                    return Ok(self.superseded());
+                }
                 self.guard(verdict)?;
             }
-            // No permit here: the LLDP guard spends most of its time waiting for its recheck.
             if let Some(lldp) = &self.inner.lldp {
                 let verdict = lldp
-                    .check(&switch.site_id, switch, port, &self.event.ap_mac)
+                    .check_waiting(&switch.site_id, switch, port, &self.event.ap_mac, &mut wait)
                     .await
                     .map_err(|e| Stop::Transient(format!("LLDP check: {e}")))?;
+                if wait.superseded() {
+                    return Ok(self.superseded());
+                }
                 self.guard(verdict)?;
             }
         }
@@ -701,9 +777,12 @@ impl<'a> Run<'a> {
             Err(LookupError::InvalidPort(raw)) => Err(Stop::Final(Outcome::Rejected {
                 reason: format!("LLDP port is not a Junos interface name: {raw}"),
             })),
-            Err(LookupError::NoLldp { attempts }) => Err(Stop::Final(Outcome::Failed {
-                error: format!("no LLDP neighbor reported by Mist after {attempts} lookups"),
-            })),
+            Err(LookupError::NoLldp { attempts }) => {
+                self.hold = Some(HoldKind::NoNeighbor);
+                Err(Stop::Final(Outcome::Failed {
+                    error: format!("no LLDP neighbor reported by Mist after {attempts} lookups"),
+                }))
+            }
             Err(LookupError::ApNotFound) => Err(Stop::Final(Outcome::Failed {
                 error: "AP not found in Mist".into(),
             })),

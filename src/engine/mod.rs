@@ -2,6 +2,8 @@
 //! port ([`lookup`]), asks the [`guards`], plans the `PortChange`s ([`plan`]), hands them to
 //! the backend (batched per switch) and records the `Decision` ([`decide`]).
 //!
+//! Holds are not final: [`holds`] schedules a re-check for each.
+//!
 //! Ordering: each AP has a lane; its events are handled one at a time, in arrival order.
 //! Different APs run concurrently; `engine.max_concurrent` bounds how many talk to Mist at
 //! once. An event that is
@@ -15,8 +17,10 @@
 pub mod decide;
 pub mod freshness;
 pub mod guards;
+pub mod holds;
 pub mod lookup;
 pub mod plan;
+pub mod wait;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use crate::engine::guards::flap::FlapGuard;
 use crate::engine::guards::lldp::LldpGuard;
 use crate::engine::guards::outage::OutageGuard;
 use crate::engine::guards::ports::ProtectedPorts;
+use crate::engine::holds::Holds;
 use crate::engine::lookup::Locator;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
@@ -70,6 +75,7 @@ pub(crate) struct Inner {
     pub(crate) lldp: Option<LldpGuard>,
     pub(crate) protected: ProtectedPorts,
     pub(crate) flap: FlapGuard,
+    pub(crate) holds: Holds,
     lanes: DashMap<Mac, Lane>,
     port_locks: DashMap<(String, InterfaceName), Arc<tokio::sync::Mutex<()>>>,
     /// Events submitted whose decision is not recorded yet (handed back ones stay here).
@@ -109,6 +115,7 @@ impl Engine {
                 .map(|m| LldpGuard::new(m.clone(), &guards.lldp)),
             protected: ProtectedPorts::new(&guards.protected_ports),
             flap: FlapGuard::new(&guards.flap),
+            holds: Holds::new(guards),
             permits: Semaphore::new(config.engine.max_concurrent),
             mist,
             batcher,
@@ -171,10 +178,26 @@ impl Engine {
         Ok(count)
     }
 
-    /// Queues an already journaled event behind the earlier events of its AP.
+    /// Queues an already journaled event behind the earlier events of its AP; a re-check of
+    /// a hold (see [`holds`]) joins its lane only when it is due.
     pub fn submit(&self, event: ApEvent) {
+        let next = self.inner.seq.load(Ordering::SeqCst);
+        if let Some(wait) = self.inner.holds.defer(&event, next) {
+            tracing::debug!(event_id = %event.id, ap = %event.ap_mac, in_s = wait.as_secs(), "re-check scheduled");
+            let engine = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                engine.enqueue(event);
+            });
+            return;
+        }
+        self.enqueue(event);
+    }
+
+    fn enqueue(&self, event: ApEvent) {
         let inner = &self.inner;
         let seq = inner.seq.fetch_add(1, Ordering::SeqCst);
+        inner.holds.note(&event, seq);
         inner.in_flight.fetch_add(1, Ordering::SeqCst);
         inner.unfinished.insert(event.id.clone(), ());
         let mac = event.ap_mac.clone();
@@ -249,6 +272,11 @@ impl Engine {
 
     pub fn backend_kind(&self) -> &'static str {
         self.inner.batcher.backend_kind()
+    }
+
+    /// Re-checks of held decisions scheduled since start.
+    pub fn rechecks_scheduled(&self) -> u64 {
+        self.inner.holds.scheduled()
     }
 }
 

@@ -41,7 +41,9 @@ use super::error::error_chain;
 use super::error::MistError;
 use super::gate::RateGate;
 use super::paging::Pager;
-use super::types::{ApStat, ApStatWire, DeviceSearchItem, PortStat, SearchPage, SwitchInfo};
+use super::types::{
+    ApStat, ApStatWire, DeviceSearchItem, PortStat, SearchPage, SwitchInfo, SwitchStat,
+};
 use crate::config::MistConfig;
 use crate::metrics::Metrics;
 use crate::model::{InterfaceName, Mac};
@@ -446,6 +448,22 @@ impl MistClient {
             .into_iter()
             .filter(|p| p.mac.as_ref().is_none_or(|m| m == switch_mac))
             .find(same_port))
+    }
+
+    /// `GET /api/v1/sites/{site_id}/stats/devices?type=switch` (schema `stats_switch`): how
+    /// the cloud sees each switch of the site (`status`, `last_seen`). One page of up to
+    /// 1000 switches; entries without a MAC are left out.
+    pub async fn site_switch_stats(&self, site_id: &str) -> Result<Vec<SwitchStat>, MistError> {
+        let url = self.url(&["sites", site_id, "stats", "devices"]);
+        let limit = STATS_PAGE.to_string();
+        let query = [("type", "switch"), ("limit", limit.as_str())];
+        let entries: Vec<serde_json::Value> =
+            self.get_json("sites/stats/devices", url, &query).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<SwitchStat>(v).ok())
+            .filter(|s| s.mac.is_some())
+            .collect())
     }
 
     /// `GET /api/v1/sites/{site_id}/devices/{device_id}` (schema `mist_device`), as JSON.

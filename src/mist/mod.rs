@@ -17,4 +17,4 @@ pub mod types;
 pub use calls::CallCount;
 pub use client::MistClient;
 pub use error::MistError;
-pub use types::{ApStat, DeviceSearchItem, PortStat, SwitchInfo};
+pub use types::{ApStat, DeviceSearchItem, PortStat, SwitchInfo, SwitchStat};

@@ -217,6 +217,29 @@ pub struct PortStat {
     pub neighbor_port_desc: Option<String>,
 }
 
+/// One switch of `GET /sites/{site_id}/stats/devices?type=switch` (schema `stats_switch`),
+/// the fields that tell whether Mist still hears from it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SwitchStat {
+    #[serde(default, deserialize_with = "lenient_mac")]
+    pub mac: Option<Mac>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `connected`, `disconnected`, ...; missing is unknown.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub last_seen: Option<f64>,
+}
+
+impl SwitchStat {
+    pub fn is_connected(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("connected"))
+    }
+}
+
 fn lenient_mac<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mac>, D::Error> {
     let raw: Option<String> = Option::deserialize(d)?;
     Ok(raw.and_then(|s| Mac::parse(&s).ok()))
@@ -293,5 +316,20 @@ mod tests {
         .unwrap();
         assert_eq!(empty.neighbor_mac, None);
         assert!(!empty.up);
+    }
+
+    #[test]
+    fn switch_stats_example_from_spec_decodes() {
+        // `components.examples.DevicesArrayStatsSiteSwitch`, the fields mesa reads.
+        let body = r#"[{"hostname":"sj-sw1","last_seen":1553203563,"mac":"dc38e1dbf3cd","model":"EX4600",
+          "name":"xg50b","status":"connected","type":"switch","uptime":13500},
+          {"mac":"dc38e1dbf3ce","status":"disconnected","type":"switch"},{"mac":"","type":"switch"}]"#;
+        let stats: Vec<SwitchStat> = serde_json::from_str(body).unwrap();
+        assert!(stats[0].is_connected());
+        assert_eq!(stats[0].last_seen, Some(1553203563.0));
+        assert_eq!(stats[0].mac.as_ref().map(Mac::as_str), Some("dc38e1dbf3cd"));
+        assert!(!stats[1].is_connected());
+        assert_eq!(stats[2].mac, None);
+        assert!(!stats[2].is_connected(), "no status is not connected");
     }
 }

@@ -135,6 +135,8 @@ pub struct MistState {
     /// Device configuration (`mist_device`) beyond the identity fields, per device MAC:
     /// `port_config` and whatever else a PUT sent.
     pub configs: HashMap<Mac, Map<String, Value>>,
+    /// Switches that lost the cloud, with the epoch second Mist last heard from them.
+    pub switches_down: BTreeMap<Mac, f64>,
     pub calls: Vec<Call>,
     faults: Faults,
     /// Largest page per endpoint (`stats/devices`, `devices/search`, `inventory`), below
@@ -360,18 +362,62 @@ impl FakeMist {
         }
     }
 
-    /// A WAN cut: every AP of the site loses the cloud now, while staying plugged in (ports
-    /// up, LLDP neighbors unchanged).
+    /// A WAN cut: every AP and switch of the site loses the cloud now, while the APs stay
+    /// plugged in (ports up, LLDP neighbors unchanged: Mist keeps the last port stats).
     pub fn site_outage(&self, site_id: &str) {
         let t = now();
-        for ap in self
-            .state()
-            .aps
-            .values_mut()
-            .filter(|ap| ap.site_id == site_id)
-        {
+        let mut state = self.state();
+        for ap in state.aps.values_mut().filter(|ap| ap.site_id == site_id) {
             ap.status = ApStatus::Disconnected;
             ap.last_seen = t;
+        }
+        let switches: Vec<Mac> = state
+            .switches
+            .values()
+            .filter(|sw| sw.site_id == site_id)
+            .map(|sw| sw.mac.clone())
+            .collect();
+        for mac in switches {
+            state.switches_down.insert(mac, t);
+        }
+    }
+
+    /// The WAN is back: the site's switches and every AP still plugged in (the LLDP neighbor
+    /// of a port) are connected again; APs unplugged meanwhile stay disconnected.
+    pub fn site_restored(&self, site_id: &str) {
+        let t = now();
+        let mut state = self.state();
+        let on_site: Vec<Mac> = state
+            .switches
+            .values()
+            .filter(|sw| sw.site_id == site_id)
+            .map(|sw| sw.mac.clone())
+            .collect();
+        for mac in &on_site {
+            state.switches_down.remove(mac);
+        }
+        let plugged: std::collections::BTreeSet<Mac> = state
+            .switches
+            .values()
+            .flat_map(|sw| sw.ports.values())
+            .filter(|p| p.up)
+            .filter_map(|p| p.neighbor_mac.clone())
+            .collect();
+        for ap in state.aps.values_mut().filter(|ap| ap.site_id == site_id) {
+            if plugged.contains(&ap.mac) {
+                ap.status = ApStatus::Connected;
+                ap.last_seen = t;
+            }
+        }
+    }
+
+    /// The switch loses (`false`) or regains the cloud; its port stats stay as they were.
+    pub fn set_switch_connected(&self, switch: &Mac, connected: bool) {
+        let mut state = self.state();
+        if connected {
+            state.switches_down.remove(switch);
+        } else {
+            state.switches_down.insert(switch.clone(), now());
         }
     }
 
@@ -906,11 +952,17 @@ fn device_stats(
     }
     if kind == "switch" || kind == "all" {
         for sw in state.switches.values() {
+            let down = state.switches_down.get(&sw.mac).copied();
+            let sw_status = if down.is_some() {
+                "disconnected"
+            } else {
+                "connected"
+            };
             if on_site(&sw.site_id)
-                && status_ok("connected")
+                && status_ok(sw_status)
                 && mac.as_ref().is_none_or(|m| m == &sw.mac)
             {
-                all.push(switch_stat(sw));
+                all.push(switch_stat(sw, down));
             }
         }
     }
@@ -968,7 +1020,7 @@ fn ap_stat(ap: &FakeAp) -> Value {
 }
 
 /// Schema `stats_switch` (the fields mesa and people look at).
-fn switch_stat(sw: &FakeSwitch) -> Value {
+fn switch_stat(sw: &FakeSwitch, down_since: Option<f64>) -> Value {
     json!({
         "id": device_id(&sw.mac),
         "mac": sw.mac.as_str(),
@@ -979,9 +1031,9 @@ fn switch_stat(sw: &FakeSwitch) -> Value {
         "org_id": ORG_ID,
         "site_id": sw.site_id,
         "type": "switch",
-        "status": "connected",
-        "last_seen": now(),
-        "uptime": 19_287_811,
+        "status": if down_since.is_some() { "disconnected" } else { "connected" },
+        "last_seen": down_since.unwrap_or_else(now),
+        "uptime": if down_since.is_some() { 0 } else { 19_287_811 },
         "version": "22.4R3.25",
     })
 }

@@ -42,6 +42,8 @@ pub fn config(dir: &std::path::Path) -> Config {
     config.guards.lldp.recheck_after = mesa::config::Duration::from_millis(50);
     config.engine.retry_backoff = mesa::config::Duration::from_millis(20);
     config.backend.batch_window = mesa::config::Duration::from_millis(20);
+    // On by default in `serve`; a test that wants it runs it itself.
+    config.reconcile.enabled = false;
     config
 }
 

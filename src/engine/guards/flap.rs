@@ -3,10 +3,11 @@
 //! within `within`, the AP is held (no changes) until it has been quiet for `within`.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use serde_json::json;
+use tokio::time::Instant;
 
 use crate::config::FlapGuardConfig;
 use crate::model::{GuardVerdict, Mac};
@@ -48,7 +49,17 @@ impl FlapGuard {
         self.observe_at(ap, Instant::now())
     }
 
+    /// Judges `ap` as things stand, without counting an event: a re-check of a hold is not
+    /// a flap.
+    pub fn peek(&self, ap: &Mac) -> FlapVerdict {
+        self.judge_at(ap, Instant::now(), false)
+    }
+
     fn observe_at(&self, ap: &Mac, now: Instant) -> FlapVerdict {
+        self.judge_at(ap, now, true)
+    }
+
+    fn judge_at(&self, ap: &Mac, now: Instant, record: bool) -> FlapVerdict {
         if !self.enabled {
             return FlapVerdict {
                 verdict: GuardVerdict::proceed(NAME, "flap damping disabled"),
@@ -63,12 +74,14 @@ impl FlapGuard {
         {
             history.seen.pop_front();
         }
-        history.seen.push_back(now);
+        if record {
+            history.seen.push_back(now);
+        }
         let count = history.seen.len();
         let numbers = json!({"events": count, "max_events": self.max_events, "within_s": self.within.as_secs()});
         if count > self.max_events {
-            let first_hold = !history.announced;
-            history.announced = true;
+            let first_hold = record && !history.announced;
+            history.announced |= record;
             FlapVerdict {
                 verdict: GuardVerdict::hold(
                     NAME,
@@ -82,7 +95,9 @@ impl FlapGuard {
                 first_hold,
             }
         } else {
-            history.announced = false;
+            if record {
+                history.announced = false;
+            }
             FlapVerdict {
                 verdict: GuardVerdict::proceed(
                     NAME,

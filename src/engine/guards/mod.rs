@@ -1,8 +1,9 @@
 //! Guards say whether a planned change may go ahead, each with its numbers, so every hold
 //! can be checked by a person: [`sites`] (ignored sites), [`ports`] (protected ports, only
-//! revert what mesa manages), [`flap`] (damping), `outage` (whole-site cloud loss) and
-//! `lldp` (the AP is still on the port).
+//! revert what mesa manages), [`flap`] (damping), `outage` (whole-site cloud loss, with
+//! the switch's own view from `evidence`) and `lldp` (the AP is still on the port).
 
+mod evidence;
 pub mod flap;
 pub mod lldp;
 pub mod outage;
