@@ -406,7 +406,7 @@ fn init_writes_config_env_compose_with_secrets_apart() {
     }
     // The example's comments and unrelated settings survive.
     assert!(config_text.contains("# Bearer token for /api/v1/*."));
-    assert!(config_text.contains("native_vlan = \"ap-mgmt\""));
+    assert!(config_text.contains("native_vlan = 10"));
 
     let config = load_as_container(&dir);
     assert_eq!(config.server.listen, "0.0.0.0:51360");
