@@ -109,7 +109,7 @@ impl App {
         &self,
         bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
     ) -> Result<(), AppError> {
-        if self.config.mist.webhook_secret.is_none() {
+        if self.config.ingest.mode.uses_webhook() && self.config.mist.webhook_secret.is_none() {
             tracing::warn!(
                 "mist.webhook_secret is not set: webhooks are accepted unsigned; set the same secret here and in the Mist webhook"
             );
@@ -123,8 +123,17 @@ impl App {
             .reconcile
             .enabled
             .then(|| crate::reconcile::spawn_periodic(self.clone()));
+        let stream = self
+            .config
+            .ingest
+            .mode
+            .uses_stream()
+            .then(|| crate::ingest::stream::spawn(self.clone()));
         let served = http::serve(self.http_state(), bound).await;
         if let Some(task) = reconcile {
+            task.abort();
+        }
+        if let Some(task) = stream {
             task.abort();
         }
         served?;

@@ -31,15 +31,18 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
-        .route(
-            &state.config.server.webhook_path,
-            post(ingest::webhook::receive),
-        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/ports", get(ports))
         .route("/api/v1/events", get(events));
+    // `ingest.mode = "stream"`: Mist is not meant to POST here; a stray POST gets a 404.
+    if state.config.ingest.mode.uses_webhook() {
+        app = app.route(
+            &state.config.server.webhook_path,
+            post(ingest::webhook::receive),
+        );
+    }
     if state.config.external.enabled {
         app = app.route(&state.config.external.path, post(ingest::external::receive));
     }
@@ -47,12 +50,33 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => error(
+    if let Err(e) = state.store.ping().await {
+        return error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("store unusable: {e}"),
+        );
+    }
+    if !state.config.ingest.mode.uses_stream() {
+        return (StatusCode::OK, "ready").into_response();
+    }
+    let stream = state.metrics.stream();
+    match stream.connections() {
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Mist stream: site list not read yet",
         ),
+        Some((open, needed)) if open < needed => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Mist stream: {open} of {needed} connections open"),
+        ),
+        Some((open, _)) => (
+            StatusCode::OK,
+            format!(
+                "ready; Mist stream connected ({open} connections, {} channels)",
+                stream.channels()
+            ),
+        )
+            .into_response(),
     }
 }
 

@@ -35,6 +35,7 @@ struct Inner {
     backend_batches: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
     pipeline_seconds: Histogram,
+    stream: crate::ingest::stream::StreamMetrics,
 }
 
 impl Default for Metrics {
@@ -102,6 +103,7 @@ impl Metrics {
             "Time from event accepted to decision recorded",
             pipeline_seconds.clone(),
         );
+        let stream = crate::ingest::stream::StreamMetrics::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -115,6 +117,7 @@ impl Metrics {
                 backend_batches,
                 notifications,
                 pipeline_seconds,
+                stream,
             }),
         }
     }
@@ -188,6 +191,11 @@ impl Metrics {
             .notifications
             .get_or_create(&labels(&[("kind", kind), ("result", result)]))
             .inc();
+    }
+
+    /// The Mist WebSocket stream's numbers (`mesa_stream_*`).
+    pub fn stream(&self) -> &crate::ingest::stream::StreamMetrics {
+        &self.inner.stream
     }
 
     /// Prometheus text exposition format.

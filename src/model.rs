@@ -174,6 +174,8 @@ pub enum Source {
     External,
     Reconcile,
     Replay,
+    /// The Mist WebSocket stream (`ingest.mode = "stream"`).
+    Stream,
 }
 
 impl Source {
@@ -183,6 +185,7 @@ impl Source {
             Source::External => "external",
             Source::Reconcile => "reconcile",
             Source::Replay => "replay",
+            Source::Stream => "stream",
         }
     }
 }

@@ -4,3 +4,4 @@ pub mod cso;
 pub mod demo;
 pub mod junos;
 pub mod mist;
+pub mod mist_ws;

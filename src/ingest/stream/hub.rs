@@ -1,0 +1,327 @@
+//! The hub: one task that owns the AP state of the stream ([`Tracker`]) and turns what the
+//! connections report into journaled events.
+//!
+//! - An AP report whose LLDP names a port that is new for the AP becomes `AP_CONNECTED`
+//!   (`source = stream`) with the port already named (the switch by its chassis MAC): the
+//!   engine needs no AP lookup. Not when the store already shows the AP on that port as an
+//!   AP port (the webhook or an earlier run got there first), and not while another event of
+//!   the AP waits in the journal (it is judged again at the AP's next report).
+//! - APs silent for `ingest.stream.silence` on a live site are confirmed with one REST read
+//!   per site; those Mist reports disconnected become `AP_DISCONNECTED` and meet the same
+//!   guards as a webhook's (a whole site going silent is the outage guard's to judge).
+//! - A site that comes back after a connection gap is caught up with a reconcile.
+//!
+//! Event times are Mist's (`last_seen`), so the journal can tell the stream's report of a
+//! change from the webhook's report of the same change.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use super::catchup;
+use super::message::ApReport;
+use super::tracker::{Heard, PortSeen, Tracker};
+use crate::app::App;
+use crate::mist::{ApStat, MistError};
+use crate::model::{ApEvent, EventKind, KnownPort, Mac, Profile, Source};
+use crate::store::StoreError;
+
+/// Sites coming back after a gap are gathered this long into one catch-up.
+const CATCHUP_SETTLE: Duration = Duration::from_millis(500);
+/// A failed catch-up is tried again after this long.
+const CATCHUP_RETRY: Duration = Duration::from_secs(30);
+
+/// What the connections and the hub's own tasks tell the hub.
+#[derive(Debug)]
+pub enum Input {
+    Report(ApReport),
+    ChannelUp {
+        site: String,
+        after_gap: bool,
+    },
+    ChannelsDown {
+        sites: Vec<String>,
+    },
+    /// The answer of a silence check: `site`'s AP stats.
+    Confirmed {
+        site: String,
+        macs: Vec<Mac>,
+        answer: Result<Vec<ApStat>, MistError>,
+    },
+    /// A catch-up ended; the sites it could not cover are tried again.
+    CaughtUp {
+        failed: Vec<String>,
+    },
+}
+
+pub struct Hub {
+    app: App,
+    tracker: Tracker,
+    tx: mpsc::UnboundedSender<Input>,
+    rx: mpsc::UnboundedReceiver<Input>,
+    /// Sites waiting for a catch-up, and when the last one was added.
+    catchup: BTreeSet<String>,
+    catchup_at: Option<Instant>,
+    catchup_running: bool,
+}
+
+impl Hub {
+    pub fn new(
+        app: App,
+        tx: mpsc::UnboundedSender<Input>,
+        rx: mpsc::UnboundedReceiver<Input>,
+    ) -> Hub {
+        let silence = app.config.ingest.stream.silence.get();
+        Hub {
+            app,
+            tracker: Tracker::new(silence),
+            tx,
+            rx,
+            catchup: BTreeSet::new(),
+            catchup_at: None,
+            catchup_running: false,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let silence = self.app.config.ingest.stream.silence.get();
+        let period = (silence / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                input = self.rx.recv() => match input {
+                    Some(input) => self.handle(input).await,
+                    None => return,
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    async fn handle(&mut self, input: Input) {
+        match input {
+            Input::Report(report) => self.on_report(report).await,
+            Input::ChannelUp { site, after_gap } => {
+                self.tracker.site_up(&site, Instant::now());
+                if after_gap {
+                    self.catchup.insert(site);
+                    self.catchup_at = Some(Instant::now());
+                }
+            }
+            Input::ChannelsDown { sites } => {
+                for site in &sites {
+                    self.tracker.site_down(site);
+                }
+            }
+            Input::Confirmed { site, macs, answer } => self.on_confirmed(&site, macs, answer).await,
+            Input::CaughtUp { failed } => {
+                self.catchup_running = false;
+                if !failed.is_empty() {
+                    self.catchup.extend(failed);
+                    self.catchup_at = Some(Instant::now() + CATCHUP_RETRY);
+                }
+            }
+        }
+    }
+
+    async fn on_report(&mut self, report: ApReport) {
+        let Heard::NewPort(seen) = self.tracker.heard(&report, Instant::now()) else {
+            return;
+        };
+        match self.connect(&report, &seen).await {
+            Ok(true) => self.tracker.settle(&report.mac, seen),
+            Ok(false) => {}
+            // Not settled: the AP's next report (every 20-30 s) tries again.
+            Err(e) => {
+                tracing::warn!(ap = %report.mac, error = %e, "stream connect not journaled; retried at the AP's next report")
+            }
+        }
+    }
+
+    /// Journals `AP_CONNECTED` for a port new to the AP. `Ok(true)`: the port is settled
+    /// (journaled, or already the AP's port); `Ok(false)`: judge again at the next report.
+    async fn connect(&self, report: &ApReport, seen: &PortSeen) -> Result<bool, StoreError> {
+        let store = &self.app.store;
+        let mac = &report.mac;
+        if let Some(record) = store.ap(mac).await? {
+            if seen.same_place(
+                &record.switch_name,
+                record.switch_mac.as_ref(),
+                &record.port,
+            ) {
+                let port = store.port(&record.switch_name, &record.port).await?;
+                if port.is_some_and(|p| p.profile == Profile::Ap && p.ap_mac.as_ref() == Some(mac))
+                {
+                    tracing::debug!(ap = %mac, switch = %record.switch_name, port = %record.port, "stream: AP already on its AP port");
+                    return Ok(true);
+                }
+            }
+        }
+        if self.pending(mac, None).await? {
+            tracing::debug!(ap = %mac, "stream: an event of this AP is still in the journal; judged again at its next report");
+            return Ok(false);
+        }
+        let now = Utc::now();
+        let event = ApEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: EventKind::ApConnected,
+            ap_mac: mac.clone(),
+            ap_name: report.name.clone(),
+            org_id: self.app.config.mist.org_id.clone(),
+            site_id: report.site_id.clone(),
+            site_name: None,
+            timestamp: mist_time(report.last_seen),
+            source: Source::Stream,
+            received_at: now,
+            // Without a chassis MAC the engine finds the switch through its usual lookup.
+            known_port: seen.switch_mac.clone().map(|switch_mac| KnownPort {
+                switch_mac,
+                port: seen.port.to_string(),
+            }),
+        };
+        let id = event.id.clone();
+        let accepted = self.app.journal.accept(vec![event]).await?;
+        tracing::info!(
+            event_id = %id,
+            ap = %mac,
+            switch = %seen.switch_name,
+            port = %seen.port,
+            new = accepted.new,
+            "stream: AP seen by LLDP on a new port; AP_CONNECTED journaled"
+        );
+        Ok(true)
+    }
+
+    /// Whether an event of the AP (of `kind`, if given) waits in the journal.
+    async fn pending(&self, mac: &Mac, kind: Option<EventKind>) -> Result<bool, StoreError> {
+        Ok(self
+            .app
+            .store
+            .journal_pending()
+            .await?
+            .iter()
+            .any(|e| &e.event.ap_mac == mac && kind.is_none_or(|k| e.event.kind == k)))
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        if let Some(mist) = self.app.mist.clone() {
+            for (site, macs) in self.tracker.take_silent(now) {
+                tracing::info!(site = %site, aps = macs.len(), "stream: APs silent; asking Mist whether they are disconnected");
+                let tx = self.tx.clone();
+                let mist = mist.clone();
+                tokio::spawn(async move {
+                    let answer = mist.site_ap_stats(&site).await;
+                    let _ = tx.send(Input::Confirmed { site, macs, answer });
+                });
+            }
+        }
+        let settled = self
+            .catchup_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= CATCHUP_SETTLE);
+        if settled && !self.catchup_running && !self.catchup.is_empty() {
+            let sites: Vec<String> = std::mem::take(&mut self.catchup).into_iter().collect();
+            self.catchup_at = None;
+            self.catchup_running = true;
+            self.app.metrics.stream().catchup();
+            let (app, tx) = (self.app.clone(), self.tx.clone());
+            tokio::spawn(async move {
+                let failed = catchup::run(&app, sites).await;
+                let _ = tx.send(Input::CaughtUp { failed });
+            });
+        }
+    }
+
+    async fn on_confirmed(
+        &mut self,
+        site: &str,
+        macs: Vec<Mac>,
+        answer: Result<Vec<ApStat>, MistError>,
+    ) {
+        let metrics = self.app.metrics.stream().clone();
+        let now = Instant::now();
+        let stats = match answer {
+            Ok(stats) => stats,
+            Err(e) => {
+                tracing::warn!(site, error = %e, "stream: silence check failed; asking again after another silence period");
+                for mac in &macs {
+                    metrics.silence_check("error");
+                    self.tracker.still_there(mac, now);
+                }
+                return;
+            }
+        };
+        for mac in macs {
+            match stats.iter().find(|s| s.mac == mac) {
+                Some(stat) if stat.is_disconnected() => {
+                    metrics.silence_check("disconnected");
+                    match self.disconnect(site, stat).await {
+                        Ok(()) => self.tracker.forget(&mac),
+                        Err(e) => {
+                            tracing::warn!(ap = %mac, error = %e, "stream disconnect not journaled; asked again after another silence period");
+                            self.tracker.still_there(&mac, now);
+                        }
+                    }
+                }
+                Some(stat) => {
+                    metrics.silence_check("connected");
+                    tracing::info!(ap = %mac, site, status = %stat.status, "stream: AP silent on the stream but not disconnected in Mist; nothing to do");
+                    self.tracker.still_there(&mac, now);
+                }
+                None => {
+                    metrics.silence_check("not-on-site");
+                    tracing::info!(ap = %mac, site, "stream: silent AP no longer on the site; its next report places it");
+                    self.tracker.forget(&mac);
+                }
+            }
+        }
+    }
+
+    /// Journals `AP_DISCONNECTED` for an AP Mist confirmed disconnected, when mesa holds an AP
+    /// port for it (nothing to revert otherwise, e.g. the webhook's disconnect already did).
+    async fn disconnect(&self, site: &str, stat: &ApStat) -> Result<(), StoreError> {
+        let store = &self.app.store;
+        let mac = &stat.mac;
+        let Some(record) = store.ap(mac).await? else {
+            tracing::debug!(ap = %mac, "stream: disconnected AP has no port mesa knows; nothing to revert");
+            return Ok(());
+        };
+        let port = store.port(&record.switch_name, &record.port).await?;
+        if !port.is_some_and(|p| p.profile == Profile::Ap && p.ap_mac.as_ref() == Some(mac)) {
+            tracing::info!(ap = %mac, switch = %record.switch_name, port = %record.port, "stream: disconnected AP's port is no longer its AP port; nothing to revert");
+            return Ok(());
+        }
+        if self.pending(mac, Some(EventKind::ApDisconnected)).await? {
+            tracing::debug!(ap = %mac, "stream: a disconnect of this AP is already in the journal");
+            return Ok(());
+        }
+        let event = ApEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: EventKind::ApDisconnected,
+            ap_mac: mac.clone(),
+            ap_name: stat.name.clone().or(record.name),
+            org_id: self.app.config.mist.org_id.clone(),
+            site_id: site.to_string(),
+            site_name: None,
+            timestamp: mist_time(stat.last_seen),
+            source: Source::Stream,
+            received_at: Utc::now(),
+            known_port: None,
+        };
+        let id = event.id.clone();
+        self.app.journal.accept(vec![event]).await?;
+        tracing::info!(event_id = %id, ap = %mac, site, "stream: AP silent and disconnected in Mist; AP_DISCONNECTED journaled");
+        Ok(())
+    }
+}
+
+/// Epoch seconds of Mist's observation, else now.
+fn mist_time(last_seen: Option<f64>) -> i64 {
+    last_seen
+        .filter(|t| t.is_finite() && *t > 0.0)
+        .map(|t| t as i64)
+        .unwrap_or_else(|| Utc::now().timestamp())
+}
