@@ -449,3 +449,84 @@ async fn stream_configuration_is_checked_before_start() {
     let e = load("[ingest]\nmode = \"carrier-pigeon\"\n").unwrap_err();
     assert_eq!(e.key, "ingest.mode");
 }
+
+/// `mesa.sh init --ingest stream`: a config that passes `check-config` in stream mode, and
+/// nothing of the webhook's public face (no reverse proxy, no certificate, no webhook body).
+#[test]
+fn init_for_the_stream_writes_no_public_face() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sandbox = tempfile::tempdir().unwrap();
+    let dir = sandbox.path().join("mesa");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("mesa.sh"))
+        .args([
+            "init", "--yes", "--ingest", "stream", "--org-id", "org-1", "--dir",
+        ])
+        .arg(&dir)
+        .env("MIST_API_TOKEN", "stream-token")
+        .env("MESA_EXAMPLE_CONFIG", root.join("config.example.toml"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Mist WebSocket stream"), "{stdout}");
+    for absent in ["nginx", "certs", "mist-webhook.json"] {
+        assert!(
+            !dir.join(absent).exists(),
+            "{absent} written in stream mode"
+        );
+    }
+    // check-config with the secrets init put in .env.
+    let env_text = std::fs::read_to_string(dir.join(".env")).unwrap();
+    let mut check = std::process::Command::new(env!("CARGO_BIN_EXE_mesa"));
+    check
+        .args(["check-config", "--config"])
+        .arg(dir.join("config.toml"));
+    for line in env_text.lines().filter(|l| !l.starts_with('#')) {
+        if let Some((key, value)) = line.split_once('=') {
+            check.env(key, value.trim_matches('\''));
+        }
+    }
+    let out = check.output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains("mode = \"stream\""), "{shown}");
+}
+
+/// `mesa demo --stream` tells the story without a webhook: connect, confirmed disconnect,
+/// a WAN cut held, an AP plugged in while the connection was down.
+#[test]
+fn demo_stream_plays_the_scenario() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mesa"))
+        .args(["demo", "--stream"])
+        .env("MESA_LOG", "warn")
+        .env_remove("MESA_CONFIG")
+        .output()
+        .expect("mesa demo --stream runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("no webhook is sent"));
+    assert!(stdout.contains("via stream"));
+    assert!(stdout.contains("AP_DISCONNECTED 5c:5b:35:00:00:01"));
+    assert!(stdout
+        .contains("set protocols dot1x authenticator interface ge-0/0/12 mac-radius restrict"));
+    assert_eq!(
+        stdout.matches("skipped by site-outage").count(),
+        3,
+        "{stdout}"
+    );
+    assert!(stdout.contains("sw-hq-01       ge-0/0/30   ap"), "{stdout}");
+}
