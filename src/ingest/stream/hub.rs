@@ -14,7 +14,7 @@
 //! Event times are Mist's (`last_seen`), so the journal can tell the stream's report of a
 //! change from the webhook's report of the same change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -32,6 +32,9 @@ use crate::store::StoreError;
 const CATCHUP_SETTLE: Duration = Duration::from_millis(500);
 /// A failed catch-up is tried again after this long.
 const CATCHUP_RETRY: Duration = Duration::from_secs(30);
+/// How long one read of the journal's pending events serves the connect checks: a fresh
+/// install reports hundreds of new APs within seconds, each would read the whole journal.
+const PENDING_REUSE: Duration = Duration::from_secs(1);
 
 /// What the connections and the hub's own tasks tell the hub.
 #[derive(Debug)]
@@ -65,6 +68,8 @@ pub struct Hub {
     catchup: BTreeSet<String>,
     catchup_at: Option<Instant>,
     catchup_running: bool,
+    /// The last read of the journal's pending events, for [`Hub::connect`].
+    pending: Option<(Instant, HashSet<(Mac, EventKind)>)>,
 }
 
 impl Hub {
@@ -82,6 +87,7 @@ impl Hub {
             catchup: BTreeSet::new(),
             catchup_at: None,
             catchup_running: false,
+            pending: None,
         }
     }
 
@@ -143,8 +149,8 @@ impl Hub {
 
     /// Journals `AP_CONNECTED` for a port new to the AP. `Ok(true)`: the port is settled
     /// (journaled, or already the AP's port); `Ok(false)`: judge again at the next report.
-    async fn connect(&self, report: &ApReport, seen: &PortSeen) -> Result<bool, StoreError> {
-        let store = &self.app.store;
+    async fn connect(&mut self, report: &ApReport, seen: &PortSeen) -> Result<bool, StoreError> {
+        let store = self.app.store.clone();
         let mac = &report.mac;
         if let Some(record) = store.ap(mac).await? {
             if seen.same_place(
@@ -160,7 +166,18 @@ impl Hub {
                 }
             }
         }
-        if self.pending(mac, None).await? {
+        let fresh = self
+            .pending
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < PENDING_REUSE);
+        if !fresh {
+            self.pending = Some((Instant::now(), self.pending_kinds().await?));
+        }
+        let waiting = self
+            .pending
+            .as_ref()
+            .is_some_and(|(_, pending)| pending.iter().any(|(m, _)| m == mac));
+        if waiting {
             tracing::debug!(ap = %mac, "stream: an event of this AP is still in the journal; judged again at its next report");
             return Ok(false);
         }
@@ -195,15 +212,16 @@ impl Hub {
         Ok(true)
     }
 
-    /// Whether an event of the AP (of `kind`, if given) waits in the journal.
-    async fn pending(&self, mac: &Mac, kind: Option<EventKind>) -> Result<bool, StoreError> {
+    /// (AP, kind) of every event waiting in the journal.
+    async fn pending_kinds(&self) -> Result<HashSet<(Mac, EventKind)>, StoreError> {
         Ok(self
             .app
             .store
             .journal_pending()
             .await?
-            .iter()
-            .any(|e| &e.event.ap_mac == mac && kind.is_none_or(|k| e.event.kind == k)))
+            .into_iter()
+            .map(|e| (e.event.ap_mac, e.event.kind))
+            .collect())
     }
 
     fn on_tick(&mut self) {
@@ -254,17 +272,16 @@ impl Hub {
                 return;
             }
         };
+        let mut gone = Vec::new();
         for mac in macs {
+            // It reported while Mist was asked: the answer is older than what it said.
+            if !self.tracker.still_silent(&mac) {
+                continue;
+            }
             match stats.iter().find(|s| s.mac == mac) {
                 Some(stat) if stat.is_disconnected() => {
                     metrics.silence_check("disconnected");
-                    match self.disconnect(site, stat).await {
-                        Ok(()) => self.tracker.forget(&mac),
-                        Err(e) => {
-                            tracing::warn!(ap = %mac, error = %e, "stream disconnect not journaled; asked again after another silence period");
-                            self.tracker.still_there(&mac, now);
-                        }
-                    }
+                    gone.push(stat);
                 }
                 Some(stat) => {
                     metrics.silence_check("connected");
@@ -278,42 +295,61 @@ impl Hub {
                 }
             }
         }
+        if gone.is_empty() {
+            return;
+        }
+        match self.disconnect(site, &gone).await {
+            Ok(()) => gone.iter().for_each(|stat| self.tracker.forget(&stat.mac)),
+            Err(e) => {
+                tracing::warn!(site, aps = gone.len(), error = %e, "stream disconnects not journaled; asked again after another silence period");
+                gone.iter()
+                    .for_each(|stat| self.tracker.still_there(&stat.mac, now));
+            }
+        }
     }
 
-    /// Journals `AP_DISCONNECTED` for an AP Mist confirmed disconnected, when mesa holds an AP
-    /// port for it (nothing to revert otherwise, e.g. the webhook's disconnect already did).
-    async fn disconnect(&self, site: &str, stat: &ApStat) -> Result<(), StoreError> {
+    /// Journals `AP_DISCONNECTED`, in one append, for the APs Mist confirmed disconnected
+    /// that still hold an AP port mesa set for them (nothing to revert otherwise, e.g. the
+    /// webhook's disconnect already did).
+    async fn disconnect(&self, site: &str, gone: &[&ApStat]) -> Result<(), StoreError> {
         let store = &self.app.store;
-        let mac = &stat.mac;
-        let Some(record) = store.ap(mac).await? else {
-            tracing::debug!(ap = %mac, "stream: disconnected AP has no port mesa knows; nothing to revert");
-            return Ok(());
-        };
-        let port = store.port(&record.switch_name, &record.port).await?;
-        if !port.is_some_and(|p| p.profile == Profile::Ap && p.ap_mac.as_ref() == Some(mac)) {
-            tracing::info!(ap = %mac, switch = %record.switch_name, port = %record.port, "stream: disconnected AP's port is no longer its AP port; nothing to revert");
+        let pending = self.pending_kinds().await?;
+        let mut events = Vec::new();
+        for stat in gone {
+            let mac = &stat.mac;
+            let Some(record) = store.ap(mac).await? else {
+                tracing::debug!(ap = %mac, "stream: disconnected AP has no port mesa knows; nothing to revert");
+                continue;
+            };
+            let port = store.port(&record.switch_name, &record.port).await?;
+            if !port.is_some_and(|p| p.profile == Profile::Ap && p.ap_mac.as_ref() == Some(mac)) {
+                tracing::info!(ap = %mac, switch = %record.switch_name, port = %record.port, "stream: disconnected AP's port is no longer its AP port; nothing to revert");
+                continue;
+            }
+            if pending.contains(&(mac.clone(), EventKind::ApDisconnected)) {
+                tracing::debug!(ap = %mac, "stream: a disconnect of this AP is already in the journal");
+                continue;
+            }
+            events.push(ApEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                kind: EventKind::ApDisconnected,
+                ap_mac: mac.clone(),
+                ap_name: stat.name.clone().or(record.name),
+                org_id: self.app.config.mist.org_id.clone(),
+                site_id: site.to_string(),
+                site_name: None,
+                timestamp: mist_time(stat.last_seen),
+                source: Source::Stream,
+                received_at: Utc::now(),
+                known_port: None,
+            });
+        }
+        if events.is_empty() {
             return Ok(());
         }
-        if self.pending(mac, Some(EventKind::ApDisconnected)).await? {
-            tracing::debug!(ap = %mac, "stream: a disconnect of this AP is already in the journal");
-            return Ok(());
-        }
-        let event = ApEvent {
-            id: uuid::Uuid::new_v4().to_string(),
-            kind: EventKind::ApDisconnected,
-            ap_mac: mac.clone(),
-            ap_name: stat.name.clone().or(record.name),
-            org_id: self.app.config.mist.org_id.clone(),
-            site_id: site.to_string(),
-            site_name: None,
-            timestamp: mist_time(stat.last_seen),
-            source: Source::Stream,
-            received_at: Utc::now(),
-            known_port: None,
-        };
-        let id = event.id.clone();
-        self.app.journal.accept(vec![event]).await?;
-        tracing::info!(event_id = %id, ap = %mac, site, "stream: AP silent and disconnected in Mist; AP_DISCONNECTED journaled");
+        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+        let accepted = self.app.journal.accept(events).await?;
+        tracing::info!(site, events = ?ids, new = accepted.new, "stream: APs silent and disconnected in Mist; AP_DISCONNECTED journaled");
         Ok(())
     }
 }

@@ -109,6 +109,8 @@ impl Tracker {
             });
         ap.site_id = report.site_id.clone();
         ap.last_heard = now;
+        // Heard while its silence was being checked: the check's answer no longer applies.
+        ap.checking = false;
         let Some(lldp) = &report.lldp else {
             return Heard::Nothing;
         };
@@ -159,6 +161,11 @@ impl Tracker {
             macs.sort();
         }
         silent
+    }
+
+    /// True while a silence check of the AP is under way and it has not reported since.
+    pub fn still_silent(&self, mac: &Mac) -> bool {
+        self.aps.get(mac).is_some_and(|ap| ap.checking)
     }
 
     /// Mist says the AP is still connected (or could not be asked): silence counts anew.
