@@ -530,3 +530,49 @@ fn demo_stream_plays_the_scenario() {
     );
     assert!(stdout.contains("sw-hq-01       ge-0/0/30   ap"), "{stdout}");
 }
+
+#[tokio::test]
+async fn an_ap_reporting_again_before_its_disconnect_is_acted_on_keeps_its_port() {
+    let w = &world(IngestMode::Stream, |c| {
+        c.guards.disconnect_delay = CfgDuration::from_secs(3);
+    })
+    .await;
+    plug_and_stream(w, &[1, 2, 3, 4]).await;
+    let others = |a: &mesa::sim::mist::FakeAp| a.status == ApStatus::Connected && a.mac != ap(1);
+
+    // A short power cut: Mist marks AP 1 disconnected, its silence is confirmed, the
+    // disconnect waits out `guards.disconnect_delay` in the journal...
+    w.mist
+        .set_ap_status(&ap(1), ApStatus::Disconnected, mesa::sim::mist::now());
+    until("AP 1's disconnect is journaled", || async move {
+        w.ws.publish_ap_stats_where(&w.mist, others);
+        w.mesa
+            .app
+            .store
+            .journal_pending()
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.event.ap_mac == ap(1) && e.event.kind == EventKind::ApDisconnected)
+    })
+    .await;
+    // ...and the AP reports again on the same port before the delay is over.
+    w.mist
+        .set_ap_status(&ap(1), ApStatus::Connected, mesa::sim::mist::now());
+    w.ws.publish_ap_stats(&w.mist);
+    until("AP 1's disconnect is decided", || async move {
+        !decisions_of(&w.mesa, &ap(1), EventKind::ApDisconnected)
+            .await
+            .is_empty()
+    })
+    .await;
+    w.mesa.idle().await;
+    let reverts = decisions_of(&w.mesa, &ap(1), EventKind::ApDisconnected).await;
+    assert!(
+        matches!(&reverts[0].outcome, Outcome::Skipped { guard, .. } if guard == "superseded"),
+        "{:?}",
+        reverts[0].outcome
+    );
+    assert_eq!(w.mesa.profile("sw1", &port_of(1)), Some(Profile::Ap));
+    assert!(w.mesa.never_reverted());
+}

@@ -5,7 +5,8 @@
 //!   (`source = stream`) with the port already named (the switch by its chassis MAC): the
 //!   engine needs no AP lookup. Not when the store already shows the AP on that port as an
 //!   AP port (the webhook or an earlier run got there first), and not while another event of
-//!   the AP waits in the journal (it is judged again at the AP's next report).
+//!   the AP waits in the journal (it is judged again at the AP's next report) -- except a
+//!   waiting disconnect, which the connect supersedes: an AP back in time keeps its port.
 //! - APs silent for `ingest.stream.silence` on a live site are confirmed with one REST read
 //!   per site; those Mist reports disconnected become `AP_DISCONNECTED` and meet the same
 //!   guards as a webhook's (a whole site going silent is the outage guard's to judge).
@@ -149,23 +150,12 @@ impl Hub {
 
     /// Journals `AP_CONNECTED` for a port new to the AP. `Ok(true)`: the port is settled
     /// (journaled, or already the AP's port); `Ok(false)`: judge again at the next report.
+    ///
+    /// A disconnect of the AP still waiting in the journal (its delay, its guards) is
+    /// answered with a connect even on the AP's own port: the newer event supersedes it, so
+    /// an AP that comes back in time keeps its port.
     async fn connect(&mut self, report: &ApReport, seen: &PortSeen) -> Result<bool, StoreError> {
-        let store = self.app.store.clone();
         let mac = &report.mac;
-        if let Some(record) = store.ap(mac).await? {
-            if seen.same_place(
-                &record.switch_name,
-                record.switch_mac.as_ref(),
-                &record.port,
-            ) {
-                let port = store.port(&record.switch_name, &record.port).await?;
-                if port.is_some_and(|p| p.profile == Profile::Ap && p.ap_mac.as_ref() == Some(mac))
-                {
-                    tracing::debug!(ap = %mac, switch = %record.switch_name, port = %record.port, "stream: AP already on its AP port");
-                    return Ok(true);
-                }
-            }
-        }
         let fresh = self
             .pending
             .as_ref()
@@ -173,13 +163,22 @@ impl Hub {
         if !fresh {
             self.pending = Some((Instant::now(), self.pending_kinds().await?));
         }
-        let waiting = self
-            .pending
-            .as_ref()
-            .is_some_and(|(_, pending)| pending.iter().any(|(m, _)| m == mac));
-        if waiting {
-            tracing::debug!(ap = %mac, "stream: an event of this AP is still in the journal; judged again at its next report");
-            return Ok(false);
+        let (waiting, disconnecting) = match &self.pending {
+            Some((_, pending)) => (
+                pending.iter().any(|(m, _)| m == mac),
+                pending.contains(&(mac.clone(), EventKind::ApDisconnected)),
+            ),
+            None => (false, false),
+        };
+        if !disconnecting {
+            if self.on_its_ap_port(mac, seen).await? {
+                tracing::debug!(ap = %mac, port = %seen.port, "stream: AP already on its AP port");
+                return Ok(true);
+            }
+            if waiting {
+                tracing::debug!(ap = %mac, "stream: an event of this AP is still in the journal; judged again at its next report");
+                return Ok(false);
+            }
         }
         let now = Utc::now();
         let event = ApEvent {
@@ -210,6 +209,23 @@ impl Hub {
             "stream: AP seen by LLDP on a new port; AP_CONNECTED journaled"
         );
         Ok(true)
+    }
+
+    /// Whether the store shows the AP on `seen` and that port as its AP port.
+    async fn on_its_ap_port(&self, mac: &Mac, seen: &PortSeen) -> Result<bool, StoreError> {
+        let store = &self.app.store;
+        let Some(record) = store.ap(mac).await? else {
+            return Ok(false);
+        };
+        if !seen.same_place(
+            &record.switch_name,
+            record.switch_mac.as_ref(),
+            &record.port,
+        ) {
+            return Ok(false);
+        }
+        let port = store.port(&record.switch_name, &record.port).await?;
+        Ok(port.is_some_and(|p| p.profile == Profile::Ap && p.ap_mac.as_ref() == Some(mac)))
     }
 
     /// (AP, kind) of every event waiting in the journal.
@@ -311,7 +327,7 @@ impl Hub {
     /// Journals `AP_DISCONNECTED`, in one append, for the APs Mist confirmed disconnected
     /// that still hold an AP port mesa set for them (nothing to revert otherwise, e.g. the
     /// webhook's disconnect already did).
-    async fn disconnect(&self, site: &str, gone: &[&ApStat]) -> Result<(), StoreError> {
+    async fn disconnect(&mut self, site: &str, gone: &[&ApStat]) -> Result<(), StoreError> {
         let store = &self.app.store;
         let pending = self.pending_kinds().await?;
         let mut events = Vec::new();
@@ -349,6 +365,8 @@ impl Hub {
         }
         let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
         let accepted = self.app.journal.accept(events).await?;
+        // These APs' next reports must see their disconnects waiting.
+        self.pending = None;
         tracing::info!(site, events = ?ids, new = accepted.new, "stream: APs silent and disconnected in Mist; AP_DISCONNECTED journaled");
         Ok(())
     }
