@@ -377,7 +377,8 @@ async fn subscriptions_are_spread_refusals_tolerated_and_readiness_reported() {
         c.ingest.mode = IngestMode::Stream;
         c.ingest.stream.url = url;
         c.ingest.stream.channels_per_connection = 2;
-        c.ingest.stream.rate_limited_wait = CfgDuration::from_millis(500);
+        // Long enough that the first /readyz below surely comes before the retry.
+        c.ingest.stream.rate_limited_wait = CfgDuration::from_secs(3);
         c.ingest.stream.reconnect_min = CfgDuration::from_millis(50);
     })
     .await;
