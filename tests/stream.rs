@@ -577,3 +577,37 @@ async fn an_ap_reporting_again_before_its_disconnect_is_acted_on_keeps_its_port(
     assert_eq!(w.mesa.profile("sw1", &port_of(1)), Some(Profile::Ap));
     assert!(w.mesa.never_reverted());
 }
+
+#[tokio::test]
+async fn a_chassis_mac_mist_does_not_know_falls_back_to_the_lldp_lookup() {
+    let w = &world(IngestMode::Stream, |_| {}).await;
+    w.mist.plug_ap(&ap(1), &sw1(), &port_of(1));
+    // A Virtual Chassis may advertise a chassis MAC that is not the MAC Mist lists.
+    w.ws.publish(
+        &site_channel(SITE),
+        serde_json::json!({
+            "mac": ap(1).as_str(), "type": "ap", "model": "AP43", "name": "ap-1",
+            "last_seen": mesa::sim::mist::now(),
+            "lldp_stat": {"system_name": "sw1", "port_id": port_of(1), "port_desc": port_of(1),
+                          "chassis_id": "d4:20:b0:ff:ff:ff"}
+        }),
+        true,
+    );
+    until("AP 1 gets its AP port", || async move {
+        w.mesa.profile("sw1", &port_of(1)) == Some(Profile::Ap)
+    })
+    .await;
+    w.mesa.idle().await;
+    let connects = decisions_of(&w.mesa, &ap(1), EventKind::ApConnected).await;
+    assert_eq!(connects.len(), 1);
+    assert_eq!(connects[0].outcome, Outcome::Applied);
+    assert_eq!(connects[0].event.known_port, None);
+    assert!(
+        connects[0]
+            .lookups
+            .iter()
+            .any(|l| l.starts_with("LLDP: switch")),
+        "{:?}",
+        connects[0].lookups
+    );
+}

@@ -180,6 +180,7 @@ impl Hub {
                 return Ok(false);
             }
         }
+        let known_port = self.known_port(seen).await;
         let now = Utc::now();
         let event = ApEvent {
             id: uuid::Uuid::new_v4().to_string(),
@@ -192,11 +193,7 @@ impl Hub {
             timestamp: mist_time(report.last_seen),
             source: Source::Stream,
             received_at: now,
-            // Without a chassis MAC the engine finds the switch through its usual lookup.
-            known_port: seen.switch_mac.clone().map(|switch_mac| KnownPort {
-                switch_mac,
-                port: seen.port.to_string(),
-            }),
+            known_port,
         };
         let id = event.id.clone();
         let accepted = self.app.journal.accept(vec![event]).await?;
@@ -209,6 +206,31 @@ impl Hub {
             "stream: AP seen by LLDP on a new port; AP_CONNECTED journaled"
         );
         Ok(true)
+    }
+
+    /// The port for the engine to act on directly, when the LLDP chassis MAC is a switch Mist
+    /// knows (the answer is cached for the engine's own check). Otherwise (no chassis MAC, a
+    /// Virtual Chassis or third-party switch advertising another MAC) `None`: the engine then
+    /// finds the switch through its usual LLDP lookup rather than failing the event.
+    async fn known_port(&self, seen: &PortSeen) -> Option<KnownPort> {
+        let switch_mac = seen.switch_mac.clone()?;
+        let known = KnownPort {
+            switch_mac,
+            port: seen.port.to_string(),
+        };
+        let (Some(mist), Some(org)) = (&self.app.mist, self.app.config.mist.org_id.as_deref())
+        else {
+            return None;
+        };
+        match mist.switch_by_mac(org, &known.switch_mac).await {
+            Ok(Some(_)) => Some(known),
+            Ok(None) => {
+                tracing::info!(switch = %seen.switch_name, chassis = %known.switch_mac, "stream: LLDP chassis MAC is no switch of the org; the engine looks the AP up");
+                None
+            }
+            // The engine asks again and retries a Mist that is down.
+            Err(_) => Some(known),
+        }
     }
 
     /// Whether the store shows the AP on `seen` and that port as its AP port.
