@@ -611,3 +611,19 @@ async fn a_chassis_mac_mist_does_not_know_falls_back_to_the_lldp_lookup() {
         connects[0].lookups
     );
 }
+
+#[tokio::test]
+async fn a_connection_that_goes_quiet_is_found_by_its_pings_and_replaced() {
+    let w = &world(IngestMode::Stream, |c| {
+        c.ingest.stream.ping_interval = CfgDuration::from_millis(200);
+    })
+    .await;
+    let handshakes = w.ws.handshakes();
+    w.ws.stall_connections();
+    until("a new connection replaces the quiet one", || async move {
+        w.ws.handshakes() > handshakes && w.ws.is_subscribed(&site_channel(SITE))
+    })
+    .await;
+    assert!(metric(&w.mesa, "mesa_stream_reconnects_total") >= 1.0);
+    plug_and_stream(w, &[1]).await;
+}

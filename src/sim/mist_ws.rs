@@ -9,7 +9,8 @@
 //!
 //! Tests drive it explicitly: [`FakeMistStream::publish_ap_stats`] sends one stats message
 //! per connected AP of a [`FakeMist`] world, [`FakeMistStream::drop_connections`] cuts every
-//! connection without a close frame, [`FakeMistStream::fail_next_handshakes_with_429`] and
+//! connection without a close frame, [`FakeMistStream::stall_connections`] makes them go
+//! quiet, [`FakeMistStream::fail_next_handshakes_with_429`] and
 //! [`FakeMistStream::fail_subscribe`] inject faults. Frames published while nobody is
 //! subscribed are lost, as on the real stream.
 
@@ -37,6 +38,9 @@ enum Out {
     Text(String),
     /// Drop the socket without a close frame, as a dead path or a load balancer would.
     Cut,
+    /// Go quiet: read nothing, answer nothing (no pong), keep the socket open, as a path
+    /// that died without either end noticing.
+    Stall,
 }
 
 struct Conn {
@@ -182,6 +186,15 @@ impl FakeMistStream {
         let mut state = self.state();
         for (_, conn) in state.conns.drain() {
             let _ = conn.tx.send(Out::Cut);
+        }
+    }
+
+    /// Every open connection goes quiet without closing (see [`Out::Stall`]): only the
+    /// client's pings can tell.
+    pub fn stall_connections(&self) {
+        let mut state = self.state();
+        for (_, conn) in state.conns.drain() {
+            let _ = conn.tx.send(Out::Stall);
         }
     }
 
@@ -361,6 +374,15 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream) {
                     }
                 }
                 Some(Out::Cut) | None => break,
+                Some(Out::Stall) => {
+                    // Hold the socket until the server stops; the client must give up on it.
+                    while let Some(out) = rx.recv().await {
+                        if matches!(out, Out::Cut) {
+                            break;
+                        }
+                    }
+                    break;
+                }
             },
             frame = frames.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
