@@ -627,3 +627,71 @@ async fn a_connection_that_goes_quiet_is_found_by_its_pings_and_replaced() {
     assert!(metric(&w.mesa, "mesa_stream_reconnects_total") >= 1.0);
     plug_and_stream(w, &[1]).await;
 }
+
+/// mesa was down while an AP it had given a port was unplugged: the AP never reports again,
+/// and the stream still finds it by its silence once the site is subscribed.
+#[tokio::test]
+async fn an_ap_gone_while_mesa_was_down_is_found_by_its_silence() {
+    use mesa::store::{sqlite::SqliteStore, ApRecord, PortRecord, Store};
+
+    let mist = FakeMist::start().await;
+    mist.add_site(SITE, "HQ");
+    mist.add_site(SITE_B, "B");
+    mist.add_switch(&sw1(), "sw1", SITE, "10.0.0.11");
+    for i in 1..=4 {
+        mist.plug_ap(&ap(i), &sw1(), &port_of(i));
+    }
+    mist.unplug_ap(&ap(1));
+    // What mesa remembered from before: AP 1 on its AP port.
+    let data = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open(data.path(), false).unwrap();
+        let port = mesa::model::InterfaceName::parse(&port_of(1)).unwrap();
+        let since = chrono::Utc::now();
+        store
+            .upsert_port(&PortRecord {
+                switch_name: "sw1".into(),
+                port: port.clone(),
+                site_id: SITE.into(),
+                profile: Profile::Ap,
+                managed: true,
+                ap_mac: Some(ap(1)),
+                since,
+                event_id: None,
+            })
+            .await
+            .unwrap();
+        store
+            .upsert_ap(&ApRecord {
+                mac: ap(1),
+                name: None,
+                site_id: SITE.into(),
+                switch_name: "sw1".into(),
+                switch_mac: Some(sw1()),
+                port,
+                last_event: "AP_CONNECTED".into(),
+                last_seen: since,
+            })
+            .await
+            .unwrap();
+    }
+    let ws = FakeMistStream::start_for(&mist).await.unwrap();
+    let (url, path) = (ws.url(), data.path().to_path_buf());
+    let mesa = &start_with_mist(&mist, |c| {
+        c.server.data_dir = path;
+        c.ingest.mode = IngestMode::Stream;
+        c.ingest.stream.url = url;
+        c.ingest.stream.silence = CfgDuration::from_millis(400);
+    })
+    .await;
+    let (mist, ws) = (&mist, &ws);
+    until("AP 1's port is secured", || async move {
+        ws.publish_ap_stats(mist);
+        mesa.profile("sw1", &port_of(1)) == Some(Profile::Secured)
+    })
+    .await;
+    mesa.idle().await;
+    let reverts = decisions_of(mesa, &ap(1), EventKind::ApDisconnected).await;
+    assert_eq!(reverts.len(), 1);
+    assert_eq!(reverts[0].event.source, Source::Stream);
+}

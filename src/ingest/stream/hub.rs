@@ -11,6 +11,8 @@
 //!   per site; those Mist reports disconnected become `AP_DISCONNECTED` and meet the same
 //!   guards as a webhook's (a whole site going silent is the outage guard's to judge).
 //! - A site that comes back after a connection gap is caught up with a reconcile.
+//! - At the first subscription, the APs the store holds AP ports for are expected to report:
+//!   one that vanished while mesa was down is found by its silence like any other.
 //!
 //! Event times are Mist's (`last_seen`), so the journal can tell the stream's report of a
 //! change from the webhook's report of the same change.
@@ -71,6 +73,8 @@ pub struct Hub {
     catchup_running: bool,
     /// The last read of the journal's pending events, for [`Hub::connect`].
     pending: Option<(Instant, HashSet<(Mac, EventKind)>)>,
+    /// Whether the store's AP ports were loaded into the tracker.
+    seeded: bool,
 }
 
 impl Hub {
@@ -89,6 +93,7 @@ impl Hub {
             catchup_at: None,
             catchup_running: false,
             pending: None,
+            seeded: false,
         }
     }
 
@@ -112,6 +117,9 @@ impl Hub {
         match input {
             Input::Report(report) => self.on_report(report).await,
             Input::ChannelUp { site, after_gap } => {
+                if !self.seeded {
+                    self.seed().await;
+                }
                 self.tracker.site_up(&site, Instant::now());
                 if after_gap {
                     self.catchup.insert(site);
@@ -132,6 +140,37 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Loads the AP ports of the store into the tracker (once; retried at the next
+    /// subscription if the store cannot be read).
+    async fn seed(&mut self) {
+        let ports = match self.app.store.ports().await {
+            Ok(ports) => ports,
+            Err(e) => {
+                tracing::warn!(error = %e, "stream: stored AP ports not read; tried again at the next subscription");
+                return;
+            }
+        };
+        let now = Instant::now();
+        let mut expected = 0;
+        for port in ports.into_iter().filter(|p| p.profile == Profile::Ap) {
+            let Some(mac) = port.ap_mac else {
+                continue;
+            };
+            let seen = PortSeen {
+                switch_name: port.switch_name,
+                switch_mac: None,
+                port: port.port,
+            };
+            self.tracker.expect(&mac, &port.site_id, seen, now);
+            expected += 1;
+        }
+        self.seeded = true;
+        tracing::info!(
+            aps = expected,
+            "stream: APs on stored AP ports expected to report"
+        );
     }
 
     async fn on_report(&mut self, report: ApReport) {

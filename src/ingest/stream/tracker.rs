@@ -130,6 +130,17 @@ impl Tracker {
         })
     }
 
+    /// An AP mesa holds an AP port for (from the store), expected to report on `site`:
+    /// if it never does, its silence is checked like any other. Known APs are left alone.
+    pub fn expect(&mut self, mac: &Mac, site: &str, seen: PortSeen, now: Instant) {
+        self.aps.entry(mac.clone()).or_insert_with(|| TrackedAp {
+            site_id: site.to_string(),
+            last_heard: now,
+            port: Some(seen),
+            checking: false,
+        });
+    }
+
     /// The AP is where `seen` says, as far as mesa is concerned (event journaled, or the
     /// store already shows it there).
     pub fn settle(&mut self, mac: &Mac, seen: PortSeen) {
