@@ -17,7 +17,7 @@
 //! Event times are Mist's (`last_seen`), so the journal can tell the stream's report of a
 //! change from the webhook's report of the same change.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -75,6 +75,8 @@ pub struct Hub {
     pending: Option<(Instant, HashSet<(Mac, EventKind)>)>,
     /// Whether the store's AP ports were loaded into the tracker.
     seeded: bool,
+    /// The event time last given to each AP's stream event.
+    stamps: HashMap<Mac, i64>,
 }
 
 impl Hub {
@@ -94,6 +96,7 @@ impl Hub {
             catchup_running: false,
             pending: None,
             seeded: false,
+            stamps: HashMap::new(),
         }
     }
 
@@ -229,7 +232,7 @@ impl Hub {
             org_id: self.app.config.mist.org_id.clone(),
             site_id: report.site_id.clone(),
             site_name: None,
-            timestamp: mist_time(report.last_seen),
+            timestamp: self.stamp(mac, report.last_seen),
             source: Source::Stream,
             received_at: now,
             known_port,
@@ -388,8 +391,21 @@ impl Hub {
     /// Journals `AP_DISCONNECTED`, in one append, for the APs Mist confirmed disconnected
     /// that still hold an AP port mesa set for them (nothing to revert otherwise, e.g. the
     /// webhook's disconnect already did).
+    /// Mist's time of the observation (epoch seconds), made later than the AP's previous
+    /// stream event: Mist's clock counts whole seconds here, and two events of one AP with the
+    /// same kind and second would look like one delivery sent twice to the journal.
+    fn stamp(&mut self, mac: &Mac, last_seen: Option<f64>) -> i64 {
+        let time = mist_time(last_seen);
+        let stamp = match self.stamps.get(mac) {
+            Some(&previous) if time <= previous => previous + 1,
+            _ => time,
+        };
+        self.stamps.insert(mac.clone(), stamp);
+        stamp
+    }
+
     async fn disconnect(&mut self, site: &str, gone: &[&ApStat]) -> Result<(), StoreError> {
-        let store = &self.app.store;
+        let store = self.app.store.clone();
         let pending = self.pending_kinds().await?;
         let mut events = Vec::new();
         for stat in gone {
@@ -415,7 +431,7 @@ impl Hub {
                 org_id: self.app.config.mist.org_id.clone(),
                 site_id: site.to_string(),
                 site_name: None,
-                timestamp: mist_time(stat.last_seen),
+                timestamp: self.stamp(mac, stat.last_seen),
                 source: Source::Stream,
                 received_at: Utc::now(),
                 known_port: None,
