@@ -695,3 +695,32 @@ async fn an_ap_gone_while_mesa_was_down_is_found_by_its_silence() {
     assert_eq!(reverts.len(), 1);
     assert_eq!(reverts[0].event.source, Source::Stream);
 }
+
+/// A `wss://` endpoint goes through rustls: a peer that is not a TLS server makes the
+/// handshake fail and the connection retry, it does not stop the stream.
+#[tokio::test]
+async fn a_failing_tls_handshake_is_retried() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let mist = FakeMist::start().await;
+    mist.add_site(SITE, "HQ");
+    let mesa = &start_with_mist(&mist, |c| {
+        c.ingest.mode = IngestMode::Stream;
+        c.ingest.stream.url = format!("wss://{addr}/api-ws/v1/stream");
+        c.ingest.stream.reconnect_min = CfgDuration::from_millis(20);
+        c.ingest.stream.reconnect_max = CfgDuration::from_millis(50);
+    })
+    .await;
+    until("the connection is retried", || async move {
+        metric(mesa, "mesa_stream_reconnects_total") >= 2.0
+    })
+    .await;
+    let r = mesa.http.get(mesa.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("0 of 1 connections"));
+}

@@ -67,6 +67,8 @@ async fn supervise(app: App) {
         return;
     };
     auth.set_sensitive(true);
+    // wss:// goes through rustls; mesa's crypto provider is ring (already installed is fine).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cfg = &app.config.ingest.stream;
     let metrics = app.metrics.stream().clone();
     let (tx, rx) = mpsc::unbounded_channel();
