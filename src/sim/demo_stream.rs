@@ -47,16 +47,16 @@ impl Demo {
         let all = self.app.store.recent_decisions(1000).await?;
         let fresh = all.len().saturating_sub(self.shown);
         for decision in all.iter().take(fresh).rev() {
-            print_decision(decision);
-            println!();
+            print_decision(decision)?;
+            crate::outln!()?;
         }
         self.shown = all.len();
         Ok(())
     }
 }
 
-fn chapter(text: &str) {
-    println!("\n━━ {text}\n");
+fn chapter(text: &str) -> std::io::Result<()> {
+    crate::outln!("\n━━ {text}\n")
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -95,22 +95,22 @@ pub async fn run() -> anyhow::Result<()> {
     anyhow::ensure!(subscribed, "mesa did not subscribe to the stream");
     let reporter = spawn_reporter(stream.clone(), mist.clone(), Duration::from_secs(1));
     let mut demo = Demo { app, shown: 0 };
-    println!(
+    crate::outln!(
         "mesa demo --stream: a simulated Mist cloud and WebSocket stream, site HQ, mesa on http://{addr} (dry-run backend); no webhook is sent"
-    );
+    )?;
 
-    chapter("1. An AP is plugged into sw-hq-01 ge-0/0/12: its stats report the LLDP neighbour");
+    chapter("1. An AP is plugged into sw-hq-01 ge-0/0/12: its stats report the LLDP neighbour")?;
     let aps: Vec<Mac> = (1..=4)
         .map(|i| Mac::parse(&format!("5c5b3500000{i}")))
         .collect::<Result<_, _>>()?;
     mist.plug_ap(&aps[0], &switch, "ge-0/0/12");
     demo.show(1).await?;
 
-    chapter("2. It is unplugged: silent on the stream, Mist confirms it disconnected");
+    chapter("2. It is unplugged: silent on the stream, Mist confirms it disconnected")?;
     mist.unplug_ap(&aps[0]);
     demo.show(2).await?;
 
-    chapter("3. Three more APs come up, then the WAN at HQ goes down: all silent at once");
+    chapter("3. Three more APs come up, then the WAN at HQ goes down: all silent at once")?;
     for (i, ap) in aps.iter().enumerate().skip(1) {
         mist.plug_ap(ap, &switch, &format!("ge-0/0/{}", 20 + i));
     }
@@ -118,7 +118,7 @@ pub async fn run() -> anyhow::Result<()> {
     mist.site_outage(HQ);
     demo.show(8).await?;
 
-    chapter("4. The WAN is back; the stream connection drops while an AP is plugged in");
+    chapter("4. The WAN is back; the stream connection drops while an AP is plugged in")?;
     for ap in &aps[1..] {
         mist.set_ap_status(ap, ApStatus::Connected, crate::sim::mist::now());
     }
@@ -128,9 +128,9 @@ pub async fn run() -> anyhow::Result<()> {
     demo.show(9).await?;
     reporter.abort();
 
-    chapter("Ports mesa now manages");
+    chapter("Ports mesa now manages")?;
     for port in demo.app.store.ports().await? {
-        println!(
+        crate::outln!(
             "  {:<14} {:<11} {:<8} {}",
             port.switch_name,
             port.port,
@@ -138,15 +138,15 @@ pub async fn run() -> anyhow::Result<()> {
             port.ap_mac
                 .map(|m| format!("AP {}", m.colon()))
                 .unwrap_or_default()
-        );
+        )?;
     }
     let stream_metrics = demo.app.metrics.stream();
-    println!(
+    crate::outln!(
         "\nMist API calls made: {}; stream reconnects: {}, gap: {:.1} s",
         demo.app.metrics.mist_api_calls_total(),
         stream_metrics.reconnects_total(),
         stream_metrics.gap_seconds_total()
-    );
+    )?;
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
 }
