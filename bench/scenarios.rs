@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use mesa::backend::netconf::{Datastore, Session};
 use mesa::config::{NotifyConfig, NotifyKind, Secret};
 use mesa::model::{Severity, SwitchRef};
-use mesa::sim::junos::{CommitErrorFault, Faults};
+use mesa::sim::junos::{factory_default, CommitErrorFault, Dot1xSeed, Faults};
 use support::fleet::{netconf_backend, switch_name, Fleet, SITE};
 use support::mesa::{start_app, Receiver, TestMesa};
 use support::scenario::{self, finals, poll, send_spread};
@@ -265,12 +265,20 @@ async fn s4_crash() -> Lines {
         },
     )
     .await;
+    // Factory-default switches: storm-control on every port, dot1x on `ge-0/0/N` (even) and
+    // `ge-0/0/N.0` (odd) names. Every port starts secured that way.
+    for (i, sw) in fleet.switches.iter().enumerate() {
+        let mut seed = factory_default(&switch_name(i), 48, Dot1xSeed::Mixed);
+        seed.push_str("set vlans ap-mgmt vlan-id 10\nset vlans ap-data vlan-id 20\n");
+        sw.seed_running(&seed);
+    }
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_mesa"));
     let r = scenario::crash_mid_rollout(&fleet, bin, Duration::from_secs(5), 3).await;
     let mut lines = vec![
         format!(
             "{} AP_CONNECTED over 10 switches within 5 s to a spawned `mesa serve` (NETCONF, batch_window 300ms), \
-             sim commit_delay_ms 2000, confirm minute = 10 s",
+             sim commit_delay_ms 2000, confirm minute = 10 s, factory-default seed, \
+             a session ending with its commit pending rolls back at once (as Junos)",
             r.aps
         ),
         format!(
@@ -292,7 +300,34 @@ async fn s4_crash() -> Lines {
             r.rollbacks
         ),
     ];
-    check(&mut lines, r.problems);
+    let mut problems = r.problems;
+    // Nothing mesa does not own is lost, and no AP port is left under 802.1X in either
+    // spelling.
+    for (i, sw) in fleet.switches.iter().enumerate() {
+        let running = sw.running_config();
+        for k in 0..48 {
+            let storm = format!(
+                "set interfaces ge-0/0/{k} unit 0 family ethernet-switching storm-control default"
+            );
+            if !running.contains(&storm) {
+                problems.push(format!("{}: ge-0/0/{k} lost storm-control", switch_name(i)));
+            }
+            for stanza in [
+                format!("interface ge-0/0/{k} "),
+                format!("interface ge-0/0/{k}.0 "),
+            ] {
+                if running.contains(&stanza) {
+                    problems.push(format!(
+                        "{}: AP port still has dot1x `{stanza}`",
+                        switch_name(i)
+                    ));
+                }
+            }
+        }
+    }
+    lines
+        .push("checked: storm-control on all 480 ports, no dot1x stanza left on an AP port".into());
+    check(&mut lines, problems);
     lines
 }
 
@@ -376,10 +411,13 @@ const S5: [(&str, Scenario); 4] = [
 
 async fn s5_mist_errors() -> Lines {
     let fleet = Fleet::start(2, 20, Faults::default()).await;
-    let (mesa, _rx) = mesa_for(&fleet, |_| {}).await;
+    let (mesa, _rx) = mesa_for(&fleet, |c| {
+        c.mist.rate_limit_wait = mesa::config::Duration::from_millis(100);
+    })
+    .await;
     let url = mesa.url("/mist/webhook");
     let mut lines = vec![
-        "2 switches x 20 APs; mist.max_retries 4, mist.retry_backoff 100ms, engine.retry_backoff 500ms".to_string(),
+        "2 switches x 20 APs; mist.max_retries 4, mist.retry_backoff 100ms, mist.rate_limit_wait 100ms, engine.retry_backoff 500ms".to_string(),
     ];
     type Inject = fn(&mesa::sim::mist::FakeMist);
     let rounds: [(&str, Inject); 2] = [

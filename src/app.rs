@@ -92,6 +92,9 @@ impl App {
             mist: mist.clone(),
         });
         engine.run(events);
+        if mist.is_some() {
+            spawn_budget_notices(&metrics, notify.clone());
+        }
         Ok(App {
             config,
             store,
@@ -178,6 +181,28 @@ impl App {
             metrics: self.metrics.clone(),
         }
     }
+}
+
+/// The Mist API budget's 80 % warning, in chat too (the client logs it).
+fn spawn_budget_notices(metrics: &Metrics, notify: Notifications) {
+    let budget = metrics.mist_budget();
+    let mut warnings = budget.warnings();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match warnings.recv().await {
+                Ok(warning) => notify.publish_notice(crate::notify::Message::notice(
+                    crate::model::Severity::Warning,
+                    "mist_budget",
+                    "⚠️ Mist API budget at 80 %",
+                    &warning.to_string(),
+                    Vec::new(),
+                )),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 fn mist_client(config: &Config, metrics: &Metrics) -> Result<Option<Arc<MistClient>>, AppError> {

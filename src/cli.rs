@@ -151,6 +151,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             for line in templates.check()? {
                 crate::outln!("{line}")?;
             }
+            for warning in templates.warnings() {
+                println!("\n# WARNING: {warning}");
+            }
             Ok(0)
         }
         Command::Replay { payload, dry_run } => replay(config, &payload, dry_run).await,

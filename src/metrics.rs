@@ -6,8 +6,11 @@ use std::sync::Arc;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::mist::budget::Budget;
 
 type Labels = Vec<(String, String)>;
 
@@ -38,6 +41,10 @@ struct Inner {
     backend_batches: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
     pipeline_seconds: Histogram,
+    mist_budget: Arc<Budget>,
+    mist_api_calls_last_hour: Gauge,
+    mist_api_budget_remaining: Gauge,
+    mist_api_budget_per_hour: Gauge,
     stream: crate::ingest::stream::StreamMetrics,
 }
 
@@ -124,6 +131,24 @@ impl Metrics {
             "Time from event accepted to decision recorded",
             pipeline_seconds.clone(),
         );
+        let mist_api_calls_last_hour = Gauge::default();
+        let mist_api_budget_remaining = Gauge::default();
+        let mist_api_budget_per_hour = Gauge::default();
+        registry.register(
+            "mist_api_calls_last_hour",
+            "Mist API calls sent in the last hour (the token's budget is hourly)",
+            mist_api_calls_last_hour.clone(),
+        );
+        registry.register(
+            "mist_api_budget_remaining",
+            "Mist API calls left in the hour's budget (0 while Mist answers 429)",
+            mist_api_budget_remaining.clone(),
+        );
+        registry.register(
+            "mist_api_budget_per_hour",
+            "Mist API calls allowed per hour (mist.hourly_budget)",
+            mist_api_budget_per_hour.clone(),
+        );
         let stream = crate::ingest::stream::StreamMetrics::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
@@ -141,6 +166,10 @@ impl Metrics {
                 events_skipped,
                 events_parked,
                 store_pruned,
+                mist_budget: Arc::new(Budget::default()),
+                mist_api_calls_last_hour,
+                mist_api_budget_remaining,
+                mist_api_budget_per_hour,
                 stream,
             }),
         }
@@ -235,6 +264,11 @@ impl Metrics {
             .inc_by(rows);
     }
 
+    /// The hourly Mist call budget every Mist client using these metrics spends from.
+    pub fn mist_budget(&self) -> Arc<Budget> {
+        self.inner.mist_budget.clone()
+    }
+
     /// The Mist WebSocket stream's numbers (`mesa_stream_*`).
     pub fn stream(&self) -> &crate::ingest::stream::StreamMetrics {
         &self.inner.stream
@@ -242,6 +276,15 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
+        // The hour slides without calls too: read the budget at scrape time.
+        let budget = &self.inner.mist_budget;
+        let gauge = |g: &Gauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        gauge(&self.inner.mist_api_calls_last_hour, budget.used());
+        gauge(&self.inner.mist_api_budget_remaining, budget.remaining());
+        gauge(
+            &self.inner.mist_api_budget_per_hour,
+            u64::from(budget.per_hour()),
+        );
         let mut out = String::new();
         if encode(&mut out, &self.inner.registry).is_err() {
             out.clear();

@@ -5,9 +5,18 @@
 //! `sites/<site_id>/<profile>.set.j2`, then `<dir>/<profile>.set.j2`. Every file is read and
 //! compiled at load time so a broken template stops mesa before it touches a switch.
 //!
+//! Besides `[templates.vars]` and the change (`port`, `switch`, `ap_name`...), a template
+//! gets `current`: what the port has now ([`PortConfig`], read by the Junos backend inside
+//! its lock), so it deletes only the statements mesa owns. Previews (`check-config`, plans
+//! built without a switch) get `current.known = false`.
+//!
 //! Rendered output is checked line by line: only `set ` / `delete ` lines, no control
 //! characters, and no value (AP name, site name, vars) may carry a control character, so a
 //! newline in a name cannot smuggle in an extra command.
+
+mod vlan_vars;
+
+pub use vlan_vars::check as check_vlan_vars;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
+use crate::backend::netconf::port_state::PortConfig;
 use crate::config::TemplatesConfig;
 use crate::model::{ApRef, InterfaceName, Mac, PortChange, Profile, SwitchRef};
 
@@ -62,6 +72,8 @@ pub struct Templates {
     /// Display name (file path or `(built-in) ap.set.j2`) per registered template name.
     files: BTreeMap<String, String>,
     vars: BTreeMap<String, Value>,
+    /// Settings that load but do nothing on the switch (see [`vlan_vars`]).
+    warnings: Vec<String>,
 }
 
 impl fmt::Debug for Templates {
@@ -86,6 +98,7 @@ impl Templates {
             env,
             files: BTreeMap::new(),
             vars: BTreeMap::new(),
+            warnings: Vec::new(),
         };
         for (profile, source) in [
             (Profile::Ap, BUILTIN_AP),
@@ -101,6 +114,9 @@ impl Templates {
         if let Some(dir) = &cfg.dir {
             templates.load_dir(dir)?;
         }
+        templates.warnings = vlan_vars::check(&cfg.vars).map_err(|(key, why)| {
+            TemplateError::new(&format!("[templates.vars] {key}"), None, why)
+        })?;
         for (key, value) in &cfg.vars {
             let value = Value::from_serialize(value);
             check_value(&format!("[templates.vars] {key}"), &value)?;
@@ -213,13 +229,27 @@ impl Templates {
         }
     }
 
-    /// Renders the lines for one change.
+    /// Renders the lines for one change, not knowing what the port has now (a preview).
     pub fn render(&self, change: &PortChange) -> Result<Vec<String>, TemplateError> {
-        let name = self.pick(&change.switch, change.profile)?;
-        self.render_with(name, change)
+        self.render_on(change, &PortConfig::unknown(&change.port))
     }
 
-    fn render_with(&self, name: &str, change: &PortChange) -> Result<Vec<String>, TemplateError> {
+    /// Renders the lines for one change onto the port as it is now.
+    pub fn render_on(
+        &self,
+        change: &PortChange,
+        current: &PortConfig,
+    ) -> Result<Vec<String>, TemplateError> {
+        let name = self.pick(&change.switch, change.profile)?;
+        self.render_with(name, change, current)
+    }
+
+    fn render_with(
+        &self,
+        name: &str,
+        change: &PortChange,
+        current: &PortConfig,
+    ) -> Result<Vec<String>, TemplateError> {
         let shown = self
             .files
             .get(name)
@@ -243,6 +273,12 @@ impl Templates {
             })?;
             ctx.insert(key.to_string(), value);
         }
+        // Values read from the switch: a control character in them is refused like any other.
+        let current = Value::from_serialize(current);
+        check_value(&shown, &current).map_err(|e| {
+            TemplateError::new(&shown, None, format!("variable current: {}", e.reason))
+        })?;
+        ctx.insert("current".to_string(), current);
         let template = self
             .env
             .get_template(name)
@@ -292,7 +328,7 @@ impl Templates {
                 Profile::Secured
             };
             let change = sample_change(name, profile);
-            let lines = self.render_with(name, &change)?;
+            let lines = self.render_with(name, &change, &PortConfig::unknown(&change.port))?;
             out.push(format!(
                 "# {shown} (sample port {}, switch {})",
                 change.port, change.switch.name
@@ -300,6 +336,11 @@ impl Templates {
             out.extend(lines);
         }
         Ok(out)
+    }
+
+    /// Settings that load but have no effect on the switch, for `check-config`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Every (profile, file) in use, for logs.
@@ -445,7 +486,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "delete interfaces ge-0/0/12 unit 0 family ethernet-switching",
+                "delete interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members",
                 "set interfaces ge-0/0/12 native-vlan-id 100",
                 "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode trunk",
                 "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 100",
@@ -466,8 +507,9 @@ mod tests {
             lines,
             [
                 "delete interfaces ge-0/0/12 native-vlan-id",
-                "delete interfaces ge-0/0/12 unit 0 family ethernet-switching",
+                "delete interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members",
                 "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode access",
+                "delete protocols dot1x authenticator interface ge-0/0/12 mac-radius",
                 "set protocols dot1x authenticator interface ge-0/0/12 mac-radius restrict",
                 "set protocols dot1x authenticator interface ge-0/0/12 supplicant multiple",
                 "set protocols dot1x authenticator interface ge-0/0/12 retries 3",
@@ -484,6 +526,109 @@ mod tests {
             lines.last().unwrap(),
             "set interfaces ge-0/0/12 description \"AP 5c5b35aabbcc\""
         );
+    }
+
+    fn read(text: &str) -> PortConfig {
+        PortConfig::from_text(text, &InterfaceName::parse("ge-0/0/12").unwrap())
+    }
+
+    /// A factory-default port: storm-control only, dot1x on the `.0` name.
+    const FACTORY: &str = "interfaces { ge-0/0/12 { unit 0 { family ethernet-switching { \
+        storm-control default; filter { input guest-acl; } } } } }\n\
+        protocols { dot1x { authenticator { interface { ge-0/0/12.0 { supplicant multiple; } } } } }";
+
+    #[test]
+    fn on_a_read_port_only_owned_statements_are_deleted() {
+        let t = Templates::default();
+        let ap = t
+            .render_on(&change("sw1", "s1", Profile::Ap), &read(FACTORY))
+            .unwrap();
+        assert_eq!(
+            ap,
+            [
+                "set interfaces ge-0/0/12 native-vlan-id 1",
+                "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode trunk",
+                "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 1",
+                "delete protocols dot1x authenticator interface ge-0/0/12.0",
+                "set interfaces ge-0/0/12 description \"AP ap-lobby\"",
+            ]
+        );
+        // The AP port as mesa left it, plus two spellings of dot1x (an older mesa added the
+        // bare one beside the switch's `.0`): the secured profile keeps the `.0` stanza.
+        let trunk = "interfaces { ge-0/0/12 { description \"AP ap-lobby\"; native-vlan-id 1; unit 0 { \
+            family ethernet-switching { interface-mode trunk; vlan { members [ 1 10 ]; } storm-control default; } } } }\n\
+            protocols { dot1x { authenticator { interface { ge-0/0/12 { mac-radius { restrict; } } \
+            ge-0/0/12.0 { supplicant multiple; mac-radius; } } } } }";
+        let secured = t
+            .render_on(&change("sw1", "s1", Profile::Secured), &read(trunk))
+            .unwrap();
+        assert_eq!(
+            &secured[..6],
+            [
+                "delete interfaces ge-0/0/12 native-vlan-id",
+                "delete interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members",
+                "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode access",
+                "delete protocols dot1x authenticator interface ge-0/0/12",
+                "delete protocols dot1x authenticator interface ge-0/0/12.0 mac-radius",
+                "set protocols dot1x authenticator interface ge-0/0/12.0 mac-radius restrict",
+            ]
+        );
+        assert_eq!(
+            secured.last().unwrap(),
+            "set interfaces ge-0/0/12 description \"secured (802.1X/MAB)\""
+        );
+        assert!(!secured
+            .iter()
+            .any(|l| l.contains("storm-control") || l.contains("filter")));
+    }
+
+    #[test]
+    fn an_operators_description_is_kept() {
+        let t = Templates::default();
+        let labelled = "interfaces { ge-0/0/12 { description \"patch 3B-12\"; } }";
+        for profile in [Profile::Ap, Profile::Secured] {
+            let lines = t
+                .render_on(&change("sw1", "s1", profile), &read(labelled))
+                .unwrap();
+            assert!(
+                !lines.iter().any(|l| l.contains("description")),
+                "{lines:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dot1x_on_all_adds_no_stanza_of_its_own() {
+        let t = Templates::default();
+        let all =
+            "protocols { dot1x { authenticator { interface { all { supplicant multiple; } } } } }";
+        let secured = t
+            .render_on(&change("sw1", "s1", Profile::Secured), &read(all))
+            .unwrap();
+        assert!(!secured.iter().any(|l| l.contains("dot1x")), "{secured:?}");
+        let ap = t
+            .render_on(&change("sw1", "s1", Profile::Ap), &read(all))
+            .unwrap();
+        assert!(
+            !ap.iter().any(|l| l.contains("dot1x")),
+            "`all` is never deleted: {ap:?}"
+        );
+    }
+
+    #[test]
+    fn server_reject_vlan_is_offered() {
+        let cfg = TemplatesConfig {
+            dir: None,
+            vars: vars("server_reject_vlan = \"REJECTED\""),
+        };
+        let lines = Templates::load(&cfg)
+            .unwrap()
+            .render(&change("sw1", "s1", Profile::Secured))
+            .unwrap();
+        assert!(lines.contains(
+            &"set protocols dot1x authenticator interface ge-0/0/12 server-reject-vlan REJECTED"
+                .to_string()
+        ));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The `mist` backend (port usage overrides in a switch's `port_config`) against the fake
 //! Mist cloud over real HTTP: AP and secured, what the PUT keeps, range keys, no PUT when
-//! in place, one GET + one PUT per batch, not-found, retries; and one end-to-end run of
-//! `mesa serve` with `backend.kind = "mist"` from a signed AP_CONNECTED webhook.
+//! in place, one GET + one PUT per batch, not-found, retries; local overrides (allowed or
+//! blocked by `no_local_overwrite`), dynamic port rules, the PUT's answer checked; and one
+//! end-to-end run of `mesa serve` with `backend.kind = "mist"` from a signed AP_CONNECTED
+//! webhook.
 
 mod support;
 
@@ -62,6 +64,7 @@ fn client(fake: &FakeMist) -> Arc<MistClient> {
     let mut cfg = fake.mist_config();
     cfg.max_retries = 3;
     cfg.timeout = mesa::config::Duration::from_secs(5);
+    cfg.rate_limit_wait = mesa::config::Duration::from_millis(20);
     Arc::new(
         MistClient::new(&cfg, Metrics::new())
             .unwrap()
@@ -384,9 +387,288 @@ async fn mesa_serve_with_the_mist_backend_turns_the_ap_port_into_an_ap_port() {
         .find(|d| d.outcome == Outcome::Applied)
         .expect("an applied decision");
     assert_eq!(decision.backend, "mist");
+    // The decision says what it cost: at least the AP search and the switch search.
+    let calls: u32 = decision
+        .lookups
+        .iter()
+        .find_map(|l| l.strip_prefix("Mist API calls made for this event: "))
+        .unwrap_or_else(|| panic!("no call count in {:?}", decision.lookups))
+        .parse()
+        .unwrap();
+    assert!(calls >= 2, "{calls}");
     assert_eq!(
         decision.diff.as_deref(),
         Some(r#"port_config.ge-0/0/12: {"usage":"secured"} -> {"usage":"ap"}"#)
     );
     assert_eq!(count(&fake, "PUT", &device_path()), 1);
+}
+
+fn put_bodies(fake: &FakeMist) -> usize {
+    count(fake, "PUT", &device_path())
+}
+
+#[tokio::test]
+async fn an_allowed_local_override_is_where_the_usage_is_written() {
+    let fake = world().await;
+    let mut ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    ports["ge-0/0/30"] = json!({"usage": "secured", "no_local_overwrite": false});
+    fake.set_device_config(&sw_mac(), "port_config", ports.clone());
+    fake.set_device_config(
+        &sw_mac(),
+        "local_port_config",
+        json!({"ge-0/0/30": {"usage": "camera", "note": "helpdesk: camera"}}),
+    );
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/30").as_deref(),
+        Some("camera")
+    );
+    let sw = switch(Some(sw_mac()));
+    let results = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/30", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(results[0].changed);
+    assert!(
+        results[0].diff.starts_with("local_port_config.ge-0/0/30: "),
+        "{}",
+        results[0].diff
+    );
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/30").as_deref(),
+        Some("ap"),
+        "the port really changed"
+    );
+    let device = fake.device(&sw_mac()).unwrap();
+    assert_eq!(
+        device["local_port_config"]["ge-0/0/30"],
+        json!({"usage": "ap", "note": "helpdesk: camera"})
+    );
+    assert_eq!(device["port_config"], ports, "port_config as it was");
+}
+
+#[tokio::test]
+async fn a_blocked_local_override_leaves_port_config_in_force() {
+    let fake = world().await;
+    // no_local_overwrite defaults to true: the helpdesk's override does not apply.
+    fake.set_device_config(
+        &sw_mac(),
+        "local_port_config",
+        json!({"ge-0/0/12": {"usage": "camera"}}),
+    );
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/12").as_deref(),
+        Some("secured")
+    );
+    let sw = switch(Some(sw_mac()));
+    let results = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(
+        results[0]
+            .diff
+            .starts_with(r#"port_config.ge-0/0/12: {"usage":"secured"} -> {"usage":"ap"}"#),
+        "{}",
+        results[0].diff
+    );
+    assert!(
+        results[0]
+            .diff
+            .contains("local_port_config.ge-0/0/12 does not apply (no_local_overwrite)"),
+        "{}",
+        results[0].diff
+    );
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/12").as_deref(),
+        Some("ap")
+    );
+    assert_eq!(
+        fake.device(&sw_mac()).unwrap()["local_port_config"],
+        json!({"ge-0/0/12": {"usage": "camera"}}),
+        "the helpdesk's entry is not touched"
+    );
+}
+
+#[tokio::test]
+async fn removing_an_override_also_removes_an_allowed_local_one() {
+    let fake = world().await;
+    let mut ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    ports["ge-0/0/30"] = json!({"usage": "ap", "no_local_overwrite": false});
+    fake.set_device_config(&sw_mac(), "port_config", ports);
+    fake.set_device_config(
+        &sw_mac(),
+        "local_port_config",
+        json!({"ge-0/0/30": {"usage": "ap"}}),
+    );
+    let sw = switch(Some(sw_mac()));
+    let b = MistPortBackend::new(client(&fake), &usages("ap", ""));
+    let results = b
+        .apply(&sw, &[change(&sw, "ge-0/0/30", Profile::Secured)])
+        .await
+        .unwrap();
+    assert!(results[0].changed, "{results:?}");
+    let device = fake.device(&sw_mac()).unwrap();
+    assert!(device["port_config"].get("ge-0/0/30").is_none());
+    assert_eq!(device["local_port_config"], json!({}));
+    assert_eq!(fake.effective_usage(&sw_mac(), "ge-0/0/30"), None);
+}
+
+#[tokio::test]
+async fn a_port_under_dynamic_rules_is_refused_not_reported_done() {
+    let fake = world().await;
+    let mut ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    ports["ge-0/0/31"] = json!({"usage": "default", "dynamic_usage": "dynamic"});
+    fake.set_device_config(&sw_mac(), "port_config", ports);
+    fake.assign_dynamic_usage(&sw_mac(), "ge-0/0/31", "iot");
+    let sw = switch(Some(sw_mac()));
+    let err = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/31", Profile::Ap)])
+        .await
+        .unwrap_err();
+    match &err {
+        BackendError::Rejected(m) => {
+            assert!(m.contains("dynamic port configuration"), "{m}");
+            assert!(m.contains("dynamic_usage \"dynamic\""), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert_eq!(put_bodies(&fake), 0);
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/31").as_deref(),
+        Some("iot")
+    );
+}
+
+#[tokio::test]
+async fn a_put_mist_did_not_apply_is_not_reported_as_success() {
+    let fake = world().await;
+    fake.ignore_put_key("port_config");
+    let sw = switch(Some(sw_mac()));
+    let err = backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap_err();
+    match &err {
+        BackendError::Rejected(m) => {
+            assert!(m.contains("did not change as asked"), "{m}");
+            assert!(
+                m.contains(r#"port_config.ge-0/0/12 usage "secured""#),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(put_bodies(&fake), 1);
+}
+
+#[tokio::test]
+async fn the_put_says_it_is_a_switch() {
+    let fake = world().await;
+    let sw = switch(Some(sw_mac()));
+    backend(&fake)
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    // The fake refuses a device PUT without `type` (required by `device_switch`): the
+    // backend's went through, and a bare one would not.
+    let http = reqwest::Client::new();
+    let bare = http
+        .put(format!("{}{}", fake.url(), device_path()))
+        .header("Authorization", format!("Token {}", fake.token()))
+        .json(&json!({"port_config": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 400);
+    assert_eq!(
+        fake.effective_usage(&sw_mac(), "ge-0/0/12").as_deref(),
+        Some("ap")
+    );
+}
+
+#[tokio::test]
+async fn the_budget_warning_reaches_chat_and_metrics() {
+    let fake = world().await;
+    let ap = Mac::parse("5c5b353e5299").unwrap();
+    fake.plug_ap(&ap, &sw_mac(), "ge-0/0/12");
+    let receiver = support::mesa::Receiver::start().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    config.mist.api_url = fake.url();
+    config.mist.api_token = Some(Secret::new(fake.token()));
+    config.mist.org_id = Some(fake.org_id().to_string());
+    config.mist.hourly_budget = 4;
+    config.backend.kind = BackendKind::Mist;
+    config.notify.push(
+        toml::from_str(&format!(
+            "kind = \"slack\"\nurl = \"{}\"\nmin_severity = \"warning\"",
+            receiver.url
+        ))
+        .unwrap(),
+    );
+    let mesa = support::mesa::start_app(dir, config).await;
+    let body = support::mesa::device_event("AP_CONNECTED", ap.as_str(), SITE, 1_700_000_000);
+    assert!(mesa.post_signed(&body).await.status().is_success());
+    mesa.idle().await;
+    // AP search, switch search, device GET and PUT: 4 of 4 calls, past 80 %.
+    // The warning goes to chat from its own task: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !receiver
+        .texts()
+        .iter()
+        .any(|t| t.contains("Mist API budget"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no budget warning in chat: {:?}",
+            receiver.texts()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = mesa.app.metrics.render();
+    assert!(
+        metrics.contains("mesa_mist_api_budget_per_hour 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mesa_mist_api_calls_last_hour 4"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_put_refused_with_429_is_not_resent_later_from_the_old_read() {
+    let fake = world().await;
+    let sw = switch(Some(sw_mac()));
+    let b = backend(&fake);
+    // The GET passes, then the hour's budget is spent: the PUT answers 429.
+    fake.set_hourly_budget(Some(1));
+    let err = b
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_transient(),
+        "the engine retries read-then-write: {err:?}"
+    );
+    assert!(err.to_string().contains("HTTP 429"), "{err}");
+    assert_eq!(put_bodies(&fake), 1, "not resent by the client");
+    // Someone edits the port meanwhile; once calls pass, the retry reads that edit.
+    fake.set_hourly_budget(None);
+    let mut ports = fake.device(&sw_mac()).unwrap()["port_config"].clone();
+    ports["ge-0/0/14"] = json!({"usage": "printer"});
+    fake.set_device_config(&sw_mac(), "port_config", ports);
+    let results = b
+        .apply(&sw, &[change(&sw, "ge-0/0/12", Profile::Ap)])
+        .await
+        .unwrap();
+    assert!(results[0].changed);
+    let device = fake.device(&sw_mac()).unwrap();
+    assert_eq!(
+        device["port_config"]["ge-0/0/14"],
+        json!({"usage": "printer"})
+    );
+    assert_eq!(device["port_config"]["ge-0/0/12"], json!({"usage": "ap"}));
 }

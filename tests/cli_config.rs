@@ -278,3 +278,37 @@ fn live_backend_without_webhook_secret_needs_allow_unsigned_written_out() {
         );
     }
 }
+
+#[test]
+fn vlan_values_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    // `native-vlan-id` is a number on Junos: a VLAN name fails at load on every switch.
+    let path = write(dir.path(), "[templates.vars]\nnative_vlan = \"AP-MGMT\"\n");
+    let out = mesa(&path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("templates.vars.native_vlan") && stderr.contains("not a number"),
+        "{stderr}"
+    );
+    let path = write(dir.path(), "[templates.vars]\nap_vlans = [10, 5000]\n");
+    let out = mesa(&path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("templates.vars.ap_vlans[1]"), "{stderr}");
+
+    // A guest VLAN with MAC RADIUS restrict does nothing: valid, with a warning.
+    let path = write(dir.path(), "[templates.vars]\nguest_vlan = \"GUEST\"\n");
+    let out = mesa(&path, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("# WARNING: [templates.vars] guest_vlan does nothing")
+            && stdout.contains("server_reject_vlan"),
+        "{stdout}"
+    );
+}

@@ -446,8 +446,11 @@ fn confirmed_commit_is_confirmed_by_the_next_commit() {
 
 #[test]
 fn unconfirmed_commit_rolls_back_after_its_minutes_even_without_a_session() {
+    // The deadline, not the session end, rolls back here: a platform that keeps the pending
+    // commit past its session.
     let sw = JunosSwitch::start_with_faults(Faults {
         minute_secs: Some(1),
+        keep_pending_on_session_end: true,
         ..Faults::default()
     });
     sw.seed_running(SECURED);
@@ -474,6 +477,167 @@ fn unconfirmed_commit_rolls_back_after_its_minutes_even_without_a_session() {
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[1].kind, "rollback");
     assert_eq!((log[1].lines_added, log[1].lines_removed), (3, 3));
+}
+
+/// Juniper, "Terminate a NETCONF Session": a session that ends with its confirmed commit
+/// pending has the configuration restored at once, however it ends.
+#[test]
+fn session_end_with_a_pending_confirmed_commit_rolls_back_at_once() {
+    for ending in [
+        "close-session",
+        "eof",
+        "kill -9 of the client",
+        "kill-session",
+    ] {
+        // A long "minute": only the session end can explain a rollback.
+        let sw = JunosSwitch::start_with_faults(Faults {
+            minute_secs: Some(600),
+            ..Faults::default()
+        });
+        sw.seed_running(SECURED);
+        let mut nc = Nc::open(&sw);
+        let mut other = Nc::open(&sw);
+        nc.lock();
+        nc.load(AP_PROFILE);
+        let reply = nc.rpc("<commit-configuration><confirmed/><confirm-timeout>5</confirm-timeout><log>try</log></commit-configuration>");
+        assert!(reply.contains("<commit-success/>"), "{reply}");
+        assert!(sw.running_config().contains("interface-mode trunk"));
+        match ending {
+            "close-session" => {
+                nc.rpc("<close-session/>");
+                drop(nc);
+            }
+            "eof" => drop(nc),
+            "kill -9 of the client" => nc.kill(),
+            _ => {
+                let reply = other.rpc(&format!(
+                    "<kill-session><session-id>{}</session-id></kill-session>",
+                    nc.session_id
+                ));
+                assert!(reply.contains("<ok/>"), "{reply}");
+                drop(nc);
+            }
+        }
+        wait_until("the rollback at session end", || {
+            sw.commit_log().iter().any(|e| e.kind == "rollback")
+        });
+        assert_eq!(sw.running_config(), SECURED, "{ending}");
+        assert!(sw.state.pending_confirm().unwrap().is_none(), "{ending}");
+        let log = sw.commit_log();
+        assert!(
+            log[1].log.as_deref().unwrap_or("").contains("session"),
+            "{ending}: {log:?}"
+        );
+        drop(other);
+    }
+
+    // Confirmed in the same session: nothing to roll back when it ends.
+    let sw = JunosSwitch::start();
+    sw.seed_running(SECURED);
+    let mut nc = Nc::open(&sw);
+    nc.lock();
+    nc.load(AP_PROFILE);
+    nc.rpc("<commit-configuration><confirmed/><confirm-timeout>5</confirm-timeout></commit-configuration>");
+    nc.rpc("<commit-configuration/>");
+    drop(nc);
+    wait_until("the session to end", || {
+        sw.state.lock_holder().unwrap().is_none()
+    });
+    assert!(sw.running_config().contains("interface-mode trunk"));
+    assert!(sw.commit_log().iter().all(|e| e.kind == "commit"));
+}
+
+/// `show system commit`: the comment stays on a confirmed entry after its confirmation (as on
+/// Junos); the 23.1+ `commit-confirmed` leaf marks the entry only while it is pending.
+#[test]
+fn commit_information_in_both_shapes() {
+    for leaf in [false, true] {
+        let sw = JunosSwitch::start_with_faults(Faults {
+            commit_confirmed_leaf: leaf,
+            ..Faults::default()
+        });
+        let mut nc = Nc::open(&sw);
+        nc.lock();
+        nc.load("set vlans x vlan-id 5");
+        nc.rpc("<commit-configuration><confirmed/><confirm-timeout>3</confirm-timeout><log>trial</log></commit-configuration>");
+        let pending = nc.rpc("<get-commit-information/>");
+        let newest = |reply: &str| {
+            parse(reply)
+                .child("commit-information")
+                .and_then(|c| c.child("commit-history"))
+                .cloned()
+                .unwrap_or_else(|| panic!("{reply}"))
+        };
+        let entry = newest(&pending);
+        assert_eq!(
+            entry.child("comment").map(|c| c.text.trim().to_string()),
+            Some("commit confirmed, rollback in 3mins".to_string())
+        );
+        assert_eq!(entry.child("commit-confirmed").is_some(), leaf, "{pending}");
+        let seconds = entry
+            .child("date-time")
+            .and_then(|d| d.attr("junos:seconds"));
+        assert!(
+            seconds.is_some_and(|s| s.parse::<i64>().is_ok()),
+            "{pending}"
+        );
+
+        nc.load("set vlans y vlan-id 6");
+        nc.rpc("<commit-configuration/>");
+        let after = nc.rpc("<get-commit-information/>");
+        let after = parse(&after);
+        let entries: Vec<&Element> = after
+            .child("commit-information")
+            .unwrap()
+            .children
+            .iter()
+            .filter(|c| c.name == "commit-history")
+            .collect();
+        assert!(entries[0].child("comment").is_none());
+        assert!(
+            entries[1].child("comment").is_some(),
+            "the comment stays after the confirmation: {after:?}"
+        );
+        assert!(entries[1].child("commit-confirmed").is_none(), "{after:?}");
+    }
+}
+
+/// A filter naming several subtrees returns each of them, as Junos does.
+#[test]
+fn get_configuration_filter_with_several_branches() {
+    let sw = JunosSwitch::start();
+    sw.seed_running(&mesa::sim::junos::factory_default(
+        "sw",
+        4,
+        mesa::sim::junos::Dot1xSeed::Mixed,
+    ));
+    let mut nc = Nc::open(&sw);
+    let reply = nc.rpc(
+        "<get-configuration format=\"text\"><configuration><interfaces>\
+         <interface><name>ge-0/0/1</name></interface><interface><name>ge-0/0/2</name></interface>\
+         </interfaces><protocols><dot1x><authenticator/></dot1x></protocols></configuration></get-configuration>",
+    );
+    let text = parse(&reply)
+        .child("configuration-text")
+        .unwrap_or_else(|| panic!("{reply}"))
+        .text
+        .clone();
+    let (interfaces, protocols) = text
+        .split_once("protocols {")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        interfaces.contains("ge-0/0/1 {") && interfaces.contains("ge-0/0/2 {"),
+        "{text}"
+    );
+    assert!(
+        !interfaces.contains("ge-0/0/3") && !interfaces.contains("ge-0/0/0"),
+        "{text}"
+    );
+    assert!(
+        protocols.contains("ge-0/0/3.0 {"),
+        "all of the authenticator: {text}"
+    );
+    assert!(!text.contains("lldp"), "{text}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The Mist client and the AP locator against the fake Mist cloud, over real HTTP on
 //! 127.0.0.1: lookups, moved APs, LLDP port names, retries (429, 5xx, timeouts), token
-//! handling, the switch cache and call counting.
+//! handling, the switch cache and call counting; paging below Mist's 1,000 cap, the shared
+//! 429 gate and the hourly budget, renamed switches, errors that show their cause.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ fn config(fake: &FakeMist) -> MistConfig {
     cfg.lookup_attempts = 3;
     cfg.lookup_backoff = mesa::config::Duration::from_millis(20);
     cfg.timeout = mesa::config::Duration::from_secs(5);
+    cfg.rate_limit_wait = mesa::config::Duration::from_millis(20);
     cfg
 }
 
@@ -270,8 +272,13 @@ async fn rate_limit_without_retry_after_backs_off_then_gives_up() {
         .unwrap()
         .is_some());
     assert_eq!(fake.call_count("/api/v1/"), 3);
-    // Backoff 10 ms then 20 ms, each at least half fixed.
-    assert!(started.elapsed() >= Duration::from_millis(15));
+    // The gate stayed closed 20 ms, then 40 ms (no Retry-After: rate_limit_wait, doubled).
+    assert!(started.elapsed() >= Duration::from_millis(60));
+    assert_eq!(
+        mist.rate_limited_for(),
+        None,
+        "a passing call opens the gate"
+    );
 
     fake.clear_calls();
     fake.fail_next_with_429(10, None);
@@ -281,11 +288,12 @@ async fn rate_limit_without_retry_after_backs_off_then_gives_up() {
             err,
             MistError::RateLimited {
                 attempts: 4,
-                retry_after: None
+                retry_after: Some(_)
             }
         ),
         "{err:?}"
     );
+    assert!(err.to_string().contains("hourly call budget"), "{err}");
     assert!(err.is_transient());
     assert_eq!(fake.call_count("/api/v1/"), 4, "1 call + max_retries (3)");
 }
@@ -308,7 +316,17 @@ async fn server_errors_are_retried_a_bounded_number_of_times() {
     fake.clear_calls();
     fake.fail_next_with_status(100, 503);
     let err = mist.site_ap_stats(SITE).await.unwrap_err();
-    assert!(matches!(err, MistError::Server(503)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            MistError::Server {
+                status: 503,
+                attempts: 4
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("after 4 attempt(s)"), "{err}");
     assert_eq!(
         fake.call_count(&format!("/api/v1/sites/{SITE}/stats/devices")),
         4
@@ -326,7 +344,7 @@ async fn timeouts_are_retried_and_reported() {
     let mist = client(&cfg, &metrics);
     fake.set_latency(Duration::from_millis(400));
     let err = mist.find_ap_on_site(SITE, &ap_mac()).await.unwrap_err();
-    assert!(matches!(err, MistError::Timeout), "{err:?}");
+    assert!(matches!(err, MistError::Timeout { attempts: 2 }), "{err:?}");
     assert_eq!(metric(&metrics, "sites/devices/search", "timeout"), 2);
 }
 
@@ -482,7 +500,14 @@ async fn device_put_replaces_top_level_keys() {
     assert_eq!(device["type"], "switch");
     assert_eq!(device["port_config"]["ge-0/0/1"]["usage"], "default");
 
-    let body = json!({"port_config": {"ge-0/0/12": {"usage": "ap"}}});
+    // `type` is required by `device_switch`: the fake refuses a PUT without it.
+    let untyped = json!({"port_config": {"ge-0/0/12": {"usage": "ap"}}});
+    let err = mist.put_device(SITE, id, &untyped).await.unwrap_err();
+    assert!(
+        matches!(err, MistError::Refused { status: 400, .. }),
+        "{err:?}"
+    );
+    let body = json!({"type": "switch", "port_config": {"ge-0/0/12": {"usage": "ap"}}});
     let updated = mist.put_device(SITE, id, &body).await.unwrap();
     assert_eq!(
         updated["port_config"],
@@ -555,4 +580,298 @@ async fn org_endpoints_of_the_fake_follow_the_spec() {
         .await
         .unwrap();
     assert_eq!(unauth.status(), 401);
+}
+
+/// `X-Page-*` as `/metrics` shows it: `mesa_<name> <value>`.
+fn gauge(metrics: &Metrics, name: &str) -> u64 {
+    let needle = format!("mesa_{name} ");
+    metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(&needle).map(|n| n.parse().unwrap()))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[tokio::test]
+async fn stats_pages_capped_below_1000_are_all_read() {
+    let fake = world().await;
+    for i in 0..249u32 {
+        fake.add_ap(&mac(&format!("5c5b35{i:06x}")), &format!("ap-{i}"), SITE);
+    }
+    // 250 APs; the endpoint answers at most 100 whatever `limit=1000` asks.
+    fake.cap_page_size("stats/devices", 100);
+    let metrics = Metrics::new();
+    let mist = client(&config(&fake), &metrics);
+    let stats = mist.site_ap_stats(SITE).await.unwrap();
+    assert_eq!(stats.len(), 250, "not just the first page");
+    assert_eq!(
+        fake.call_count(&format!("/api/v1/sites/{SITE}/stats/devices")),
+        3
+    );
+    let org = mist.org_ap_stats(fake.org_id(), Some(SITE)).await.unwrap();
+    assert_eq!(org.len(), 250);
+
+    // Without X-Page-Total the pages at X-Page-Limit go on; the short one ends.
+    fake.state().hide_page_total = true;
+    fake.clear_calls();
+    assert_eq!(mist.site_ap_stats(SITE).await.unwrap().len(), 250);
+    assert_eq!(fake.call_count("/api/v1/"), 3);
+    let last = fake.calls().last().unwrap().clone();
+    assert!(last.query.contains("page=3"), "{last:?}");
+
+    // A `page` that is not honoured: the same 100 APs again are an error, not the list.
+    fake.state().hide_page_total = false;
+    fake.state().ignore_page_param = true;
+    let err = mist.site_ap_stats(SITE).await.unwrap_err();
+    assert!(matches!(err, MistError::Decode(_)), "{err:?}");
+    assert!(err.to_string().contains("could not be read whole"), "{err}");
+}
+
+#[tokio::test]
+async fn searches_capped_below_1000_follow_next() {
+    let fake = world().await;
+    for i in 0..4u8 {
+        fake.add_switch(
+            &mac(&format!("00c78d93a{i:03x}")),
+            &format!("sw-{i}"),
+            SITE,
+            "10.0.0.1",
+        );
+    }
+    fake.cap_page_size("devices/search", 2);
+    let metrics = Metrics::new();
+    let mist = client(&config(&fake), &metrics);
+    let switches = mist.org_switches(fake.org_id(), None).await.unwrap();
+    assert_eq!(switches.len(), 5);
+    assert_eq!(
+        fake.call_count(&format!("/api/v1/orgs/{}/devices/search", fake.org_id())),
+        3
+    );
+}
+
+#[tokio::test]
+async fn after_a_429_every_caller_waits_at_one_gate() {
+    let fake = world().await;
+    let metrics = Metrics::new();
+    let mut cfg = config(&fake);
+    cfg.rate_limit_wait = mesa::config::Duration::from_millis(200);
+    cfg.hourly_budget = 100;
+    let mist = client(&cfg, &metrics);
+    // Mist's budget is spent: every call answers 429 with the real body, no Retry-After.
+    fake.set_hourly_budget(Some(0));
+
+    let first = {
+        let mist = mist.clone();
+        tokio::spawn(async move { mist.find_ap_on_site(SITE, &ap_mac()).await })
+    };
+    while fake.calls().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(mist.rate_limited_for().is_some(), "the 429 closed the gate");
+    assert_eq!(gauge(&metrics, "mist_api_budget_remaining"), 0);
+    // 49 more lookups while the gate is closed: they wait instead of calling.
+    let mut tasks = vec![first];
+    for _ in 0..49 {
+        let mist = mist.clone();
+        tasks.push(tokio::spawn(async move {
+            mist.find_ap_on_site(SITE, &ap_mac()).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let while_closed = fake.calls().len();
+    assert!(
+        (2..=3).contains(&while_closed),
+        "one call, then one probe per reopening: {while_closed}"
+    );
+    // The hour turns: the next probe passes and the gate opens for everyone.
+    fake.set_hourly_budget(None);
+    for task in tasks {
+        assert!(task.await.unwrap().unwrap().is_some());
+    }
+    let calls = fake.calls().len();
+    assert!(
+        calls <= 50 + 3,
+        "50 lookups, at most 3 spent on 429s: {calls}"
+    );
+    assert!(metric(&metrics, "sites/devices/search", "429") <= 3);
+    assert_eq!(metric(&metrics, "sites/devices/search", "200"), 50);
+    assert_eq!(mist.rate_limited_for(), None);
+    assert_eq!(gauge(&metrics, "mist_api_calls_last_hour"), calls as u64);
+    assert_eq!(
+        gauge(&metrics, "mist_api_budget_remaining"),
+        100 - calls as u64
+    );
+}
+
+#[tokio::test]
+async fn a_closed_gate_fails_fast_without_spending_calls() {
+    let fake = world().await;
+    let metrics = Metrics::new();
+    let mut cfg = config(&fake);
+    cfg.rate_limit_wait = mesa::config::Duration::from_secs(30);
+    let mist = Arc::new(
+        MistClient::new(&cfg, metrics.clone())
+            .unwrap()
+            .with_retry_after_cap(Duration::from_millis(50)),
+    );
+    fake.fail_next_with_429(1, None);
+    let err = mist.find_ap_on_site(SITE, &ap_mac()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MistError::RateLimited {
+                attempts: 1,
+                retry_after: Some(30)
+            }
+        ),
+        "{err:?}"
+    );
+    // Every other caller gives up at once, without a call, and says when to try again.
+    let err = mist
+        .find_ap_in_org(fake.org_id(), &ap_mac())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MistError::RateLimited {
+                attempts: 0,
+                retry_after: Some(29 | 30)
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(fake.call_count("/api/v1/"), 1);
+}
+
+#[tokio::test]
+async fn the_hour_budget_is_in_metrics_and_warns_at_80_percent() {
+    let fake = world().await;
+    let metrics = Metrics::new();
+    let mut cfg = config(&fake);
+    cfg.hourly_budget = 10;
+    let mist = client(&cfg, &metrics);
+    let mut warnings = mist.budget().warnings();
+    for _ in 0..7 {
+        mist.find_ap_on_site(SITE, &ap_mac()).await.unwrap();
+    }
+    assert!(warnings.try_recv().is_err(), "7 of 10: no warning yet");
+    assert_eq!(gauge(&metrics, "mist_api_calls_last_hour"), 7);
+    assert_eq!(gauge(&metrics, "mist_api_budget_remaining"), 3);
+    assert_eq!(gauge(&metrics, "mist_api_budget_per_hour"), 10);
+    mist.find_ap_on_site(SITE, &ap_mac()).await.unwrap();
+    let warning = warnings.try_recv().expect("warned at 8 of 10");
+    assert_eq!((warning.used, warning.per_hour), (8, 10));
+    mist.find_ap_on_site(SITE, &ap_mac()).await.unwrap();
+    assert!(warnings.try_recv().is_err(), "once per hour");
+}
+
+#[tokio::test]
+async fn calls_are_counted_per_scope() {
+    let fake = world().await;
+    let metrics = Metrics::new();
+    let mist = client(&config(&fake), &metrics);
+    fake.fail_next_with_status(1, 502);
+    let calls = mesa::mist::CallCount::new();
+    calls
+        .scope(async {
+            mist.find_ap_on_site(SITE, &ap_mac()).await.unwrap();
+            mist.switch_by_hostname(SITE, "ld-cup-idf-bbb")
+                .await
+                .unwrap();
+            // Cached: costs nothing.
+            mist.switch_by_hostname(SITE, "ld-cup-idf-bbb")
+                .await
+                .unwrap();
+            assert_eq!(mesa::mist::calls::current(), Some(3));
+        })
+        .await;
+    assert_eq!(calls.get(), 3, "502 + retry + switch search");
+    // Outside any scope nothing is counted (and nothing fails).
+    mist.find_ap_on_site(SITE, &ap_mac()).await.unwrap();
+    assert_eq!(calls.get(), 3);
+}
+
+#[tokio::test]
+async fn unreachable_mist_shows_the_cause_and_the_real_attempt_count() {
+    // A port nobody listens on: connection refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cfg = MistConfig {
+        api_url: format!("http://127.0.0.1:{port}"),
+        api_token: Some(Secret::new("t")),
+        ..MistConfig::default()
+    };
+    cfg.max_retries = 3;
+    let metrics = Metrics::new();
+    let mist = client(&cfg, &metrics);
+    let err = mist.find_ap_on_site(SITE, &ap_mac()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, MistError::Http { attempts: 4, .. }),
+        "{err:?}"
+    );
+    assert!(text.contains("after 4 attempt(s)"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection refused"),
+        "the connect error, not just \"error sending request\": {text}"
+    );
+    assert!(err.is_transient());
+
+    // A name that does not resolve: the DNS error shows.
+    let mut cfg = cfg.clone();
+    cfg.api_url = "http://mist-does-not-exist.invalid".into();
+    cfg.max_retries = 0;
+    let err = client(&cfg, &metrics)
+        .find_ap_on_site(SITE, &ap_mac())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("after 1 attempt(s)"), "{text}");
+    assert!(text.contains("dns error"), "{text}");
+}
+
+#[tokio::test]
+async fn a_renamed_switch_is_known_by_its_current_name() {
+    let fake = world().await;
+    fake.rename_switch(&sw_mac(), "ld-cup-idf-ccc");
+    let metrics = Metrics::new();
+    let mist = client(&config(&fake), &metrics);
+    let sw = mist
+        .switch_by_hostname(SITE, "ld-cup-idf-ccc")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        sw.name, "ld-cup-idf-ccc",
+        "last_hostname, not the former name"
+    );
+    assert_eq!(sw.mac, sw_mac());
+    let by_mac = mist
+        .switch_by_mac(fake.org_id(), &sw_mac())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_mac.name, "ld-cup-idf-ccc");
+    // The former name still finds it while no other switch carries it...
+    let old = mist
+        .switch_by_hostname(SITE, "ld-cup-idf-bbb")
+        .await
+        .unwrap();
+    assert_eq!(old.map(|s| s.mac), Some(sw_mac()));
+    // ...but once a new switch is called that, the name is the new switch's.
+    let newer = mac("00c78d939e00");
+    fake.add_switch(&newer, "ld-cup-idf-bbb", SITE, "10.0.0.218");
+    let fresh = client(&config(&fake), &metrics);
+    let found = fresh
+        .switch_by_hostname(SITE, "ld-cup-idf-bbb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.mac, newer);
 }

@@ -18,7 +18,9 @@ use mesa::backend::netconf::{Datastore, Framing, NetconfBackend, Session};
 use mesa::backend::{BackendError, PortResult, SwitchBackend};
 use mesa::config::{HostKeyPolicy, NetconfConfig, SwitchOverride, TemplatesConfig};
 use mesa::model::{ApRef, InterfaceName, Mac, PortChange, Profile, SwitchRef};
-use mesa::sim::junos::{settle, CommitErrorFault, CommitLogEntry, Faults};
+use mesa::sim::junos::{
+    factory_default, settle, CommitErrorFault, CommitLogEntry, Dot1xSeed, Faults,
+};
 use mesa::sim::mist::FakeMist;
 use mesa::templates::Templates;
 use support::sshd::JunosSwitch;
@@ -572,9 +574,17 @@ async fn commit_past_the_rpc_timeout(faults: Faults) -> Result<Vec<PortResult>, 
     wait_sessions_gone(&sw);
     let running = sw.running_config();
     let log = sw.commit_log();
-    let committed = log.iter().any(|e| e.kind == "commit");
+    // A commit our abandoned session finished, then rolled back when that session ended.
+    let rolled_back = log.iter().any(|e| e.kind == "rollback");
+    let committed = log.iter().any(|e| e.kind == "commit") && !rolled_back;
     eprintln!("commit past rpc_timeout: committed={committed}, outcome={outcome:?}\n{log:#?}");
-    if committed {
+    if rolled_back {
+        assert!(
+            matches!(outcome, Err(BackendError::Uncertain(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(sorted(&running), sorted(&before));
+    } else if committed {
         assert!(
             matches!(outcome, Ok(_) | Err(BackendError::Uncertain(_))),
             "the commit went through, the report must not be a plain failure: {outcome:?}"
@@ -605,12 +615,31 @@ async fn commit_check_past_the_rpc_timeout_changes_nothing() {
 }
 
 #[tokio::test]
-async fn confirmed_commit_past_the_rpc_timeout_is_read_back() {
-    // The check answers in time, the confirmed commit does not: the read-back waits for the
-    // abandoned commit (it holds the lock until done), finds the lines and confirms them.
+async fn confirmed_commit_past_the_rpc_timeout_rolls_back_with_its_session() {
+    // The check answers in time, the confirmed commit does not. mesa drops the session; as on
+    // Junos, the abandoned commit finishes, then its session's end restores the configuration.
+    // The read-back waits for that (the abandoned session holds the lock until done), finds
+    // nothing and reports `Uncertain`, which the engine retries.
+    let outcome = commit_past_the_rpc_timeout(Faults {
+        commit_check_delay_ms: Some(0),
+        commit_delay_ms: 1500,
+        ..Faults::default()
+    })
+    .await;
+    assert!(
+        matches!(outcome, Err(BackendError::Uncertain(_))),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn confirmed_commit_past_the_rpc_timeout_is_read_back_where_it_stays_pending() {
+    // A platform keeping the pending commit past its session: the read-back finds the lines
+    // and confirms them.
     let results = commit_past_the_rpc_timeout(Faults {
         commit_check_delay_ms: Some(0),
         commit_delay_ms: 1500,
+        keep_pending_on_session_end: true,
         ..Faults::default()
     })
     .await
@@ -670,26 +699,27 @@ async fn timings() {
     b.apply(&switch_ref(), &changes).await.expect("12 ports");
     let twelve = t.elapsed();
     setup.sort();
+    // Printed, not asserted: speed is measured in bench/ (BENCHMARKS.md); on a shared machine a
+    // bound here fails on load rather than on mesa.
     eprintln!(
         "TIMINGS ssh (tcp+kex+auth+subsystem) median {:?}; session setup (ssh+hello) min {:?} median {:?} max {:?}; apply 1 port {:?}; apply 12 ports {:?}",
         ssh_only[2], setup[0], setup[2], setup[4], one, twelve
     );
-    assert!(one < Duration::from_secs(10) && twelve < Duration::from_secs(10));
 }
 
-/// Mist → mesa → NETCONF → switch: a signed AP_CONNECTED webhook over HTTP makes the port an
-/// AP port in the simulated switch's committed configuration; the AP unplugged and a signed
-/// AP_DISCONNECTED make it secured again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_to_committed_config_end_to_end() {
-    let sw = seeded(Faults::default());
+/// mesa serving webhooks with the NETCONF backend pointed at `sw`, Mist faked; the AP
+/// `ap_mac` is plugged into ge-0/0/7 of the switch.
+async fn mesa_on(
+    sw: &JunosSwitch,
+    ap_mac: &Mac,
+    tweak: impl FnOnce(&mut mesa::config::Config),
+) -> (support::mesa::TestMesaWith, FakeMist) {
     let fake = FakeMist::start().await;
     let sw_mac = Mac::parse("f4a7391a2b3c").unwrap();
-    let ap_mac = Mac::parse("5c5b35d0e0f1").unwrap();
     fake.add_site(SITE, "HQ");
     // The LLDP system name Mist reports is the name the [switches."<name>"] override uses.
     fake.add_switch(&sw_mac, SWITCH, SITE, "192.0.2.1");
-    fake.plug_ap(&ap_mac, &sw_mac, "ge-0/0/7");
+    fake.plug_ap(ap_mac, &sw_mac, "ge-0/0/7");
 
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::mesa::config(dir.path());
@@ -705,19 +735,33 @@ async fn webhook_to_committed_config_end_to_end() {
     // On, and skipped by itself: one AP is at most min_site_aps (2).
     config.guards.outage.enabled = true;
     config.backend.kind = mesa::config::BackendKind::Netconf;
-    config.backend.netconf = netconf_config(&sw);
-    config.switches = overrides(&sw);
+    config.backend.netconf = netconf_config(sw);
+    config.switches = overrides(sw);
     config.templates.vars.insert(
         "ap_vlans".into(),
         toml::Value::Array(vec![toml::Value::Integer(10), toml::Value::Integer(20)]),
     );
+    tweak(&mut config);
     let templates = Arc::new(Templates::load(&config.templates).expect("templates"));
     let nc: Arc<dyn SwitchBackend> = Arc::new(NetconfBackend::new(
         &config.backend.netconf,
         &config.switches,
         templates,
     ));
-    let mesa = support::mesa::start_with_backend(dir, config, nc).await;
+    (
+        support::mesa::start_with_backend(dir, config, nc).await,
+        fake,
+    )
+}
+
+/// Mist → mesa → NETCONF → switch: a signed AP_CONNECTED webhook over HTTP makes the port an
+/// AP port in the simulated switch's committed configuration; the AP unplugged and a signed
+/// AP_DISCONNECTED make it secured again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_to_committed_config_end_to_end() {
+    let sw = seeded(Faults::default());
+    let ap_mac = Mac::parse("5c5b35d0e0f1").unwrap();
+    let (mesa, fake) = mesa_on(&sw, &ap_mac, |_| {}).await;
     let b = backend(&sw);
     let ap_lines = set_lines(&b, &change(7, Profile::Ap));
 
@@ -764,7 +808,12 @@ async fn webhook_to_committed_config_end_to_end() {
 /// commit, no second confirmed commit); someone else's pending commit is left alone.
 #[tokio::test]
 async fn empty_diff_confirms_our_own_pending_confirmed_commit() {
-    let sw = seeded(Faults::default());
+    // Junos rolls back when the session ends; a platform that keeps the commit pending
+    // leaves it for the next run to find.
+    let sw = seeded(Faults {
+        keep_pending_on_session_end: true,
+        ..Faults::default()
+    });
     let b = backend(&sw);
     let ap = change(3, Profile::Ap);
     let lines = b
@@ -883,5 +932,311 @@ async fn someone_elses_pending_confirmed_commit_is_never_confirmed() {
     let log = sw.commit_log();
     assert!(log.iter().any(|e| e.kind == "rollback"), "{log:#?}");
     assert_eq!(sw.running_config(), before, "their change rolled back");
+    assert_clean(&sw);
+}
+
+// ---------------------------------------------------------------------------------------
+// A factory-default EX (`sim::junos::factory_default`): storm-control on every port, dot1x
+// named `ge-0/0/N` on even ports and `ge-0/0/N.0` on odd ones, or `interface all`.
+
+/// A factory-default switch of 8 ports with the VLANs the templates name, plus `extra`.
+fn factory(faults: Faults, dot1x: Dot1xSeed, extra: &str) -> JunosSwitch {
+    let sw = JunosSwitch::start_with_faults(faults);
+    let mut seed = factory_default(SWITCH, 8, dot1x);
+    seed.push_str("set vlans ap-mgmt vlan-id 10\nset vlans ap-data vlan-id 20\n");
+    seed.push_str(extra);
+    sw.seed_running(&seed);
+    sw
+}
+
+/// Lines of `before` missing from `after`.
+fn lost<'a>(before: &'a str, after: &str) -> Vec<&'a str> {
+    let have: Vec<&str> = after.lines().collect();
+    before.lines().filter(|l| !have.contains(l)).collect()
+}
+
+/// Operators' additions under the family mesa edits, and a description mesa did not write.
+const OPERATOR_LINES: &str = "\
+set firewall family ethernet-switching filter guest-acl term t1 then accept
+set interfaces ge-0/0/2 unit 0 family ethernet-switching filter input guest-acl
+set interfaces ge-0/0/2 unit 0 family ethernet-switching recovery-timeout 600
+set interfaces ge-0/0/3 description \"patch 3B-12\"
+set interfaces ge-0/0/3 unit 0 family ethernet-switching filter input guest-acl
+";
+
+#[tokio::test]
+async fn factory_default_ports_keep_every_line_mesa_does_not_own() {
+    let sw = factory(Faults::default(), Dot1xSeed::Mixed, OPERATOR_LINES);
+    let before = sw.running_config();
+    let b = backend(&sw);
+    // ge-0/0/2: dot1x by its bare name; ge-0/0/3: by `ge-0/0/3.0`.
+    let aps = [change(2, Profile::Ap), change(3, Profile::Ap)];
+    let results = b.apply(&switch_ref(), &aps).await.expect("AP profile");
+    assert!(results.iter().all(|r| r.changed), "{results:?}");
+    assert!(
+        results[1]
+            .diff
+            .starts_with("# kept the description \"patch 3B-12\" of ge-0/0/3, not written by mesa"),
+        "{}",
+        results[1].diff
+    );
+    assert!(!results[0].diff.starts_with('#'), "{}", results[0].diff);
+    let running = sw.running_config();
+    let dot1x_of = |p: &str| [format!("interface {p} "), format!("interface {p}.0 ")];
+    let gone = lost(&before, &running);
+    assert!(
+        gone.iter().all(|l| dot1x_of("ge-0/0/2")
+            .iter()
+            .chain(&dot1x_of("ge-0/0/3"))
+            .any(|d| l.contains(d.as_str()))),
+        "only the ports' dot1x stanzas may go: {gone:#?}"
+    );
+    for p in ["ge-0/0/2", "ge-0/0/3"] {
+        for stanza in dot1x_of(p) {
+            assert!(!running.contains(&stanza), "{stanza} left in\n{running}");
+        }
+        assert!(running.contains(&format!(
+            "set interfaces {p} unit 0 family ethernet-switching storm-control default"
+        )));
+        assert!(running.contains(&format!(
+            "set interfaces {p} unit 0 family ethernet-switching interface-mode trunk"
+        )));
+    }
+    assert!(running.contains("set interfaces ge-0/0/2 description \"AP ap-02\""));
+    assert!(
+        running.contains("set interfaces ge-0/0/3 description \"patch 3B-12\""),
+        "an operator's description is kept\n{running}"
+    );
+    assert!(
+        running.contains("dot1x authenticator interface ge-0/0/5.0 "),
+        "other ports untouched"
+    );
+    assert_clean(&sw);
+
+    let secured = [change(2, Profile::Secured), change(3, Profile::Secured)];
+    let results = b.apply(&switch_ref(), &secured).await.expect("secured");
+    assert!(results.iter().all(|r| r.changed), "{results:?}");
+    let running = sw.running_config();
+    // The stanza mesa removed for the AP comes back under one name; which spelling follows
+    // the switch's habit (a tie here: 3 bare, 3 `.0`), so compare without the unit.
+    let unit_blind = |text: &str| text.replace("interface ge-0/0/3.0 ", "interface ge-0/0/3 ");
+    assert_eq!(
+        lost(&unit_blind(&before), &unit_blind(&running)),
+        Vec::<&str>::new(),
+        "after connect and disconnect every line of the factory default and the operator is back"
+    );
+    assert!(running.contains("dot1x authenticator interface ge-0/0/2 mac-radius restrict"));
+    assert!(!running.contains("interface ge-0/0/2.0 "), "{running}");
+    let spellings = ["interface ge-0/0/3 ", "interface ge-0/0/3.0 "]
+        .iter()
+        .filter(|s| running.contains(*s))
+        .count();
+    assert_eq!(spellings, 1, "one stanza for ge-0/0/3\n{running}");
+    for p in ["ge-0/0/2", "ge-0/0/3"] {
+        assert!(!running.contains(&format!("set interfaces {p} native-vlan-id")));
+        assert!(!running.contains(&format!(
+            "{p} unit 0 family ethernet-switching vlan members"
+        )));
+        assert!(running.contains(&format!(
+            "set interfaces {p} unit 0 family ethernet-switching interface-mode access"
+        )));
+    }
+    assert_eq!(sw.commit_log().len(), 4);
+    assert_clean(&sw);
+}
+
+#[tokio::test]
+async fn dot1x_on_all_is_left_alone_and_the_result_says_so() {
+    let sw = factory(Faults::default(), Dot1xSeed::All, "");
+    let b = backend(&sw);
+    let results = b
+        .apply(&switch_ref(), &[change(1, Profile::Ap)])
+        .await
+        .expect("AP profile");
+    assert!(results[0].changed);
+    assert!(
+        results[0].diff.starts_with(
+            "# 802.1X stays on ge-0/0/1 through `protocols dot1x authenticator interface all`"
+        ),
+        "{}",
+        results[0].diff
+    );
+    let running = sw.running_config();
+    assert!(running.contains("set protocols dot1x authenticator interface all mac-radius restrict"));
+    assert!(!running.contains("interface ge-0/0/1"), "{running}");
+    let results = b
+        .apply(&switch_ref(), &[change(1, Profile::Secured)])
+        .await
+        .expect("secured");
+    assert!(
+        results[0]
+            .diff
+            .starts_with("# ge-0/0/1 is under 802.1X through"),
+        "{results:?}"
+    );
+    let running = sw.running_config();
+    assert!(
+        !running.contains("authenticator interface ge-0/0/1"),
+        "{running}"
+    );
+    assert!(running.contains("set protocols dot1x authenticator interface all supplicant multiple"));
+    assert_clean(&sw);
+}
+
+/// The confirmed commit is applied and the session dies before it is confirmed: the
+/// simulator, like Junos, restores the configuration at once (a long "minute" rules out the
+/// deadline). mesa reports `Uncertain`; its next attempt (the engine retries that) puts the
+/// port right.
+#[tokio::test]
+async fn a_session_dying_with_the_commit_pending_rolls_back_and_the_retry_fixes_the_port() {
+    let sw = factory(
+        Faults {
+            drop_during_commit: 1,
+            minute_secs: Some(600),
+            ..Faults::default()
+        },
+        Dot1xSeed::Mixed,
+        "",
+    );
+    let before = sw.running_config();
+    let b = backend(&sw);
+    let ap = change(5, Profile::Ap);
+    let first = b.apply(&switch_ref(), std::slice::from_ref(&ap)).await;
+    assert!(
+        matches!(first, Err(BackendError::Uncertain(_))),
+        "{first:?}"
+    );
+    wait_sessions_gone(&sw);
+    let log = sw.commit_log();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert!(log[0].confirmed && log[1].kind == "rollback", "{log:#?}");
+    assert_eq!(
+        sorted(&sw.running_config()),
+        sorted(&before),
+        "rolled back at once"
+    );
+    assert_clean(&sw);
+
+    let results = b
+        .apply(&switch_ref(), std::slice::from_ref(&ap))
+        .await
+        .expect("the retry");
+    assert!(results[0].changed);
+    let running = sw.running_config();
+    assert!(running
+        .contains("set interfaces ge-0/0/5 unit 0 family ethernet-switching interface-mode trunk"));
+    assert!(running.contains(
+        "set interfaces ge-0/0/5 unit 0 family ethernet-switching storm-control default"
+    ));
+    assert!(!running.contains("interface ge-0/0/5.0 "), "{running}");
+    assert_clean(&sw);
+}
+
+/// Virtual Chassis / dual RE: the confirmed commit answers `<rpc-error>` although the master
+/// applied it. mesa reads back before reporting, finds it active and confirms it.
+#[tokio::test]
+async fn rpc_error_after_an_applied_commit_is_read_back_and_confirmed() {
+    let sw = seeded(Faults {
+        rpc_error_after_commit: 1,
+        ..Faults::default()
+    });
+    let b = backend(&sw);
+    let ap = change(4, Profile::Ap);
+    let results = b
+        .apply(&switch_ref(), std::slice::from_ref(&ap))
+        .await
+        .expect("applied despite the error");
+    assert!(
+        results[0].changed && results[0].diff.contains("ge-0/0/4"),
+        "{results:?}"
+    );
+    assert_has_lines(&sw.running_config(), &set_lines(&b, &ap));
+    assert_one_confirmed_commit(&sw.commit_log(), 1);
+    assert_clean(&sw);
+}
+
+/// Someone's confirmed commit pending, in both shapes of `get-commit-information`: mesa backs
+/// off; once they confirmed (their comment stays on the entry), mesa goes ahead.
+#[tokio::test]
+async fn pending_commit_in_both_commit_information_shapes() {
+    for leaf in [false, true] {
+        let sw = seeded(Faults {
+            commit_confirmed_leaf: leaf,
+            ..Faults::default()
+        });
+        let b = backend(&sw);
+        let mut operator = Session::connect(&b.connect_options(&switch_ref())).expect("connect");
+        operator.lock(Datastore::Candidate).expect("lock");
+        operator
+            .junos_load_set(&["set vlans lab vlan-id 300".to_string()])
+            .expect("load");
+        operator
+            .junos_commit_confirmed(5, "risky")
+            .expect("confirmed");
+        let err = b
+            .apply(&switch_ref(), &[change(2, Profile::Ap)])
+            .await
+            .expect_err("theirs is pending");
+        assert!(
+            matches!(err, BackendError::Locked(_)),
+            "leaf={leaf}: {err:?}"
+        );
+        operator.junos_commit().expect("they confirm");
+        operator.unlock(Datastore::Candidate).expect("unlock");
+        operator.close().expect("close");
+        let results = b
+            .apply(&switch_ref(), &[change(2, Profile::Ap)])
+            .await
+            .expect("confirmed: nothing pending any more");
+        assert!(results[0].changed);
+        assert!(sw.running_config().contains("set vlans lab vlan-id 300"));
+        assert_clean(&sw);
+    }
+}
+
+/// The acceptance case end to end: a factory-default switch, the confirmed commit's session
+/// dies before the confirmation, the simulator rolls back at once (as Junos), and mesa (its
+/// engine retrying the `Uncertain` outcome) still ends with the port right and every line it
+/// does not own in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_death_mid_commit_end_to_end_leaves_the_port_right() {
+    let sw = factory(
+        Faults {
+            drop_during_commit: 1,
+            minute_secs: Some(600),
+            ..Faults::default()
+        },
+        Dot1xSeed::Mixed,
+        OPERATOR_LINES,
+    );
+    let before = sw.running_config();
+    let ap_mac = Mac::parse("5c5b35d0e0f2").unwrap();
+    let (mesa, _fake) = mesa_on(&sw, &ap_mac, |c| {
+        c.engine.retry_backoff = mesa::config::Duration::from_millis(200);
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let connected = support::mesa::device_event("AP_CONNECTED", ap_mac.as_str(), SITE, now);
+    let resp = mesa.post_signed(&connected).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    mesa.idle().await;
+    let log = sw.commit_log();
+    assert!(
+        log.iter().any(|e| e.kind == "rollback"),
+        "the dead session's commit rolled back: {log:#?}"
+    );
+    let running = sw.running_config();
+    assert!(
+        running.contains(
+            "set interfaces ge-0/0/7 unit 0 family ethernet-switching interface-mode trunk"
+        ),
+        "{running}"
+    );
+    assert!(!running.contains("interface ge-0/0/7.0 "), "{running}");
+    let gone = lost(&before, &running);
+    assert!(
+        gone.iter().all(|l| l.contains("interface ge-0/0/7.0 ")),
+        "only ge-0/0/7's dot1x stanza may go: {gone:#?}"
+    );
     assert_clean(&sw);
 }

@@ -289,6 +289,10 @@ impl Config {
             return Err(self.err("journal.max_attempts", "must be at least 1"));
         }
         self.validate_backend()?;
+        // VLAN values Junos would refuse at load, named by their key.
+        if let Err((key, why)) = crate::templates::check_vlan_vars(&self.templates.vars) {
+            return Err(self.err(&format!("templates.vars.{key}"), why));
+        }
         self.validate_ingest()?;
         // A template that does not compile or render stops mesa here, not at the first AP.
         crate::templates::Templates::load(&self.templates)

@@ -67,6 +67,12 @@ pub struct MistConfig {
     /// Webhook events whose Mist timestamp is older than this when received are recorded,
     /// not acted on: Mist's signature has no timestamp, so this bounds replays.
     pub max_event_age: Duration,
+    /// Calls a Mist API token may make per hour (Mist: 5,000); `/metrics` shows what is left
+    /// and mesa warns at 80 %.
+    pub hourly_budget: u32,
+    /// After a 429 without `Retry-After`, every Mist call waits this long (doubling per 429
+    /// in a row, at most 8 times it) before one call tries again.
+    pub rate_limit_wait: Duration,
 }
 
 impl Default for MistConfig {
@@ -87,6 +93,8 @@ impl Default for MistConfig {
             switch_cache_ttl: Duration::from_secs(600),
             allow_unsigned: false,
             max_event_age: Duration::from_secs(900),
+            hourly_budget: 5_000,
+            rate_limit_wait: Duration::from_secs(30),
         }
     }
 }

@@ -124,8 +124,9 @@ impl<'a> Run<'a> {
                 Err(Stop::Transient(error)) if attempt == 1 => break Outcome::Failed { error },
                 Err(Stop::Transient(error)) => {
                     break Outcome::Failed {
-                        error: format!("{error} (after {attempt} attempts)"),
-                    }
+                        // The error carries its own call's attempts; this counts the event's.
+                        error: format!("{error} (event tried {attempt} time(s))"),
+                    };
                 }
             }
         };
@@ -153,9 +154,13 @@ impl<'a> Run<'a> {
     }
 
     fn decision(&self, outcome: Outcome, started: Instant) -> Decision {
+        let mut lookups = self.lookups.clone();
+        if let Some(calls) = crate::mist::calls::current().filter(|n| *n > 0) {
+            lookups.push(format!("Mist API calls made for this event: {calls}"));
+        }
         Decision {
             event: self.event.clone(),
-            lookups: self.lookups.clone(),
+            lookups,
             verdicts: self.verdicts.clone(),
             changes: self.changes.clone(),
             outcome,

@@ -209,7 +209,10 @@ impl Engine {
 
     /// Handles one event right now, without lanes or waiting: `mesa replay`.
     pub async fn decide_now(&self, event: ApEvent) -> Decision {
-        decide::Run::new(&self.inner, event, 0, None).finish().await
+        // Counts the Mist calls the decision took (`decision()` reads it).
+        crate::mist::CallCount::new()
+            .scope(decide::Run::new(&self.inner, event, 0, None).finish())
+            .await
     }
 
     /// Resolves when no event is queued or being handled.
@@ -271,7 +274,8 @@ async fn run_lane(
         if !*inner.stopping.borrow() {
             let id = event.id.clone();
             let decision = tracing::Instrument::instrument(
-                decide::Run::new(&inner, event, seq, Some(newest.clone())).finish(),
+                crate::mist::CallCount::new()
+                    .scope(decide::Run::new(&inner, event, seq, Some(newest.clone())).finish()),
                 span,
             )
             .await;

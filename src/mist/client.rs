@@ -2,10 +2,14 @@
 //!
 //! Retry policy, per call:
 //! - 401 / 403: the token is wrong or lacks rights. Retrying cannot help: [`MistError::TokenRejected`].
-//! - 429: Mist's hourly budget (5,000 calls per token). `Retry-After` is honoured when present
-//!   (capped, see [`MistClient::with_retry_after_cap`]); Mist does not always send it, so
-//!   otherwise exponential backoff with jitter. Up to `mist.max_retries` retries.
-//! - 5xx, timeouts, connection errors: the same bounded backoff.
+//! - 429: Mist's hourly budget (5,000 calls per token) is spent. The call closes the client's
+//!   one [`RateGate`]: every caller waits there (Mist's `Retry-After` when sent, else
+//!   `mist.rate_limit_wait`, doubling per 429 in a row up to 8x) and one probe tells when calls pass
+//!   again. A caller waits at most [`MistClient::with_retry_after_cap`] (60 s) per try, then
+//!   gives up with [`MistError::RateLimited`] without spending a call.
+//! - 5xx, timeouts, connection errors: bounded exponential backoff with jitter, up to
+//!   `mist.max_retries` retries; the error says how many attempts were made and why the last
+//!   one failed, down to the DNS or connect error.
 //! - other 4xx: the request itself is wrong; no retry.
 //!
 //! Backoff is `base * 2^attempt` (capped at 30 s), half of it fixed and half random so that
@@ -14,16 +18,29 @@
 //!
 //! Every HTTP attempt is counted with `metrics.mist_api_call(endpoint, status)`, where
 //! `endpoint` is the path template without ids (`sites/devices/search`) and `status` the HTTP
-//! code, `timeout` or `error`.
+//! code, `timeout` or `error`; in the hourly [`Budget`] (warning at 80 %); and in the
+//! caller's [`calls`](super::calls) scope, so a decision can say what it cost.
+//!
+//! Paged reads (`stats/devices`: `limit` / `page` with `X-Page-*` headers; searches: `next`)
+//! read until everything was read: Mist caps some endpoints below the 1,000 asked for, and a
+//! short first page must not pass for the whole list (an outage guard counting half a site,
+//! reconcile thinking connected APs left).
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use super::budget::Budget;
 use super::cache::FlightCache;
+use super::error::error_chain;
+use super::error::MistError;
+use super::gate::RateGate;
+use super::paging::Pager;
 use super::types::{ApStat, ApStatWire, DeviceSearchItem, PortStat, SearchPage, SwitchInfo};
 use crate::config::MistConfig;
 use crate::metrics::Metrics;
@@ -31,50 +48,13 @@ use crate::model::{InterfaceName, Mac};
 
 /// Longest single backoff between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Page size for `stats/devices` (limit / page paging).
+/// Page size asked for (`limit`); Mist answers at most 1,000, some endpoints fewer.
 const STATS_PAGE: usize = 1000;
-/// Safety stop when following pages.
-const MAX_PAGES: u32 = 100;
+/// Safety stop when following pages: beyond it the read fails rather than pass a part of the
+/// list for the whole (1,000 pages of 100 = 100,000 devices).
+const MAX_PAGES: u32 = 1000;
 /// A switch that is not (yet) in Mist is asked for again sooner than a known one.
 const NEGATIVE_TTL: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum MistError {
-    #[error("Mist API token rejected (HTTP {0}): check mist.api_token and its privileges")]
-    TokenRejected(u16),
-    #[error("Mist API rate limit reached (HTTP 429) after {attempts} attempts")]
-    RateLimited {
-        attempts: u32,
-        /// The last `Retry-After` Mist sent, in seconds, if any.
-        retry_after: Option<u64>,
-    },
-    #[error("Mist API server error (HTTP {0})")]
-    Server(u16),
-    #[error("Mist API call timed out")]
-    Timeout,
-    #[error("Mist API unreachable: {0}")]
-    Http(String),
-    #[error("unexpected Mist API response: {0}")]
-    Decode(String),
-    #[error("Mist API not configured: {0} is missing")]
-    NotConfigured(&'static str),
-    /// A 4xx other than 401/403/429: the request was refused as such.
-    #[error("Mist API refused the request (HTTP {status}): {detail}")]
-    Refused { status: u16, detail: String },
-}
-
-impl MistError {
-    /// Worth trying again later (the engine retries the event).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            MistError::RateLimited { .. }
-                | MistError::Server(_)
-                | MistError::Timeout
-                | MistError::Http(_)
-        )
-    }
-}
 
 /// One Mist API client per running mesa; share it with `Arc`.
 pub struct MistClient {
@@ -88,6 +68,8 @@ pub struct MistClient {
     backoff_base: Duration,
     retry_after_cap: Duration,
     switch_ttl: Duration,
+    gate: RateGate,
+    budget: Arc<Budget>,
     switches: FlightCache<(String, String), Option<SwitchInfo>>,
     /// (org id, switch MAC) → switch.
     switches_by_mac: FlightCache<(String, String), Option<SwitchInfo>>,
@@ -122,14 +104,16 @@ impl MistClient {
             })?;
         auth.set_sensitive(true);
         let base = Url::parse(cfg.api_url.trim_end_matches('/'))
-            .map_err(|e| MistError::Http(format!("mist.api_url {:?}: {e}", cfg.api_url)))?;
+            .map_err(|e| MistError::Setup(format!("mist.api_url {:?}: {e}", cfg.api_url)))?;
         let timeout = cfg.timeout.get();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("mesa/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| MistError::Http(e.to_string()))?;
+            .map_err(|e| MistError::Setup(error_chain(&e)))?;
+        let budget = metrics.mist_budget();
+        budget.set_per_hour(cfg.hourly_budget);
         Ok(MistClient {
             http,
             api_url: cfg.api_url.trim_end_matches('/').to_string(),
@@ -140,6 +124,8 @@ impl MistClient {
             backoff_base: cfg.retry_backoff.get(),
             retry_after_cap: Duration::from_secs(60),
             switch_ttl: cfg.switch_cache_ttl.get(),
+            gate: RateGate::new(cfg.rate_limit_wait.get()),
+            budget,
             switches: FlightCache::new(),
             switches_by_mac: FlightCache::new(),
         })
@@ -151,11 +137,29 @@ impl MistClient {
         self
     }
 
-    /// Longest `Retry-After` obeyed; a longer one is cut to this. Default 60 s: Mist's budget
-    /// is hourly, and an event should fail visibly rather than sit for an hour.
+    /// Longest one try waits at the closed rate-limit gate before it gives up. Default 60 s:
+    /// Mist's budget is hourly, and an event should fail visibly (the engine retries it
+    /// later) rather than sit for an hour.
     pub fn with_retry_after_cap(mut self, cap: Duration) -> MistClient {
         self.retry_after_cap = cap;
         self
+    }
+
+    /// First time the gate stays closed after a 429 without `Retry-After` (default
+    /// `mist.rate_limit_wait`).
+    pub fn with_rate_limit_wait(mut self, wait: Duration) -> MistClient {
+        self.gate = RateGate::new(wait);
+        self
+    }
+
+    /// The hourly call budget this client spends from (shared through its [`Metrics`]).
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// How long the rate-limit gate stays closed; `None` when calls go out.
+    pub fn rate_limited_for(&self) -> Option<Duration> {
+        self.gate.closed_for()
     }
 
     pub fn api_url(&self) -> &str {
@@ -236,16 +240,19 @@ impl MistClient {
                 &[("type", "switch"), ("hostname", hostname)],
             )
             .await?;
-        let exact = |item: &DeviceSearchItem| {
-            item.hostname
-                .iter()
-                .chain(item.last_hostname.iter())
-                .any(|h| h.eq_ignore_ascii_case(hostname))
-        };
-        Ok(items
+        // The switch whose current name it is; a former name only when no switch is called
+        // that now (LLDP data can lag a rename), never a switch that has since given the name
+        // away to another one.
+        let current = items
             .iter()
-            .filter(|i| exact(i))
-            .find_map(SwitchInfo::from_search))
+            .filter(|i| i.is_named(hostname))
+            .find_map(SwitchInfo::from_search);
+        Ok(current.or_else(|| {
+            items
+                .iter()
+                .filter(|i| i.was_named(hostname))
+                .find_map(SwitchInfo::from_search)
+        }))
     }
 
     /// `GET /api/v1/orgs/{org_id}/devices/search?type=switch&mac=` (external NAC trigger,
@@ -351,7 +358,7 @@ impl MistClient {
             .await;
     }
 
-    /// `stats/devices` pages (`limit` / `page`) until a short page or `X-Page-Total`.
+    /// `stats/devices` pages (`limit` / `page`) until everything was read; see [`Pager`].
     async fn ap_stats_pages(
         &self,
         endpoint: &'static str,
@@ -360,7 +367,8 @@ impl MistClient {
     ) -> Result<Vec<ApStat>, MistError> {
         let limit = STATS_PAGE.to_string();
         let mut stats = Vec::new();
-        let mut seen = 0usize;
+        let mut macs = HashSet::new();
+        let mut pager = Pager::new(STATS_PAGE);
         for page in 1..=MAX_PAGES {
             let page_s = page.to_string();
             let mut query = vec![
@@ -376,24 +384,44 @@ impl MistClient {
             // entry by entry so one odd device does not hide the others.
             let entries: Vec<serde_json::Value> = decode(&reply.body)?;
             let count = entries.len();
-            seen += count;
-            stats.extend(
-                entries
-                    .into_iter()
-                    .filter(|v| {
-                        v.get("type")
-                            .and_then(|t| t.as_str())
-                            .is_none_or(|t| t == "ap")
-                    })
-                    .filter_map(|v| serde_json::from_value::<ApStatWire>(v).ok())
-                    .filter_map(ApStatWire::into_stat),
+            let mut repeated = 0usize;
+            let before = stats.len();
+            for stat in entries
+                .into_iter()
+                .filter(|v| {
+                    v.get("type")
+                        .and_then(|t| t.as_str())
+                        .is_none_or(|t| t == "ap")
+                })
+                .filter_map(|v| serde_json::from_value::<ApStatWire>(v).ok())
+                .filter_map(ApStatWire::into_stat)
+            {
+                // The list can shift between pages; an AP seen twice counts once.
+                if macs.insert(stat.mac.clone()) {
+                    stats.push(stat);
+                } else {
+                    repeated += 1;
+                }
+            }
+            if page > 1 && repeated > 0 && stats.len() == before {
+                // The same page again (a `page` Mist did not honour): reading on would not
+                // bring the rest, and a part of the list must not pass for all of it.
+                return Err(MistError::Decode(format!(
+                    "{endpoint}: page {page} repeated earlier pages; the list could not be read whole"
+                )));
+            }
+            let more = pager.more(
+                count,
+                header_u64(&reply.headers, "x-page-limit"),
+                header_u64(&reply.headers, "x-page-total"),
             );
-            let total = header_u64(&reply.headers, "x-page-total");
-            if count < STATS_PAGE || total.is_some_and(|t| seen as u64 >= t) {
-                break;
+            if !more {
+                return Ok(stats);
             }
         }
-        Ok(stats)
+        Err(MistError::Decode(format!(
+            "{endpoint}: more than {MAX_PAGES} pages; refusing to use a partial list"
+        )))
     }
 
     /// `GET /api/v1/sites/{site_id}/stats/ports/search?mac=&port_id=`: the port as the switch
@@ -473,6 +501,7 @@ impl MistClient {
         query: &[(&str, &str)],
     ) -> Result<Vec<T>, MistError> {
         let mut page: SearchPage<T> = self.get_json(endpoint, url, query).await?;
+        let total = page.total;
         let mut items = std::mem::take(&mut page.results);
         for _ in 1..MAX_PAGES {
             let Some(next) = page.next.as_deref().and_then(|n| self.follow(n)) else {
@@ -483,6 +512,15 @@ impl MistClient {
                 break;
             }
             items.append(&mut page.results);
+        }
+        if let Some(total) = total.filter(|t| *t > items.len() as u64) {
+            // Not an error: results of a search can age out of its window between pages.
+            tracing::warn!(
+                endpoint,
+                total,
+                read = items.len(),
+                "Mist search reported more results than its pages held"
+            );
         }
         Ok(items)
     }
@@ -501,8 +539,25 @@ impl MistClient {
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, MistError> {
-        let mut attempt: u32 = 0;
+        // HTTP requests this call sent.
+        let mut sent: u32 = 0;
+        // A write's body comes from an earlier read: it does not wait at the gate (someone may
+        // edit the device meanwhile); the caller reads again once calls pass.
+        let max_wait = if method == Method::GET {
+            self.retry_after_cap
+        } else {
+            Duration::ZERO
+        };
         loop {
+            let ticket = match self.gate.enter(max_wait).await {
+                Ok(ticket) => ticket,
+                Err(closed) => {
+                    return Err(MistError::RateLimited {
+                        attempts: sent,
+                        retry_after: closed.reopens_in.map(|d| d.as_secs_f64().ceil() as u64),
+                    })
+                }
+            };
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
@@ -513,68 +568,108 @@ impl MistClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let (failure, wait_hint) = match request.send().await {
+            sent += 1;
+            self.spend();
+            let failure = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
                     self.metrics.mist_api_call(endpoint, status.as_str());
-                    if status.is_success() {
-                        let headers = response.headers().clone();
-                        match response.bytes().await {
-                            Ok(bytes) => {
-                                return Ok(Reply {
-                                    headers,
-                                    body: bytes.to_vec(),
-                                });
-                            }
-                            Err(e) if e.is_timeout() => (MistError::Timeout, None),
-                            Err(e) => (MistError::Http(e.without_url().to_string()), None),
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        let hint = header_u64(response.headers(), RETRY_AFTER.as_str())
+                            .map(Duration::from_secs);
+                        let closed_for = ticket.limited(hint);
+                        self.budget.set_exhausted(true);
+                        tracing::warn!(
+                            endpoint,
+                            closed_s = closed_for.as_secs(),
+                            retry_after_s = hint.map(|h| h.as_secs()),
+                            "Mist API answered 429 (hourly call budget spent): every Mist call waits"
+                        );
+                        MistError::RateLimited {
+                            attempts: sent,
+                            retry_after: Some(closed_for.as_secs().max(1)),
                         }
                     } else {
-                        match classify(status, response).await {
-                            Failure::Final(e) => {
-                                if let MistError::TokenRejected(code) = e {
-                                    tracing::error!(
-                                        endpoint,
-                                        status = code,
-                                        "Mist API token rejected"
-                                    );
-                                }
-                                return Err(e);
-                            }
-                            Failure::Retry(e, hint) => (e, hint),
+                        ticket.answered();
+                        self.budget.set_exhausted(false);
+                        match self.answer(endpoint, status, response).await {
+                            Ok(reply) => return Ok(reply),
+                            Err(Failure::Final(e)) => return Err(e),
+                            Err(Failure::Retry(e)) => e,
                         }
                     }
                 }
                 Err(e) if e.is_timeout() => {
+                    drop(ticket);
                     self.metrics.mist_api_call(endpoint, "timeout");
-                    (MistError::Timeout, None)
+                    MistError::Timeout { attempts: sent }
                 }
                 Err(e) => {
+                    drop(ticket);
                     self.metrics.mist_api_call(endpoint, "error");
-                    (MistError::Http(e.without_url().to_string()), None)
+                    MistError::Http {
+                        detail: error_chain(&e.without_url()),
+                        attempts: sent,
+                    }
                 }
             };
-            // A write that failed after reaching Mist may have landed, and its body came from
-            // an earlier read: the caller re-reads and decides again rather than resending it.
-            // A 429 was refused outright, so waiting it out is safe.
-            let may_have_landed = !matches!(failure, MistError::RateLimited { .. });
-            if attempt >= self.max_retries || (method != Method::GET && may_have_landed) {
-                return Err(match failure {
-                    MistError::RateLimited { retry_after, .. } => MistError::RateLimited {
-                        attempts: attempt + 1,
-                        retry_after,
-                    },
-                    other => other,
-                });
+            let failure = failure.after(sent);
+            // A write is never resent: after a 5xx or a timeout it may have landed, after a
+            // 429 the wait is long; either way its body came from an earlier read, so the
+            // caller reads again and decides again.
+            if sent > self.max_retries || method != Method::GET {
+                if !matches!(failure, MistError::RateLimited { .. }) {
+                    tracing::warn!(endpoint, error = %failure, "Mist API call failed, giving up");
+                }
+                return Err(failure);
             }
-            let wait = match wait_hint {
-                Some(secs) => Duration::from_secs(secs).min(self.retry_after_cap),
-                None => self.backoff(attempt),
-            };
-            tracing::warn!(endpoint, error = %failure, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "Mist API call failed, retrying");
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+            if !matches!(failure, MistError::RateLimited { .. }) {
+                // A 429 waits at the gate instead.
+                let wait = self.backoff(sent - 1);
+                tracing::warn!(endpoint, error = %failure, attempt = sent, wait_ms = wait.as_millis() as u64, "Mist API call failed, retrying");
+                tokio::time::sleep(wait).await;
+            }
         }
+    }
+
+    /// Counts one call sent: the hour's budget (warning at 80 %) and the caller's scope.
+    fn spend(&self) {
+        super::calls::count_one();
+        if let Some(warning) = self.budget.record() {
+            tracing::warn!(
+                used = warning.used,
+                per_hour = warning.per_hour,
+                "{warning}"
+            );
+        }
+    }
+
+    /// A non-429 HTTP answer: the body of a success, else what to do about it.
+    async fn answer(
+        &self,
+        endpoint: &'static str,
+        status: StatusCode,
+        response: reqwest::Response,
+    ) -> Result<Reply, Failure> {
+        if status.is_success() {
+            let headers = response.headers().clone();
+            return match response.bytes().await {
+                Ok(bytes) => Ok(Reply {
+                    headers,
+                    body: bytes.to_vec(),
+                }),
+                Err(e) if e.is_timeout() => Err(Failure::Retry(MistError::Timeout { attempts: 1 })),
+                Err(e) => Err(Failure::Retry(MistError::Http {
+                    detail: error_chain(&e.without_url()),
+                    attempts: 1,
+                })),
+            };
+        }
+        let failure = classify(status, response).await;
+        if let Failure::Final(MistError::TokenRejected(code)) = &failure {
+            tracing::error!(endpoint, status = code, "Mist API token rejected");
+        }
+        Err(failure)
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -583,26 +678,19 @@ impl MistClient {
 }
 
 enum Failure {
-    /// Retry, waiting the given seconds if the server said so.
-    Retry(MistError, Option<u64>),
+    Retry(MistError),
     Final(MistError),
 }
 
+/// A non-success answer other than 429 (the gate handles those).
 async fn classify(status: StatusCode, response: reqwest::Response) -> Failure {
     let code = status.as_u16();
     match code {
         401 | 403 => Failure::Final(MistError::TokenRejected(code)),
-        429 => {
-            let retry_after = header_u64(response.headers(), RETRY_AFTER.as_str());
-            Failure::Retry(
-                MistError::RateLimited {
-                    attempts: 1,
-                    retry_after,
-                },
-                retry_after,
-            )
-        }
-        500..=599 => Failure::Retry(MistError::Server(code), None),
+        500..=599 => Failure::Retry(MistError::Server {
+            status: code,
+            attempts: 1,
+        }),
         _ => {
             let text = response.text().await.unwrap_or_default();
             // HTTP400/404 bodies are `{"detail": ...}` or `{"id": ...}`; keep it short.

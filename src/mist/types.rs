@@ -62,13 +62,35 @@ pub struct DeviceSearchItem {
 }
 
 impl DeviceSearchItem {
-    /// The name a person knows the device by: the first hostname, else the last one reported.
+    /// The name a person knows the device by. A switch's `hostname` list holds its current
+    /// and former names in no promised order, and `last_hostname` is the current one; for an
+    /// AP the first hostname is its name (the second is often its MAC).
     pub fn name(&self) -> Option<&str> {
-        self.hostname
+        let last = self.last_hostname.as_deref().filter(|h| !h.is_empty());
+        let first = self
+            .hostname
             .iter()
             .map(String::as_str)
-            .find(|h| !h.is_empty())
-            .or(self.last_hostname.as_deref().filter(|h| !h.is_empty()))
+            .find(|h| !h.is_empty());
+        if self.device_type.as_deref() == Some("switch") {
+            last.or(first)
+        } else {
+            first.or(last)
+        }
+    }
+
+    /// Whether `name` is this device's current name (`last_hostname`, or when Mist reports
+    /// none, any of `hostname`), case-insensitively.
+    pub fn is_named(&self, name: &str) -> bool {
+        match self.last_hostname.as_deref().filter(|h| !h.is_empty()) {
+            Some(last) => last.eq_ignore_ascii_case(name),
+            None => self.hostname.iter().any(|h| h.eq_ignore_ascii_case(name)),
+        }
+    }
+
+    /// Whether `name` is one of the device's former names only.
+    pub fn was_named(&self, name: &str) -> bool {
+        !self.is_named(name) && self.hostname.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// True once Mist has learned the AP's LLDP neighbor: a switch name and some port.
@@ -232,6 +254,26 @@ mod tests {
         assert_eq!(item.name(), Some("AP41-STB-3E5299-WH-2001"));
         assert_eq!(item.mac.as_ref().map(Mac::as_str), Some("5c5b353e5299"));
         assert!(item.has_lldp());
+    }
+
+    #[test]
+    fn a_switch_is_named_by_last_hostname() {
+        // `hostname` holds former names too, in no promised order.
+        let body = r#"{"mac":"00c78d939c00","type":"switch","site_id":"s",
+          "hostname":["idf1-old","idf1-new"],"last_hostname":"idf1-new"}"#;
+        let item: DeviceSearchItem = serde_json::from_str(body).unwrap();
+        assert_eq!(item.name(), Some("idf1-new"));
+        assert!(item.is_named("IDF1-NEW"));
+        assert!(!item.is_named("idf1-old"));
+        assert!(item.was_named("idf1-old"));
+        assert_eq!(
+            SwitchInfo::from_search(&item).map(|s| s.name),
+            Some("idf1-new".to_string())
+        );
+        let no_last: DeviceSearchItem =
+            serde_json::from_str(r#"{"type":"switch","hostname":["sw-a"]}"#).unwrap();
+        assert_eq!(no_last.name(), Some("sw-a"));
+        assert!(no_last.is_named("sw-a"));
     }
 
     #[test]

@@ -189,6 +189,29 @@ impl Message {
         }
     }
 
+    /// A message about mesa itself rather than one event (e.g. the Mist API budget at 80 %):
+    /// `label` stands where an outcome label would, for routing.
+    pub fn notice(
+        severity: Severity,
+        label: &'static str,
+        headline: &str,
+        text: &str,
+        facts: Vec<Fact>,
+    ) -> Message {
+        Message {
+            severity,
+            outcome_label: label,
+            headline: one_line(headline),
+            outcome: capped(&one_line(text), OUTCOME_MAX_CHARS),
+            numbers: Vec::new(),
+            facts,
+            site: "all sites".to_string(),
+            diff: None,
+            link: None,
+            event_id: String::new(),
+        }
+    }
+
     /// One line for notification previews and clients without formatting.
     pub fn summary(&self) -> String {
         format!("{} — site {} — {}", self.headline, self.site, self.outcome)

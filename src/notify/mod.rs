@@ -199,6 +199,30 @@ impl Notifications {
         }
     }
 
+    /// Queues a notice about mesa itself ([`Message::notice`]) for every destination whose
+    /// route accepts its severity and label. Never blocks, never fails.
+    pub fn publish_notice(&self, notice: Message) {
+        let Some(inner) = &self.inner else { return };
+        let notice = Arc::new(notice);
+        for dest in inner.destinations.iter().filter(|d| {
+            d.route
+                .accepts_notice(notice.severity, notice.outcome_label)
+        }) {
+            inner.shared.pending.send_modify(|n| *n += 1);
+            if dest.queue.try_send(notice.clone()).is_err() {
+                inner
+                    .shared
+                    .pending
+                    .send_modify(|n| *n = n.saturating_sub(1));
+                inner
+                    .shared
+                    .metrics
+                    .notification(kind_label(dest.kind), "dropped");
+                tracing::warn!(destination = %dest.name, "notice dropped: {}", notice.headline);
+            }
+        }
+    }
+
     /// Waits until every queued message is delivered or given up, at most `timeout`. True when
     /// nothing is left (`mesa replay` and tests call it before exiting / asserting).
     pub async fn flush(&self, timeout: Duration) -> bool {

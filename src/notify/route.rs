@@ -23,6 +23,14 @@ impl Route {
         }
     }
 
+    /// A notice about mesa itself: severity and label as for a decision; an entry limited
+    /// to some sites does not get it (it concerns them all).
+    pub fn accepts_notice(&self, severity: Severity, label: &str) -> bool {
+        severity >= self.min_severity
+            && (self.outcomes.is_empty() || self.outcomes.iter().any(|o| o == label))
+            && self.sites.is_empty()
+    }
+
     pub fn accepts(&self, decision: &Decision) -> bool {
         if decision.severity() < self.min_severity {
             return false;

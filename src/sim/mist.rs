@@ -6,6 +6,12 @@
 //! [`FakeMist`]'s builders (plug an AP into a switch port, cut a site off, move an AP), inject
 //! faults (429 with or without `Retry-After`, 5xx, latency) and read the call log to count
 //! what the client really asked.
+//!
+//! Like the real cloud it can cap an endpoint's page size below the 1,000 asked for (the
+//! `X-Page-*` headers tell), spend an hourly call budget and answer 429 once it is gone
+//! (the real body, no `Retry-After`), keep a renamed switch's former names in `hostname`, and
+//! decide a switch port's usage from `port_config`, `local_port_config` (when the port allows
+//! it with `no_local_overwrite: false`) and dynamic port rules ([`FakeMist::effective_usage`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -112,6 +118,11 @@ struct Faults {
     write_errors: u32,
     server_status: u16,
     latency: Duration,
+    /// Calls allowed before every further call answers 429, until [`FakeMist::new_hour`].
+    hourly_budget: Option<u32>,
+    budget_used: u32,
+    /// Top-level keys a device PUT answers 200 for but does not store.
+    ignored_put_keys: Vec<String>,
 }
 
 /// The fake cloud's whole world. Reachable through [`FakeMist::state`] for anything the
@@ -126,6 +137,18 @@ pub struct MistState {
     pub configs: HashMap<Mac, Map<String, Value>>,
     pub calls: Vec<Call>,
     faults: Faults,
+    /// Largest page per endpoint (`stats/devices`, `devices/search`, `inventory`), below
+    /// Mist's usual 1,000.
+    pub page_caps: HashMap<String, usize>,
+    /// Answer `stats/devices` without `X-Page-Total` (only `X-Page-Limit` / `X-Page-Page`).
+    pub hide_page_total: bool,
+    /// Answer every `stats/devices` page with page 1 (a broken `page` parameter).
+    pub ignore_page_param: bool,
+    /// Former hostnames of renamed switches, oldest first.
+    pub former_hostnames: HashMap<Mac, Vec<String>>,
+    /// Usage the dynamic port rules assigned at run time, per (switch, port); applies where
+    /// the port's `port_config` entry has `dynamic_usage`.
+    pub dynamic_assignments: HashMap<(Mac, String), String>,
 }
 
 struct Shared {
@@ -391,6 +414,85 @@ impl FakeMist {
         self.state().faults.latency = latency;
     }
 
+    /// Mist spends `calls` per hour for the token, then answers every call 429 (the real
+    /// body, no `Retry-After`) until [`FakeMist::new_hour`]. `None`: unlimited.
+    pub fn set_hourly_budget(&self, calls: Option<u32>) {
+        let mut state = self.state();
+        state.faults.hourly_budget = calls;
+        state.faults.budget_used = 0;
+    }
+
+    /// The budget's hour turns: calls pass again.
+    pub fn new_hour(&self) {
+        self.state().faults.budget_used = 0;
+    }
+
+    /// Pages of `endpoint` (`stats/devices`, `devices/search`, `inventory`) hold at most `cap`
+    /// entries whatever `limit` asks, as some Mist endpoints do.
+    pub fn cap_page_size(&self, endpoint: &str, cap: usize) {
+        self.state().page_caps.insert(endpoint.into(), cap.max(1));
+    }
+
+    /// The switch gets a new hostname; Mist keeps the old one in its `hostname` list.
+    pub fn rename_switch(&self, mac: &Mac, new_name: &str) {
+        let mut state = self.state();
+        let Some(sw) = state.switches.get_mut(mac) else {
+            return;
+        };
+        let old = std::mem::replace(&mut sw.hostname, new_name.to_string());
+        state
+            .former_hostnames
+            .entry(mac.clone())
+            .or_default()
+            .push(old);
+    }
+
+    /// The dynamic port rules put `usage` on `port` (where its entry has `dynamic_usage`).
+    pub fn assign_dynamic_usage(&self, switch: &Mac, port: &str, usage: &str) {
+        self.state()
+            .dynamic_assignments
+            .insert((switch.clone(), port.to_string()), usage.to_string());
+    }
+
+    /// Device PUTs answer 200 but leave `key` as it was (Mist ignoring a field).
+    pub fn ignore_put_key(&self, key: &str) {
+        self.state().faults.ignored_put_keys.push(key.to_string());
+    }
+
+    /// The usage in force on a switch port, the way Mist decides it: the device's
+    /// `port_config` entry for the port (own key or a range/list key), replaced by a
+    /// `local_port_config` entry when the `port_config` entry sets `no_local_overwrite: false`,
+    /// and by the dynamic rules' assignment when it has `dynamic_usage`. `None` when the
+    /// device has no entry (the template decides).
+    pub fn effective_usage(&self, switch: &Mac, port: &str) -> Option<String> {
+        let state = self.state();
+        let config = state.configs.get(switch)?;
+        let entry = |section: &str| -> Option<Value> {
+            let map = config.get(section)?.as_object()?;
+            map.iter()
+                .find(|(key, _)| port_key_covers(key, port))
+                .map(|(_, v)| v.clone())
+        };
+        let main = entry("port_config")?;
+        let local_allowed = main.get("no_local_overwrite") == Some(&json!(false));
+        if let (true, Some(local)) = (local_allowed, entry("local_port_config")) {
+            return local.get("usage")?.as_str().map(str::to_string);
+        }
+        let dynamic = main
+            .get("dynamic_usage")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !d.is_empty());
+        if dynamic {
+            if let Some(usage) = state
+                .dynamic_assignments
+                .get(&(switch.clone(), port.to_string()))
+            {
+                return Some(usage.clone());
+            }
+        }
+        main.get("usage")?.as_str().map(str::to_string)
+    }
+
     /// The device configuration as `GET /sites/{site_id}/devices/{device_id}` would return it.
     pub fn device(&self, mac: &Mac) -> Option<Value> {
         device_json(&self.state(), mac)
@@ -420,6 +522,26 @@ impl FakeMist {
     pub fn clear_calls(&self) {
         self.state().calls.clear();
     }
+}
+
+/// Whether a `port_config` key (`ge-0/0/1`, `ge-0/0/8-16,ge-1/0/0-47`) names `port`.
+fn port_key_covers(key: &str, port: &str) -> bool {
+    let Some((head, n)) = port.rsplit_once('/') else {
+        return false;
+    };
+    let Ok(n) = n.parse::<u32>() else {
+        return key == port;
+    };
+    key.split(',').any(|item| {
+        let Some((item_head, tail)) = item.trim().rsplit_once('/') else {
+            return false;
+        };
+        let range = match tail.split_once('-') {
+            Some((a, b)) => a.parse::<u32>().ok().zip(b.parse::<u32>().ok()),
+            None => tail.parse::<u32>().ok().map(|a| (a, a)),
+        };
+        item_head == head && range.is_some_and(|(a, b)| a <= n && n <= b)
+    })
 }
 
 fn lock(shared: &Shared) -> MutexGuard<'_, MistState> {
@@ -474,8 +596,15 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
             query: request.uri().query().unwrap_or("").to_string(),
         });
         let faults = &mut state.faults;
+        let over_budget = authorized
+            && faults.hourly_budget.is_some_and(|budget| {
+                faults.budget_used = faults.budget_used.saturating_add(1);
+                faults.budget_used > budget
+            });
         let fault = if !authorized {
             None
+        } else if over_budget {
+            Some((429, None))
         } else if faults.rate_limited > 0 {
             faults.rate_limited -= 1;
             Some((429, faults.retry_after))
@@ -522,6 +651,11 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
 }
 
 type Params = Query<HashMap<String, String>>;
+
+/// Mist's largest page (1,000), or the endpoint's own cap.
+fn page_cap(state: &MistState, endpoint: &str) -> usize {
+    state.page_caps.get(endpoint).copied().unwrap_or(1000)
+}
 
 fn param<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
     q.get(key).map(String::as_str).filter(|v| !v.is_empty())
@@ -607,18 +741,24 @@ fn device_search(
         }
         "switch" => {
             for sw in state.switches.values() {
+                let former = state
+                    .former_hostnames
+                    .get(&sw.mac)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 if on_site(&sw.site_id)
                     && mac.as_ref().is_none_or(|m| m == &sw.mac)
-                    && name_matches(&sw.hostname)
+                    && (name_matches(&sw.hostname) || former.iter().any(|f| name_matches(f)))
                 {
-                    results.push(switch_search_item(sw));
+                    results.push(switch_search_item(sw, former));
                 }
             }
         }
         _ => {}
     }
+    let cap = page_cap(&state, "devices/search");
     drop(state);
-    let limit = number(q, "limit", 100).max(1);
+    let limit = number(q, "limit", 100).clamp(1, cap);
     let offset = number(q, "search_after", 0);
     let total = results.len();
     let page: Vec<Value> = results.into_iter().skip(offset).take(limit).collect();
@@ -696,11 +836,14 @@ fn ap_search_item(ap: &FakeAp, hide_lldp: bool) -> Value {
     item
 }
 
-/// Schema `switch_search` (example `DevicesSearchSwitch`).
-fn switch_search_item(sw: &FakeSwitch) -> Value {
+/// Schema `switch_search` (example `DevicesSearchSwitch`): `hostname` lists former names
+/// (first) and the current one, `last_hostname` is the current one.
+fn switch_search_item(sw: &FakeSwitch, former: &[String]) -> Value {
+    let mut hostnames: Vec<&str> = former.iter().map(String::as_str).collect();
+    hostnames.push(&sw.hostname);
     json!({
         "mac": sw.mac.as_str(),
-        "hostname": [sw.hostname],
+        "hostname": hostnames,
         "last_hostname": sw.hostname,
         "ip": sw.ip,
         "model": "EX4100-48MP",
@@ -772,9 +915,16 @@ fn device_stats(
             }
         }
     }
+    let cap = page_cap(&state, "stats/devices");
+    let hide_total = state.hide_page_total;
+    let ignore_page = state.ignore_page_param;
     drop(state);
-    let limit = number(q, "limit", 100).max(1);
-    let page = number(q, "page", 1).max(1);
+    let limit = number(q, "limit", 100).clamp(1, cap);
+    let page = if ignore_page {
+        1
+    } else {
+        number(q, "page", 1).max(1)
+    };
     let total = all.len();
     let items: Vec<Value> = all
         .into_iter()
@@ -784,7 +934,9 @@ fn device_stats(
     let mut headers = HeaderMap::new();
     headers.insert("x-page-limit", HeaderValue::from(limit));
     headers.insert("x-page-page", HeaderValue::from(page));
-    headers.insert("x-page-total", HeaderValue::from(total));
+    if !hide_total {
+        headers.insert("x-page-total", HeaderValue::from(total));
+    }
     (headers, Json(items)).into_response()
 }
 
@@ -968,9 +1120,20 @@ async fn put_device(
     let Some(mac) = find_device(state, &site_id, &id).cloned() else {
         return not_found(&id);
     };
+    // `device_switch` / `device_ap` require `type`; the one given must be the device's.
+    let kind = if state.switches.contains_key(&mac) {
+        "switch"
+    } else {
+        "ap"
+    };
+    if update.get("type").and_then(Value::as_str) != Some(kind) {
+        let detail = format!("type is required and must be \"{kind}\" for this device");
+        return (StatusCode::BAD_REQUEST, Json(json!({"detail": detail}))).into_response();
+    }
+    let ignored = state.faults.ignored_put_keys.clone();
     let config = state.configs.entry(mac.clone()).or_default();
     for (key, value) in update {
-        if IDENTITY.contains(&key.as_str()) {
+        if IDENTITY.contains(&key.as_str()) || ignored.contains(&key) {
             continue;
         }
         if key == "name" {
@@ -1039,8 +1202,9 @@ async fn org_inventory(
             ap.status == ApStatus::Connected,
         );
     }
+    let cap = page_cap(&state, "inventory");
     drop(state);
-    let limit = number(&q, "limit", 100).max(1);
+    let limit = number(&q, "limit", 100).clamp(1, cap);
     let page = number(&q, "page", 1).max(1);
     let items: Vec<Value> = items
         .into_iter()

@@ -29,6 +29,17 @@ pub fn set_usage(
     port: &InterfaceName,
     usage: &str,
 ) -> Result<PortEdit, String> {
+    set_usage_in("port_config", ports, port, usage)
+}
+
+/// [`set_usage`] on any map of that shape (`port_config`, `local_port_config`); `section`
+/// names it in the diff.
+pub fn set_usage_in(
+    section: &str,
+    ports: &mut Map<String, Value>,
+    port: &InterfaceName,
+    usage: &str,
+) -> Result<PortEdit, String> {
     let name = port.as_str();
     let (exact, covering) = lookup(ports, port);
     let current: Option<(&str, &Value)> = match (&exact, covering.first()) {
@@ -76,7 +87,7 @@ pub fn set_usage(
         ports.insert(name.to_string(), entry);
         shown
     };
-    let mut diff = format!("port_config.{name}: {before} -> {after}");
+    let mut diff = format!("{section}.{name}: {before} -> {after}");
     for note in notes {
         diff.push_str("; ");
         diff.push_str(&note);
@@ -85,6 +96,20 @@ pub fn set_usage(
         changed: true,
         diff,
     })
+}
+
+/// The entry that configures `port`: its own key, else the first range/list key covering it.
+pub fn entry_for<'a>(
+    ports: &'a Map<String, Value>,
+    port: &InterfaceName,
+) -> Option<(&'a str, &'a Value)> {
+    if let Some((key, entry)) = ports.get_key_value(port.as_str()) {
+        return Some((key.as_str(), entry));
+    }
+    ports
+        .iter()
+        .find(|(k, _)| k.split(',').any(|item| covers(item, port)))
+        .map(|(k, v)| (k.as_str(), v))
 }
 
 /// The port's own entry, and the range/list keys that cover it.

@@ -1,5 +1,7 @@
-//! The Junos change sequence for one switch: lock → load set lines → diff → (nothing to do:
-//! unlock) → commit check → confirmed commit → confirming commit → unlock → close.
+//! The Junos change sequence for one switch: lock → pending confirmed commit? → read the
+//! ports (`interfaces <port>`, `protocols dot1x authenticator`) → render the lines from what
+//! is there → load → diff → (nothing to do: unlock) → commit check → confirmed commit →
+//! confirming commit → unlock → close.
 //!
 //! What can go wrong and what we then do:
 //! - the candidate is locked (or modified) by someone else: retry with backoff until
@@ -10,29 +12,36 @@
 //!   they confirmed or it rolled back);
 //! - any error before a commit was sent: discard our changes (only while we hold the lock),
 //!   unlock, close; the switch is as it was;
+//! - an `<rpc-error>` on the confirmed commit proves nothing either (Virtual Chassis and
+//!   dual-RE switches can answer one after the master committed): still holding the lock,
+//!   a diff left means nothing was committed; no diff means the change is active, and it is
+//!   read back and confirmed in the same session;
 //! - a lost reply or an error after a commit was sent proves nothing (EX3400 has been seen
 //!   applying a commit and then failing the unlock): reconnect, read the active configuration
 //!   back and check every rendered `set` line is there, confirming a pending commit if needed,
 //!   else `Uncertain`.
 //!
 //! Juniper's "Terminate a NETCONF Session" documents that a session ending with a confirmed
-//! commit pending has the configuration restored at once. So a session we drop between the
-//! confirmed and the confirming commit normally takes the change with it, and the read-back
-//! then reports `Uncertain`; it still matters for a commit still running in its abandoned
+//! commit pending has the configuration restored at once. So errors are handled in the same
+//! session where it still works; a session we drop between the confirmed and the confirming
+//! commit takes the change with it, and the read-back then reports `Uncertain` (the engine
+//! retries); it still matters for a commit still running in its abandoned
 //! session (Junos finishes it before it lets the lock go), for our own pending commit found
 //! by a later run, and for simulators and platforms that keep the pending commit.
 //! `backend.netconf.rpc_timeout` must therefore cover the slowest commit of the switches
 //! (an EX can take a minute): a commit reply that times out makes us drop the session, which
 //! rolls the change back.
 
-use std::collections::HashSet;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::backend::{BackendError, PortResult};
 use crate::model::InterfaceName;
 
+use super::config_text::unmet_lines;
+use super::diff::port_results;
 use super::error::NetconfError;
+use super::port_state::{self, PortConfig};
 use super::rpc::{describe, Datastore, RpcError};
 use super::session::{PendingCommit, Session};
 
@@ -41,6 +50,9 @@ use super::session::{PendingCommit, Session};
 pub struct PortLines {
     pub port: InterfaceName,
     pub lines: Vec<String>,
+    /// What the operator should know about this port (shown above its diff), e.g. 802.1X
+    /// configured on `interface all`, which mesa does not change.
+    pub note: Option<String>,
 }
 
 /// Everything to apply to one switch in one commit.
@@ -59,7 +71,24 @@ impl Plan {
             .flat_map(|p| p.lines.iter().cloned())
             .collect()
     }
+
+    /// Puts each port's note above its diff, so the decision and the messages carry it.
+    fn annotate(&self, mut results: Vec<PortResult>) -> Vec<PortResult> {
+        for (result, port) in results.iter_mut().zip(&self.ports) {
+            if let Some(note) = &port.note {
+                result.diff = if result.diff.is_empty() {
+                    format!("# {note}")
+                } else {
+                    format!("# {note}\n{}", result.diff)
+                };
+            }
+        }
+        results
+    }
 }
+
+/// Renders the plan from what the ports have now (see [`super::port_state`]).
+pub type Render<'a> = dyn Fn(&[PortConfig]) -> Result<Plan, BackendError> + 'a;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SequenceOptions {
@@ -91,12 +120,19 @@ enum Failure {
         confirmed: bool,
         results: Vec<PortResult>,
     },
+    /// The outcome was checked in the still usable session: clean up as for `BeforeCommit`
+    /// (discarding is harmless once candidate and active agree) and report this.
+    Checked(BackendError),
 }
 
-/// Runs the whole sequence; `connect` opens a fresh session (also used to recover).
+/// Runs the whole sequence; `connect` opens a fresh session (also used to recover). Inside
+/// the lock, the configuration of `ports` is read and handed to `render`, which returns the
+/// lines to load: what mesa deletes depends on what is there.
 pub fn apply(
     connect: &dyn Fn() -> Result<Session, NetconfError>,
-    plan: &Plan,
+    switch: &str,
+    ports: &[InterfaceName],
+    render: &Render<'_>,
     opts: &SequenceOptions,
 ) -> Result<Vec<PortResult>, BackendError> {
     let mut session = connect().map_err(|e| e.into_backend("connect"))?;
@@ -104,15 +140,16 @@ pub fn apply(
         let _ = session.close();
         return Err(e);
     }
-    let pending = match pending_confirm(&mut session, plan) {
-        Ok(pending) => pending,
-        Err(e) => {
-            if !e.is_unknown_outcome() {
-                let _ = session.unlock(Datastore::Candidate);
-                let _ = session.close();
-            }
-            return Err(e.into_backend("get-commit-information"));
+    let leave = |mut session: Session, e: NetconfError, what: &str| {
+        if !e.is_unknown_outcome() {
+            let _ = session.unlock(Datastore::Candidate);
+            let _ = session.close();
         }
+        e.into_backend(what)
+    };
+    let pending = match pending_confirm(&mut session, switch) {
+        Ok(pending) => pending,
+        Err(e) => return Err(leave(session, e, "get-commit-information")),
     };
     if let Some(theirs) = pending.as_ref().filter(|p| !p.is_mesa()) {
         // Nothing loaded yet: nothing to discard, and discarding could only hurt.
@@ -120,6 +157,50 @@ pub fn apply(
         let _ = session.close();
         return Err(foreign_pending(theirs));
     }
+    let current = match read_ports(&mut session, ports) {
+        Ok(current) => current,
+        Err(e) => return Err(leave(session, e, "get-configuration")),
+    };
+    let plan = match render(&current) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let _ = session.unlock(Datastore::Candidate);
+            let _ = session.close();
+            return Err(e);
+        }
+    };
+    run_locked(connect, session, &plan, opts, pending).map(|results| plan.annotate(results))
+}
+
+/// The configuration of every port of the batch, as the candidate has it (inside the lock
+/// the candidate is the active configuration: the lock is refused while it holds changes).
+fn read_ports(
+    session: &mut Session,
+    ports: &[InterfaceName],
+) -> Result<Vec<PortConfig>, NetconfError> {
+    match session.junos_get_text_filtered(&port_state::filter_xml(ports)) {
+        Ok(text) => Ok(ports
+            .iter()
+            .map(|p| PortConfig::from_text(&text, p))
+            .collect()),
+        // A server that refuses the read (not Junos, or a login class without it): the
+        // templates then delete every leaf mesa owns, which is safe, only noisier.
+        Err(NetconfError::Rpc(errors)) => {
+            tracing::warn!(peer = %session.peer(), error = %describe(&errors), "cannot read the ports' configuration; rendering without it");
+            Ok(ports.iter().map(PortConfig::unknown).collect())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// From the load on, holding the lock; clean-up and recovery by where it failed.
+fn run_locked(
+    connect: &dyn Fn() -> Result<Session, NetconfError>,
+    mut session: Session,
+    plan: &Plan,
+    opts: &SequenceOptions,
+    pending: Option<PendingCommit>,
+) -> Result<Vec<PortResult>, BackendError> {
     match locked(&mut session, plan, opts, pending) {
         Ok(None) => {
             if let Err(e) = session.unlock(Datastore::Candidate) {
@@ -146,10 +227,13 @@ pub fn apply(
             drop(session);
             Err(error)
         }
-        Err(Failure::BeforeCommit {
-            error,
-            usable: true,
-        }) => {
+        Err(
+            Failure::BeforeCommit {
+                error,
+                usable: true,
+            }
+            | Failure::Checked(error),
+        ) => {
             if let Err(e) = session.discard_changes() {
                 tracing::warn!(switch = %plan.switch, error = %e, "discard-changes failed");
             }
@@ -201,11 +285,10 @@ fn locked(
     let results = port_results(&diff, &ports);
     match session.junos_commit_confirmed(opts.confirm_minutes, &plan.log) {
         Ok(_) => {}
+        // On Virtual Chassis and dual-RE switches an error can follow a commit that went
+        // through on the master: look before calling it failed.
         Err(NetconfError::Rpc(errors)) => {
-            return Err(Failure::BeforeCommit {
-                error: BackendError::Commit(describe(&errors)),
-                usable: true,
-            });
+            return after_commit_error(session, plan, opts, &errors, results).map(Some);
         }
         Err(e) => {
             return Err(Failure::AfterCommit {
@@ -215,14 +298,61 @@ fn locked(
             })
         }
     }
-    if let Err(e) = session.junos_commit() {
-        return Err(Failure::AfterCommit {
+    match session.junos_commit() {
+        Ok(_) => Ok(Some(results)),
+        // The session still works: check and confirm in it, since ending it would roll the
+        // confirmed commit back at once.
+        Err(NetconfError::Rpc(errors)) => {
+            let cause = format!("confirming commit answered {}", describe(&errors));
+            tracing::warn!(switch = %plan.switch, %cause, "reading the configuration back in the same session");
+            read_back_and_confirm(session, plan, opts, false, true)
+                .map(|()| Some(results))
+                .map_err(|why| Failure::Checked(BackendError::Uncertain(format!("{cause}; {why}"))))
+        }
+        Err(e) => Err(Failure::AfterCommit {
             cause: format!("confirming commit: {e}"),
             confirmed: false,
             results,
+        }),
+    }
+}
+
+/// The confirmed commit answered `<rpc-error>`: committed or not? Still holding the lock, the
+/// candidate against the active configuration tells: a diff left means nothing was committed
+/// (report the error); none means the change is active, and it is read back and confirmed.
+fn after_commit_error(
+    session: &mut Session,
+    plan: &Plan,
+    opts: &SequenceOptions,
+    errors: &[RpcError],
+    results: Vec<PortResult>,
+) -> Result<Vec<PortResult>, Failure> {
+    let error = describe(errors);
+    tracing::warn!(switch = %plan.switch, %error, "confirmed commit answered an error; reading back before reporting");
+    let diff = match session.junos_diff() {
+        Ok(diff) => diff,
+        Err(e) => {
+            return Err(Failure::AfterCommit {
+                cause: format!("confirmed commit answered {error}; the diff after it failed: {e}"),
+                confirmed: false,
+                results,
+            })
+        }
+    };
+    if !diff.trim().is_empty() {
+        return Err(Failure::BeforeCommit {
+            error: BackendError::Commit(error),
+            usable: true,
         });
     }
-    Ok(Some(results))
+    let cause =
+        format!("confirmed commit answered {error}, yet the candidate is the active configuration");
+    read_back_and_confirm(session, plan, opts, false, true)
+        .map(|()| {
+            tracing::warn!(switch = %plan.switch, %cause, "committed despite the error; confirmed");
+            results
+        })
+        .map_err(|why| Failure::Checked(BackendError::Uncertain(format!("{cause}; {why}"))))
 }
 
 /// Nothing to change, but the lines may be active only through our own confirmed commit
@@ -247,12 +377,12 @@ fn confirm_own_pending(
 /// as having nothing pending.
 fn pending_confirm(
     session: &mut Session,
-    plan: &Plan,
+    switch: &str,
 ) -> Result<Option<PendingCommit>, NetconfError> {
     match session.junos_pending_confirm() {
         Ok(pending) => Ok(pending),
         Err(NetconfError::Rpc(errors)) => {
-            tracing::debug!(switch = %plan.switch, error = %describe(&errors), "commit information unavailable");
+            tracing::debug!(switch = %switch, error = %describe(&errors), "commit information unavailable");
             Ok(None)
         }
         Err(e) => Err(e),
@@ -398,7 +528,7 @@ fn read_back_and_confirm(
         return Err(unconfirmed("candidate locked by someone else".into()));
     }
     // Our confirming commit would also confirm a newer confirmed commit of someone else.
-    if let Some(theirs) = pending_confirm(session, plan)
+    if let Some(theirs) = pending_confirm(session, &plan.switch)
         .map_err(|e| unconfirmed(e.to_string()))?
         .filter(|p| !p.is_mesa())
     {
@@ -427,302 +557,13 @@ fn active_missing(session: &mut Session, plan: &Plan) -> Result<Vec<String>, Str
     let text = session
         .junos_get_text(true)
         .map_err(|e| format!("read-back failed: {e}"))?;
-    Ok(missing_set_lines(&text, &plan.all_lines()))
-}
-
-/// Splits a `show | compare` diff into per-port results, in plan order. Hunks naming a port
-/// in their `[edit …]` header belong to it; otherwise each top-level block of the hunk goes to
-/// the ports it names. Hunks naming no port are shown with every changed port.
-pub fn port_results(diff: &str, ports: &[InterfaceName]) -> Vec<PortResult> {
-    let (per_port, loose) = split_diff(diff, ports);
-    let nothing_attributed = per_port.iter().all(String::is_empty);
-    ports
-        .iter()
-        .zip(per_port)
-        .map(|(port, own)| {
-            let diff = if nothing_attributed {
-                diff.trim_end().to_string()
-            } else if own.is_empty() {
-                String::new()
-            } else {
-                format!("{own}{loose}").trim_end().to_string()
-            };
-            PortResult {
-                port: port.clone(),
-                changed: !diff.is_empty(),
-                diff,
-            }
-        })
-        .collect()
-}
-
-/// Returns (diff text per port, in `ports` order; text not attributed to any port).
-pub fn split_diff(diff: &str, ports: &[InterfaceName]) -> (Vec<String>, String) {
-    let mut per_port = vec![String::new(); ports.len()];
-    let mut loose = String::new();
-    for (header, body) in hunks(diff) {
-        let named = named_ports(std::iter::once(header), ports);
-        if !named.is_empty() {
-            for i in named {
-                push_hunk(&mut per_port[i], header, &body);
-            }
-            continue;
-        }
-        for block in blocks(&body) {
-            let named = named_ports(block.iter().copied(), ports);
-            if named.is_empty() {
-                push_hunk(&mut loose, header, &block);
-            }
-            for i in named {
-                push_hunk(&mut per_port[i], header, &block);
-            }
-        }
-    }
-    (per_port, loose)
-}
-
-fn push_hunk(out: &mut String, header: &str, body: &[&str]) {
-    if body.is_empty() && header.is_empty() {
-        return;
-    }
-    if !header.is_empty() {
-        out.push_str(header);
-        out.push('\n');
-    }
-    for line in body {
-        out.push_str(line);
-        out.push('\n');
-    }
-}
-
-fn hunks(diff: &str) -> Vec<(&str, Vec<&str>)> {
-    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
-    for line in diff.lines() {
-        if line.trim_start().starts_with("[edit") {
-            out.push((line.trim(), Vec::new()));
-        } else if line.trim().is_empty() {
-            continue;
-        } else {
-            match out.last_mut() {
-                Some((_, body)) => body.push(line),
-                None => out.push(("", vec![line])),
-            }
-        }
-    }
-    out
-}
-
-/// Groups a hunk body into top-level statements (least indented after the +/- marker).
-fn blocks<'a>(body: &[&'a str]) -> Vec<Vec<&'a str>> {
-    let indent = |l: &str| {
-        let rest = l.strip_prefix(['+', '-', '!', ' ']).unwrap_or(l);
-        rest.len() - rest.trim_start().len()
-    };
-    let top = body.iter().map(|l| indent(l)).min().unwrap_or(0);
-    let mut out: Vec<Vec<&str>> = Vec::new();
-    for line in body {
-        let rest = line
-            .strip_prefix(['+', '-', '!', ' '])
-            .unwrap_or(line)
-            .trim_start();
-        let closes = rest.starts_with('}');
-        if (indent(line) == top && !closes) || out.is_empty() {
-            out.push(vec![line]);
-        } else if let Some(last) = out.last_mut() {
-            last.push(line);
-        }
-    }
-    out
-}
-
-fn named_ports<'a>(lines: impl Iterator<Item = &'a str>, ports: &[InterfaceName]) -> Vec<usize> {
-    let tokens: HashSet<&str> = lines
-        .flat_map(str::split_whitespace)
-        .map(|t| {
-            t.trim_matches(|c: char| {
-                matches!(c, '[' | ']' | '{' | '}' | ';' | '"' | '+' | '-' | '!')
-            })
-        })
-        .collect();
-    ports
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| tokens.contains(p.as_str()))
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// The `set` lines (of `lines`) absent from a curly-brace configuration text.
-pub fn missing_set_lines(config_text: &str, lines: &[String]) -> Vec<String> {
-    let present = flatten_config(config_text);
-    lines
-        .iter()
-        .filter(|l| l.trim_start().starts_with("set "))
-        .filter(|l| {
-            let tokens = tokenize(l);
-            expand_lists(&tokens[1..])
-                .iter()
-                .any(|want| !present.iter().any(|have| have.starts_with(want)))
-        })
-        .cloned()
-        .collect()
-}
-
-/// Turns `show configuration` text into token paths, one per statement (containers too), as
-/// if written as `set` lines. Inactive statements are left out; comments are skipped.
-pub fn flatten_config(text: &str) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack: Vec<(Vec<String>, bool)> = Vec::new();
-    let mut words: Vec<String> = Vec::new();
-    let mut list: Option<Vec<String>> = None;
-    let mut items: Vec<String> = Vec::new();
-    let mut in_comment = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if in_comment {
-            in_comment = !line.contains("*/");
-            continue;
-        }
-        if line.starts_with("/*") {
-            in_comment = !line.contains("*/");
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        for token in tokenize(line) {
-            if let Some(open) = &mut list {
-                match token.as_str() {
-                    "]" => items = list.take().unwrap_or_default(),
-                    _ => open.push(token),
-                }
-                continue;
-            }
-            if token.starts_with('#') && words.is_empty() {
-                // `## SECRET-DATA` and other trailing annotations.
-                break;
-            }
-            let inactive = stack.iter().any(|(_, off)| *off);
-            match token.as_str() {
-                "{" => {
-                    let off = words.first().is_some_and(|w| w == "inactive:");
-                    let group: Vec<String> = words.drain(..).filter(|w| !is_tag(w)).collect();
-                    if !inactive && !off {
-                        out.push(path(&stack, &group));
-                    }
-                    stack.push((group, off));
-                }
-                "}" => {
-                    stack.pop();
-                    words.clear();
-                }
-                "[" => list = Some(Vec::new()),
-                ";" => {
-                    let off = words.first().is_some_and(|w| w == "inactive:");
-                    let stmt: Vec<String> = words.drain(..).filter(|w| !is_tag(w)).collect();
-                    let listed = std::mem::take(&mut items);
-                    if inactive || off || stmt.is_empty() {
-                        continue;
-                    }
-                    if listed.is_empty() {
-                        out.push(path(&stack, &stmt));
-                    }
-                    for item in listed {
-                        let mut s = stmt.clone();
-                        s.push(item);
-                        out.push(path(&stack, &s));
-                    }
-                }
-                _ => words.push(token),
-            }
-        }
-    }
-    out
-}
-
-fn is_tag(word: &str) -> bool {
-    matches!(word, "inactive:" | "protect:" | "replace:")
-}
-
-fn path(stack: &[(Vec<String>, bool)], last: &[String]) -> Vec<String> {
-    stack
-        .iter()
-        .flat_map(|(g, _)| g.iter().cloned())
-        .chain(last.iter().cloned())
-        .collect()
-}
-
-/// `members [ 10 20 ]` in a set line stands for two statements.
-fn expand_lists(tokens: &[String]) -> Vec<Vec<String>> {
-    match (
-        tokens.iter().position(|t| t == "["),
-        tokens.iter().position(|t| t == "]"),
-    ) {
-        (Some(open), Some(close)) if open < close => tokens[open + 1..close]
-            .iter()
-            .map(|item| {
-                let mut v = tokens[..open].to_vec();
-                v.push(item.clone());
-                v
-            })
-            .collect(),
-        _ => vec![tokens.to_vec()],
-    }
-}
-
-/// Splits a Junos line into words: quotes removed (with `\"` escapes), `{ } ; [ ]` as
-/// separate tokens outside quotes.
-pub fn tokenize(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    let mut quoted = false;
-    let mut was_quoted = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '\\' => {
-                    if let Some(next) = chars.next() {
-                        word.push(next);
-                    }
-                }
-                '"' => quoted = false,
-                _ => word.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                quoted = true;
-                was_quoted = true;
-            }
-            c if c.is_whitespace() => flush(&mut word, &mut was_quoted, &mut out),
-            '{' | '}' | ';' | '[' | ']' => {
-                flush(&mut word, &mut was_quoted, &mut out);
-                out.push(c.to_string());
-            }
-            _ => word.push(c),
-        }
-    }
-    flush(&mut word, &mut was_quoted, &mut out);
-    out
-}
-
-fn flush(word: &mut String, was_quoted: &mut bool, out: &mut Vec<String>) {
-    if !word.is_empty() || *was_quoted {
-        out.push(std::mem::take(word));
-    }
-    *was_quoted = false;
+    Ok(unmet_lines(&text, &plan.all_lines()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::netconf::rpc::RpcReply;
-
-    fn port(p: &str) -> InterfaceName {
-        InterfaceName::parse(p).unwrap()
-    }
 
     #[test]
     fn junos_lock_refusals_name_the_holder() {
@@ -763,161 +604,5 @@ mod tests {
             SequenceOptions::minutes(Duration::from_secs(10_000_000)),
             65_535
         );
-    }
-
-    const DIFF: &str = "\
-[edit interfaces ge-0/0/12 unit 0 family ethernet-switching]
--       interface-mode access;
-+       interface-mode trunk;
-+       vlan {
-+           members [ 1 10 20 ];
-+       }
-[edit interfaces ge-0/0/12]
-+   native-vlan-id 1;
-[edit interfaces]
-+   ge-0/0/1 {
-+       description \"AP ap-02\";
-+   }
-[edit protocols dot1x authenticator]
--    interface ge-0/0/12 {
--        supplicant multiple;
--    }
--    interface ge-0/0/1 {
--        supplicant multiple;
--    }
-[edit vlans]
-+   ap-mgmt {
-+       vlan-id 10;
-+   }
-";
-
-    #[test]
-    fn diff_is_split_per_port() {
-        let ports = [port("ge-0/0/12"), port("ge-0/0/1"), port("ge-0/0/2")];
-        let (per_port, loose) = split_diff(DIFF, &ports);
-        assert_eq!(
-            per_port[0],
-            "[edit interfaces ge-0/0/12 unit 0 family ethernet-switching]\n-       interface-mode access;\n+       interface-mode trunk;\n+       vlan {\n+           members [ 1 10 20 ];\n+       }\n\
-             [edit interfaces ge-0/0/12]\n+   native-vlan-id 1;\n\
-             [edit protocols dot1x authenticator]\n-    interface ge-0/0/12 {\n-        supplicant multiple;\n-    }\n"
-        );
-        // ge-0/0/1 is not mistaken for a prefix of ge-0/0/12.
-        assert_eq!(
-            per_port[1],
-            "[edit interfaces]\n+   ge-0/0/1 {\n+       description \"AP ap-02\";\n+   }\n\
-             [edit protocols dot1x authenticator]\n-    interface ge-0/0/1 {\n-        supplicant multiple;\n-    }\n"
-        );
-        assert_eq!(per_port[2], "");
-        assert_eq!(
-            loose,
-            "[edit vlans]\n+   ap-mgmt {\n+       vlan-id 10;\n+   }\n"
-        );
-
-        let results = port_results(DIFF, &ports);
-        assert!(results[0].changed && results[1].changed && !results[2].changed);
-        assert!(
-            results[0].diff.ends_with("vlan-id 10;\n+   }"),
-            "loose hunks are shown with changed ports"
-        );
-        assert_eq!(results[2].diff, "");
-    }
-
-    #[test]
-    fn unattributed_diff_goes_to_every_port() {
-        let ports = [port("ge-0/0/5")];
-        let results = port_results("[edit vlans]\n+   guest { vlan-id 99; }\n", &ports);
-        assert!(results[0].changed);
-        assert!(results[0].diff.contains("guest"));
-        assert!(!port_results("\n  \n", &ports)[0].changed);
-    }
-
-    const CONFIG: &str = r#"## Last commit: 2024-05-06 11:04:06 UTC by mesa
-version 20.4R3-S1.3;
-/* a comment
-   over two lines { */
-interfaces {
-    ge-0/0/12 {
-        description "AP ap-01 \"lobby\"";
-        native-vlan-id 1;
-        unit 0 {
-            family ethernet-switching {
-                interface-mode trunk;
-                vlan {
-                    members [ 1 10 20 ];
-                }
-            }
-        }
-    }
-    inactive: ge-0/0/13 {
-        description "AP ap-02";
-    }
-}
-protocols {
-    dot1x {
-        authenticator {
-            interface {
-                ge-0/0/14 {
-                    supplicant multiple;
-                    mac-radius {
-                        restrict;
-                    }
-                    inactive: retries 3;
-                    server-fail vlan-name sf;
-                }
-            }
-        }
-    }
-}
-system {
-    root-authentication {
-        encrypted-password "$6$abc"; ## SECRET-DATA
-    }
-}
-"#;
-
-    #[test]
-    fn config_text_read_back_as_set_lines() {
-        let lines: Vec<String> = [
-            r#"set interfaces ge-0/0/12 description "AP ap-01 \"lobby\"""#,
-            "set interfaces ge-0/0/12 native-vlan-id 1",
-            "set interfaces ge-0/0/12 unit 0 family ethernet-switching interface-mode trunk",
-            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 10",
-            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members [ 1 20 ]",
-            "delete protocols dot1x authenticator interface ge-0/0/12",
-            "set protocols dot1x authenticator interface ge-0/0/14 mac-radius restrict",
-            "set protocols dot1x authenticator interface ge-0/0/14 supplicant multiple",
-            "set protocols dot1x authenticator interface ge-0/0/14 server-fail vlan-name sf",
-            "set system root-authentication encrypted-password $6$abc",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        assert_eq!(missing_set_lines(CONFIG, &lines), Vec::<String>::new());
-
-        let absent: Vec<String> = [
-            "set interfaces ge-0/0/12 unit 0 family ethernet-switching vlan members 30",
-            "set interfaces ge-0/0/12 native-vlan-id 10",
-            "set interfaces ge-0/0/13 description \"AP ap-02\"",
-            "set protocols dot1x authenticator interface ge-0/0/14 retries 3",
-            "set interfaces ge-0/0/1 description x",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        assert_eq!(
-            missing_set_lines(CONFIG, &absent),
-            absent,
-            "inactive or different statements count as missing"
-        );
-    }
-
-    #[test]
-    fn tokenizer_handles_quotes_and_punctuation() {
-        assert_eq!(tokenize(r#"set a "b c" d;"#), ["set", "a", "b c", "d", ";"]);
-        assert_eq!(
-            tokenize(r#"x "q\"uote" "" [ 1 2 ]"#),
-            ["x", "q\"uote", "", "[", "1", "2", "]"]
-        );
-        assert_eq!(tokenize("a{b}"), ["a", "{", "b", "}"]);
     }
 }

@@ -5,15 +5,23 @@
 //! - [`framing`]: base:1.0 / base:1.1 framing, pure (bytes in, messages out);
 //! - [`transport`] + [`hostkey`]: ssh2 connection, known_hosts policy, authentication;
 //! - [`rpc`]: XML building (escaped) and reply parsing (`rpc-error`, Junos `xnm:error`);
+//! - [`commit_info`]: whether a confirmed commit is still pending, from the commit history;
+//! - [`config_text`] + [`diff`]: configuration text as `set` paths (read-back), the
+//!   `show | compare` diff split per port;
 //! - [`session`]: the blocking NETCONF client ([`Session`]) with standard and Junos ops;
+//! - [`port_state`]: what a port has now, read inside the lock, handed to the templates;
 //! - [`junos`]: the lock → load → diff → commit sequence and its recovery rules;
 //! - [`NetconfBackend`]: the [`SwitchBackend`] that renders templates and runs the sequence
 //!   on blocking threads, at most `max_sessions` at once.
 
+pub mod commit_info;
+pub mod config_text;
+pub mod diff;
 pub mod error;
 pub mod framing;
 pub mod hostkey;
 pub mod junos;
+pub mod port_state;
 pub mod rpc;
 pub mod session;
 pub mod transport;
@@ -26,12 +34,13 @@ use tokio::sync::Semaphore;
 
 use crate::backend::{BackendError, PortResult, SwitchBackend};
 use crate::config::{HostSource, NetconfConfig, SwitchOverride};
-use crate::model::{PortChange, SwitchRef};
+use crate::model::{PortChange, Profile, SwitchRef};
 use crate::templates::Templates;
 
 pub use error::NetconfError;
 pub use framing::Framing;
 pub use junos::{Plan, PortLines, SequenceOptions};
+pub use port_state::PortConfig;
 pub use rpc::{Datastore, RpcError, RpcReply};
 pub use session::{PendingCommit, Session};
 pub use transport::{ConnectOptions, Credentials};
@@ -98,42 +107,10 @@ impl NetconfBackend {
         }
     }
 
-    /// Renders every change into one plan for the switch.
+    /// Renders every change into one plan for the switch, not knowing what the ports have
+    /// now (a preview; [`SwitchBackend::apply`] renders from the ports as read).
     pub fn plan(&self, switch: &SwitchRef, changes: &[PortChange]) -> Result<Plan, BackendError> {
-        let mut ports = Vec::with_capacity(changes.len());
-        let mut reasons: Vec<&str> = Vec::new();
-        for change in changes {
-            if change.switch.name != switch.name {
-                return Err(BackendError::Other(format!(
-                    "change for {} {} handed to the batch of {}",
-                    change.switch.name, change.port, switch.name
-                )));
-            }
-            let lines = self
-                .templates
-                .render(change)
-                .map_err(|e| BackendError::Template(e.to_string()))?;
-            ports.push(PortLines {
-                port: change.port.clone(),
-                lines,
-            });
-            if !reasons.contains(&change.reason.as_str()) {
-                reasons.push(&change.reason);
-            }
-        }
-        let mut log = format!("mesa: {}", reasons.join("; "));
-        if log.len() > MAX_LOG {
-            let cut = (0..=MAX_LOG)
-                .rev()
-                .find(|i| log.is_char_boundary(*i))
-                .unwrap_or(0);
-            log.truncate(cut);
-        }
-        Ok(Plan {
-            switch: switch.name.clone(),
-            ports,
-            log,
-        })
+        render_plan(&self.templates, switch, changes, None)
     }
 
     fn sequence_options(&self) -> SequenceOptions {
@@ -159,7 +136,8 @@ impl SwitchBackend for NetconfBackend {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        let plan = self.plan(switch, changes)?;
+        // Refuses a foreign change and a broken template before connecting.
+        let preview = self.plan(switch, changes)?;
         let opts = self.connect_options(switch);
         let seq = self.sequence_options();
         let _permit = self
@@ -168,18 +146,118 @@ impl SwitchBackend for NetconfBackend {
             .acquire_owned()
             .await
             .map_err(|_| BackendError::Other("netconf backend is shutting down".into()))?;
-        tracing::info!(switch = %switch.name, host = %opts.host, port = opts.port, ports = plan.ports.len(), "netconf: applying");
+        tracing::info!(switch = %switch.name, host = %opts.host, port = opts.port, ports = preview.ports.len(), "netconf: applying");
+        let templates = self.templates.clone();
+        let (switch, changes) = (switch.clone(), changes.to_vec());
+        let ports: Vec<_> = changes.iter().map(|c| c.port.clone()).collect();
         // ssh2 blocks: keep it off the async workers.
-        tokio::task::spawn_blocking(move || junos::apply(&|| Session::connect(&opts), &plan, &seq))
-            .await
-            .map_err(|e| BackendError::Other(format!("netconf worker failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let render =
+                |current: &[PortConfig]| render_plan(&templates, &switch, &changes, Some(current));
+            junos::apply(
+                &|| Session::connect(&opts),
+                &switch.name,
+                &ports,
+                &render,
+                &seq,
+            )
+        })
+        .await
+        .map_err(|e| BackendError::Other(format!("netconf worker failed: {e}")))?
     }
+}
+
+/// One plan for the switch; `current` is what the ports have now (`None`: not read).
+fn render_plan(
+    templates: &Templates,
+    switch: &SwitchRef,
+    changes: &[PortChange],
+    current: Option<&[PortConfig]>,
+) -> Result<Plan, BackendError> {
+    let mut ports = Vec::with_capacity(changes.len());
+    let mut reasons: Vec<&str> = Vec::new();
+    for change in changes {
+        if change.switch.name != switch.name {
+            return Err(BackendError::Other(format!(
+                "change for {} {} handed to the batch of {}",
+                change.switch.name, change.port, switch.name
+            )));
+        }
+        let port = current
+            .and_then(|all| all.iter().find(|c| c.port == change.port.as_str()))
+            .cloned()
+            .unwrap_or_else(|| PortConfig::unknown(&change.port));
+        let lines = templates
+            .render_on(change, &port)
+            .map_err(|e| BackendError::Template(e.to_string()))?;
+        let notes: Vec<String> = [
+            dot1x_all_note(&port, change.profile),
+            kept_description_note(&port, &lines),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        ports.push(PortLines {
+            port: change.port.clone(),
+            lines,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
+        });
+        if !reasons.contains(&change.reason.as_str()) {
+            reasons.push(&change.reason);
+        }
+    }
+    let mut log = format!("mesa: {}", reasons.join("; "));
+    if log.len() > MAX_LOG {
+        let cut = (0..=MAX_LOG)
+            .rev()
+            .find(|i| log.is_char_boundary(*i))
+            .unwrap_or(0);
+        log.truncate(cut);
+    }
+    Ok(Plan {
+        switch: switch.name.clone(),
+        ports,
+        log,
+    })
+}
+
+/// The port has a description the templates left alone (not mesa's: a patch-panel label...).
+fn kept_description_note(port: &PortConfig, lines: &[String]) -> Option<String> {
+    let description = port.description.as_ref()?;
+    let set = format!("set interfaces {} description ", port.port);
+    if lines.iter().any(|l| l.starts_with(&set)) {
+        return None;
+    }
+    Some(format!(
+        "kept the description {description:?} of {}, not written by mesa",
+        port.port
+    ))
+}
+
+/// `protocols dot1x authenticator interface all` puts every port under 802.1X. mesa does not
+/// edit a stanza that covers every port, so it says what that means for this one.
+fn dot1x_all_note(port: &PortConfig, profile: Profile) -> Option<String> {
+    if !port.dot1x_all {
+        return None;
+    }
+    Some(match profile {
+        Profile::Ap => format!(
+            "802.1X stays on {} through `protocols dot1x authenticator interface all`, which mesa does not change: \
+             the AP must pass MAC RADIUS, or list ports instead of `all` (see README, 802.1X)",
+            port.port
+        ),
+        Profile::Secured => format!(
+            "{} is under 802.1X through `protocols dot1x authenticator interface all`, with the settings of `all`; \
+             mesa added no stanza of its own",
+            port.port
+        ),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ApRef, InterfaceName, Mac, Profile};
+    use crate::model::{ApRef, InterfaceName, Mac};
 
     fn switch(name: &str, mgmt: Option<&str>) -> SwitchRef {
         SwitchRef {

@@ -547,6 +547,12 @@ pub mod ops {
         }
     }
 
+    /// Junos: the candidate as text, limited to what `filter` (a `<configuration>`
+    /// element, inserted as is) names.
+    pub fn junos_get_text_filtered(filter: &str) -> String {
+        format!(r#"<get-configuration format="text">{filter}</get-configuration>"#)
+    }
+
     pub fn junos_commit_check() -> String {
         "<commit-configuration><check/></commit-configuration>".into()
     }

@@ -14,21 +14,7 @@ use super::transport::{ConnectOptions, Transport};
 /// Pause between our `<hello>` and the first `<rpc>` (see [`Session::connect`]).
 const HELLO_SETTLE: Duration = Duration::from_millis(50);
 
-/// A confirmed commit waiting for its confirmation (the newest `show system commit` entry).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingCommit {
-    /// The Junos user who committed.
-    pub user: String,
-    /// Its commit log, empty when none was given.
-    pub log: String,
-}
-
-impl PendingCommit {
-    /// mesa's own commits carry logs starting with `mesa:`.
-    pub fn is_mesa(&self) -> bool {
-        self.log.trim_start().starts_with("mesa:")
-    }
-}
+pub use super::commit_info::PendingCommit;
 
 pub struct Session {
     transport: Transport,
@@ -210,6 +196,16 @@ impl Session {
         ))
     }
 
+    /// Junos configuration (the candidate) as curly-brace text, only the subtrees that the
+    /// `<configuration>` filter names.
+    pub fn junos_get_text_filtered(&mut self, filter: &str) -> Result<String, NetconfError> {
+        let reply = self.rpc(&ops::junos_get_text_filtered(filter))?;
+        Ok(text_of(
+            &reply.root,
+            &["configuration-text", "configuration-output"],
+        ))
+    }
+
     pub fn junos_commit_check(&mut self) -> Result<RpcReply, NetconfError> {
         self.rpc(&ops::junos_commit_check())
     }
@@ -228,24 +224,14 @@ impl Session {
         self.rpc(&ops::junos_commit())
     }
 
-    /// The newest commit is a confirmed commit still waiting for its confirmation; `Some`
-    /// with who made it and its commit log text (`show system commit`: `commit confirmed,
-    /// rollback in Nmins`).
+    /// The confirmed commit that may still be waiting for its confirmation, judged by
+    /// [`super::commit_info::pending`] (the history comment alone does not prove it).
     pub fn junos_pending_confirm(&mut self) -> Result<Option<PendingCommit>, NetconfError> {
         let reply = self.rpc(&ops::junos_commit_information())?;
-        let Some(newest) = reply.root.find("commit-history") else {
-            return Ok(None);
-        };
-        let text = newest.text();
-        if !text.contains("rollback in") {
-            return Ok(None);
-        }
-        Ok(Some(PendingCommit {
-            user: newest
-                .child_text("user")
-                .unwrap_or_else(|| "an unknown user".into()),
-            log: newest.child_text("log").unwrap_or_default(),
-        }))
+        Ok(super::commit_info::pending(
+            &reply.root,
+            chrono::Utc::now().timestamp(),
+        ))
     }
 
     /// Sends `<close-session/>` and closes the SSH session, waiting at most a few seconds.

@@ -58,8 +58,15 @@ pub const SINGLE_VALUED: &[&str] = &[
     "native-vlan-id",
     "port-mode",
     "priority",
+    "quiet-period",
+    "recovery-timeout",
+    "retries",
+    "server-reject-vlan",
+    "server-timeout",
     "speed",
+    "storm-control",
     "supplicant",
+    "transmit-period",
     "vlan-id",
 ];
 
@@ -196,6 +203,23 @@ impl Config {
                 })
                 .collect(),
         }
+    }
+
+    /// The statements under any of `prefixes` (all of them when there is none), in order.
+    pub fn filter_any(&self, prefixes: &[Vec<String>]) -> Config {
+        if prefixes.is_empty() {
+            return self.clone();
+        }
+        let mut out = Config::new();
+        for st in &self.statements {
+            for prefix in prefixes {
+                if st.starts_with(prefix) {
+                    out.statements.push(st.clone());
+                    break;
+                }
+            }
+        }
+        out
     }
 
     /// Applies `set`-format text line by line. Returns the errors (lines skipped) and the

@@ -26,6 +26,12 @@
 //! - `<discard-changes/>`, `<close-session/>`, `<kill-session>`; anything else is
 //!   `operation-not-supported`.
 //!
+//! - a session that ends (closed, dropped, killed, its process gone) with its confirmed
+//!   commit pending has the configuration restored at once, as Juniper documents
+//!   ("Terminate a NETCONF Session"); the `keep_pending_on_session_end` fault keeps it;
+//! - boot configurations ([`seed`]): the factory default of an EX with `storm-control
+//!   default` on every port, 802.1X on bare, `.0` or `all` names.
+//!
 //! Faults ([`Faults`], `faults.json`) inject slow or failing commits, dropped connections,
 //! the EX3400 unlock error, base:1.0-only hellos and rejected lines.
 
@@ -33,11 +39,13 @@ pub mod config;
 pub mod diff;
 pub mod framing;
 pub mod reply;
+pub mod seed;
 pub mod session;
 pub mod state;
 pub mod xml;
 
 pub use config::Config;
+pub use seed::{factory_default, Dot1xSeed};
 pub use session::serve;
 pub use state::{
     settle, CommitErrorFault, CommitLogEntry, Faults, LockHolder, PendingConfirm, StateDir,

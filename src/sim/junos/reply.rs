@@ -216,24 +216,39 @@ pub fn configuration_set(text: &str) -> String {
 }
 
 /// `<get-commit-information/>` (`show system commit`): the commit history, newest first, as
-/// `<commit-history>` entries; the newest says `commit confirmed, rollback in Nmins` while
-/// its confirmation is pending. Element names follow `show system commit | display xml` as
-/// far as we know it; mesa reads the entry's text, not particular elements.
-pub fn commit_information(log: &[CommitLogEntry], pending: Option<&PendingConfirm>) -> String {
+/// `<commit-history>` entries (`sequence-number`, `user`, `client`, `date-time` with its
+/// `junos:seconds`, `comment`, `log`). A confirmed commit's entry says `commit confirmed,
+/// rollback in Nmins` and keeps saying it after the confirmation, as on Junos. With
+/// `leaf` (the Junos 23.1+ models) the entry still waiting for its confirmation also carries
+/// `<commit-confirmed/>`.
+pub fn commit_information(
+    log: &[CommitLogEntry],
+    pending: Option<&PendingConfirm>,
+    leaf: bool,
+) -> String {
     let mut out = String::from("<commit-information>\n");
     for (seq, entry) in log.iter().rev().take(50).enumerate() {
+        let time = chrono::DateTime::parse_from_rfc3339(&entry.time)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default();
+        let client = if entry.kind == "commit" {
+            "netconf"
+        } else {
+            "other"
+        };
         out.push_str(&format!(
             "<commit-history>\n<sequence-number>{seq}</sequence-number>\n<user>{}</user>\n\
-             <client>netconf</client>\n<date-time>{}</date-time>\n",
+             <client>{client}</client>\n<date-time junos:seconds=\"{}\">{}</date-time>\n",
             escape(&entry.user),
-            escape(&entry.time)
+            time.timestamp(),
+            time.format("%Y-%m-%d %H:%M:%S UTC")
         ));
-        if seq == 0 && entry.kind == "commit" {
-            if let Some(p) = pending {
-                out.push_str(&format!(
-                    "<comment>commit confirmed, rollback in {}mins</comment>\n",
-                    p.minutes
-                ));
+        if let (true, Some(minutes)) = (entry.confirmed, entry.confirm_minutes) {
+            out.push_str(&format!(
+                "<comment>commit confirmed, rollback in {minutes}mins</comment>\n"
+            ));
+            if leaf && seq == 0 && pending.is_some() {
+                out.push_str("<commit-confirmed/>\n");
             }
         }
         if let Some(text) = &entry.log {

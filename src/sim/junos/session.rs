@@ -49,7 +49,8 @@ pub struct Session<'a> {
 
 /// Serves one session on `input`/`output` until the peer closes it; see the module doc of
 /// [`super`]. On return the session's lock is released with the changes made under
-/// it; changes made without the lock stay in the shared candidate.
+/// it; changes made without the lock stay in the shared candidate; a confirmed commit it
+/// left pending is rolled back at once (unless the `keep_pending_on_session_end` fault).
 pub fn serve<R: Read, W: Write>(
     input: R,
     output: W,
@@ -85,6 +86,7 @@ pub fn serve<R: Read, W: Write>(
         if t.state.lock.as_ref().is_some_and(|l| l.session == id) {
             t.state.release_lock();
         }
+        t.session_ended(id);
     });
     result.and(cleanup)
 }
@@ -241,11 +243,14 @@ impl Session<'_> {
                 })
             }
             "get-commit-information" => {
-                let pending = self.state.transact(|t| t.state.pending.clone())?;
+                let (pending, leaf) = self
+                    .state
+                    .transact(|t| (t.state.pending.clone(), t.faults.commit_confirmed_leaf))?;
                 let log = self.state.commit_log()?;
                 Ok(Ok(Next::Reply(reply::commit_information(
                     &log,
                     pending.as_ref(),
+                    leaf,
                 ))))
             }
             "validate" => self.validate(),
@@ -378,9 +383,9 @@ impl Session<'_> {
     }
 
     fn get_configuration(&mut self, op: &Element) -> RpcResult {
-        let prefix = op
+        let prefixes = op
             .child("configuration")
-            .map(filter_prefix)
+            .map(filter_prefixes)
             .unwrap_or_default();
         let format = op.attr("format").unwrap_or("xml").to_ascii_lowercase();
         if op.attr("compare") == Some("rollback") {
@@ -405,16 +410,19 @@ impl Session<'_> {
                         format!("rollback {n} does not exist"),
                     ));
                 };
-                let text = diff::compare(&base.filter(&prefix), &t.state.candidate.filter(&prefix));
+                let text = diff::compare(
+                    &base.filter_any(&prefixes),
+                    &t.state.candidate.filter_any(&prefixes),
+                );
                 Ok(Next::Reply(reply::configuration_output(&text)))
             });
         }
         let committed = op.attr("database") == Some("committed");
         let config = self.state.transact(|t| {
             if committed {
-                t.state.running.filter(&prefix)
+                t.state.running.filter_any(&prefixes)
             } else {
-                t.state.candidate.filter(&prefix)
+                t.state.candidate.filter_any(&prefixes)
             }
         })?;
         Ok(match format.as_str() {
@@ -527,6 +535,14 @@ impl Session<'_> {
                 t.faults.drop_during_commit -= 1;
                 t.faults_changed = true;
             }
+            if !drop && t.faults.rpc_error_after_commit > 0 {
+                t.faults.rpc_error_after_commit -= 1;
+                t.faults_changed = true;
+                return Err(RpcError::new(
+                    "operation-failed",
+                    "fpc1: commit-configuration failed: member not responding (committed on fpc0)",
+                ));
+            }
             Ok((None, under_lock, drop))
         })?;
         Ok(match outcome {
@@ -601,6 +617,7 @@ impl Session<'_> {
             if t.state.lock.as_ref().is_some_and(|l| l.session == target) {
                 t.state.release_lock();
             }
+            t.session_ended(target);
             Ok(info.process)
         })?;
         Ok(victim.map(|process| {
@@ -654,30 +671,37 @@ fn client_capabilities(msg: &[u8]) -> Option<Vec<String>> {
     )
 }
 
-/// A `<configuration>` filter as a statement prefix: `<interfaces><interface><name>ge-0/0/12`
-/// is `interfaces ge-0/0/12`; `<unit><name>0` is `unit 0`. One branch is followed.
-pub fn filter_prefix(configuration: &Element) -> Vec<String> {
-    fn walk(parent: &str, el: &Element, out: &mut Vec<String>) {
+/// A `<configuration>` filter as statement prefixes, one per branch: `<interfaces><interface>
+/// <name>ge-0/0/12` is `interfaces ge-0/0/12`; `<unit><name>0` is `unit 0`. Sibling elements
+/// are separate branches (`<interfaces>` and `<protocols><dot1x>` in one filter), as Junos
+/// returns every subtree a filter names. Empty: no filter (the whole configuration).
+pub fn filter_prefixes(configuration: &Element) -> Vec<Vec<String>> {
+    fn walk(parent: &str, el: &Element, at: &[String], out: &mut Vec<Vec<String>>) {
+        let mut here = at.to_vec();
         match el.child("name").map(|n| n.trimmed_text().to_string()) {
-            Some(name) if parent == format!("{}s", el.name) => out.push(name),
+            Some(name) if parent == format!("{}s", el.name) => here.push(name),
             Some(name) => {
-                out.push(el.name.clone());
-                out.push(name);
+                here.push(el.name.clone());
+                here.push(name);
             }
             None => {
-                out.push(el.name.clone());
+                here.push(el.name.clone());
                 if el.children.is_empty() && !el.trimmed_text().is_empty() {
-                    out.push(el.trimmed_text().to_string());
+                    here.push(el.trimmed_text().to_string());
                 }
             }
         }
-        if let Some(next) = el.children.iter().find(|c| c.name != "name") {
-            walk(&el.name, next, out);
+        let below: Vec<&Element> = el.children.iter().filter(|c| c.name != "name").collect();
+        for child in &below {
+            walk(&el.name, child, &here, out);
+        }
+        if below.is_empty() {
+            out.push(here);
         }
     }
     let mut out = Vec::new();
-    if let Some(first) = configuration.children.first() {
-        walk(&configuration.name, first, &mut out);
+    for child in &configuration.children {
+        walk(&configuration.name, child, &[], &mut out);
     }
     out
 }
@@ -692,7 +716,24 @@ mod tests {
             "<configuration><interfaces><interface><name>ge-0/0/12</name><unit><name>0</name></unit></interface></interfaces></configuration>",
         )
         .unwrap();
-        assert_eq!(filter_prefix(&el), ["interfaces", "ge-0/0/12", "unit", "0"]);
+        assert_eq!(
+            filter_prefixes(&el),
+            [["interfaces", "ge-0/0/12", "unit", "0"]]
+        );
+        let el = xml::parse(
+            "<configuration><interfaces><interface><name>ge-0/0/1</name></interface>\
+             <interface><name>ge-0/0/2</name></interface></interfaces>\
+             <protocols><dot1x><authenticator/></dot1x></protocols></configuration>",
+        )
+        .unwrap();
+        assert_eq!(
+            filter_prefixes(&el),
+            [
+                vec!["interfaces", "ge-0/0/1"],
+                vec!["interfaces", "ge-0/0/2"],
+                vec!["protocols", "dot1x", "authenticator"]
+            ]
+        );
     }
 
     #[test]

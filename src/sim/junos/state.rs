@@ -46,6 +46,17 @@ pub struct Faults {
     pub reject_message: Option<String>,
     /// Seconds in one confirm-timeout "minute" (overrides [`MINUTE_SECS_ENV`]).
     pub minute_secs: Option<u64>,
+    /// Keep a confirmed commit pending when the session that made it ends. Junos restores
+    /// the configuration at once instead ("Terminate a NETCONF Session"); this is for the
+    /// platforms and simulators that keep it, so mesa's recovery of them stays tested.
+    pub keep_pending_on_session_end: bool,
+    /// `get-commit-information` as Junos 23.1+ answers it: the pending entry carries a
+    /// `<commit-confirmed/>` leaf. Without it, only the entry's comment says "commit
+    /// confirmed, rollback in N mins", and that comment stays after the confirmation.
+    pub commit_confirmed_leaf: bool,
+    /// The next N commits are applied, then answered with an `<rpc-error>`, as a Virtual
+    /// Chassis or dual-RE switch can after a commit that succeeded on the master.
+    pub rpc_error_after_commit: u32,
 }
 
 /// A commit error to return, shaped like `get-rpc-error.xml`.
@@ -232,6 +243,13 @@ fn rfc3339(ms: i64) -> String {
 impl Txn {
     /// Applies time-based changes: dead sessions, expired confirmed commits.
     fn settle(&mut self) -> bool {
+        let dead: Vec<u32> = self
+            .state
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.process.alive())
+            .map(|(id, _)| *id)
+            .collect();
         self.state.sessions.retain(|_, s| s.process.alive());
         if let Some(lock) = &self.state.lock {
             if !lock.process.alive() {
@@ -240,27 +258,43 @@ impl Txn {
         }
         let live: Vec<u32> = self.state.sessions.keys().copied().collect();
         self.state.killed.retain(|s| live.contains(s));
+        // A session process that died (kill -9 of the sim) ended its session too.
+        let mut rolled_back = false;
+        for id in dead {
+            rolled_back |= self.session_ended(id);
+        }
         let now = now_ms();
         match self.state.pending.take() {
             Some(p) if now >= p.deadline_ms => {
-                let (added, removed) = p.rollback_to.changes_from(&self.state.running);
-                self.state.install(p.rollback_to.clone());
-                self.state.candidate = p.rollback_to;
-                self.state.modified_by.clear();
-                self.log.push(CommitLogEntry {
-                    time: rfc3339(now),
-                    session: p.session,
-                    user: p.user,
-                    kind: "rollback".to_string(),
-                    log: Some(format!(
-                        "automatic rollback: commit confirmed not confirmed within {} minute(s)",
-                        p.minutes
-                    )),
-                    confirmed: false,
-                    confirm_minutes: None,
-                    lines_added: added,
-                    lines_removed: removed,
-                });
+                let why = format!(
+                    "automatic rollback: commit confirmed not confirmed within {} minute(s)",
+                    p.minutes
+                );
+                self.roll_back(p, why);
+                true
+            }
+            other => {
+                self.state.pending = other;
+                rolled_back
+            }
+        }
+    }
+
+    /// Session `id` ended (closed, dropped, killed, process gone). A confirmed commit it made
+    /// and left pending is rolled back at once, as Junos does ("Terminate a NETCONF Session");
+    /// true when that happened.
+    pub fn session_ended(&mut self, id: u32) -> bool {
+        if self.faults.keep_pending_on_session_end {
+            return false;
+        }
+        match self.state.pending.take() {
+            Some(p) if p.session == id => {
+                self.roll_back(
+                    p,
+                    format!(
+                        "automatic rollback: session {id} ended with its commit confirmed pending"
+                    ),
+                );
                 true
             }
             other => {
@@ -268,6 +302,25 @@ impl Txn {
                 false
             }
         }
+    }
+
+    fn roll_back(&mut self, p: PendingConfirm, why: String) {
+        let now = now_ms();
+        let (added, removed) = p.rollback_to.changes_from(&self.state.running);
+        self.state.install(p.rollback_to.clone());
+        self.state.candidate = p.rollback_to;
+        self.state.modified_by.clear();
+        self.log.push(CommitLogEntry {
+            time: rfc3339(now),
+            session: p.session,
+            user: p.user,
+            kind: "rollback".to_string(),
+            log: Some(why),
+            confirmed: false,
+            confirm_minutes: None,
+            lines_added: added,
+            lines_removed: removed,
+        });
     }
 
     /// Records a commit done now.
