@@ -20,6 +20,7 @@ readonly SCRIPT_DIR
 # Options: a flag wins over the environment variable of the same meaning.
 DIR=${MESA_DIR:-}
 FQDN=${MESA_FQDN:-}
+INGEST=${MESA_INGEST:-}
 MIST_URL=${MIST_API_URL:-}
 MIST_TOKEN=${MIST_API_TOKEN:-}
 ORG_ID=${MIST_ORG_ID:-}
@@ -66,6 +67,9 @@ Commands
 Options (environment variable in brackets)
   --dir DIR                persistent folder [MESA_DIR] (default: this script's folder once
                            installed, else /srv/mesa)
+  --ingest MODE            webhook (Mist POSTs to mesa: needs a public HTTPS name) or stream
+                           (mesa dials out to the Mist WebSocket stream: no public URL)
+                           [MESA_INGEST] (default: webhook)
   --fqdn NAME              name Mist uses to reach mesa [MESA_FQDN]
   --mist-api-url URL       e.g. https://api.eu.mist.com [MIST_API_URL]
   --mist-api-token TOKEN   [MIST_API_TOKEN]
@@ -98,6 +102,7 @@ parse_args() {
 		case $1 in
 		--dir) need_value "$@"; DIR=$2; shift ;;
 		--fqdn) need_value "$@"; FQDN=$2; shift ;;
+		--ingest) need_value "$@"; INGEST=$2; shift ;;
 		--mist-api-url) need_value "$@"; MIST_URL=$2; shift ;;
 		--mist-api-token) need_value "$@"; MIST_TOKEN=$2; shift ;;
 		--org-id) need_value "$@"; ORG_ID=$2; shift ;;
@@ -323,6 +328,13 @@ validate_inputs() {
 	dry-run | netconf | cso | mist) ;;
 	*) die "--backend must be dry-run, netconf, cso or mist (got \"$BACKEND\")" ;;
 	esac
+	case $INGEST in
+	webhook | stream) ;;
+	*) die "--ingest must be webhook or stream (got \"$INGEST\")" ;;
+	esac
+	if [[ $INGEST == stream && (-z $MIST_TOKEN || -z $ORG_ID) ]]; then
+		die "--ingest stream needs the Mist API token and org id (--mist-api-token, --org-id)"
+	fi
 	[[ -n $FQDN ]] || die "an FQDN is needed (--fqdn or MESA_FQDN)"
 	[[ $FQDN =~ ^[A-Za-z0-9.-]+$ ]] || die "FQDN \"$FQDN\" is not a host name"
 	[[ $HOST_PORT =~ ^[0-9]+$ ]] || die "--port must be a number"
@@ -379,6 +391,7 @@ write_config() {
 		toml_comment "$tmp" mist org_id
 	fi
 	toml_set_secret "$tmp" mist webhook_secret MIST_WEBHOOK_SECRET
+	toml_set "$tmp" ingest mode "$(toml_str "$INGEST")"
 	toml_set "$tmp" backend kind "$(toml_str "$BACKEND")"
 	if [[ $BACKEND == netconf ]]; then
 		toml_set "$tmp" backend.netconf username "$(toml_str "$NC_USER")"
@@ -468,13 +481,17 @@ cmd_init() {
 	[[ -n $NC_PASSWORD ]] || NC_PASSWORD=$(env_get "$env" NETCONF_PASSWORD)
 	[[ -n $ORG_ID || $write_cfg -eq 1 ]] || ORG_ID=$(toml_get "$config" mist org_id)
 	[[ -n $MIST_URL || $write_cfg -eq 1 ]] || MIST_URL=$(toml_get "$config" mist api_url)
+	[[ -n $INGEST || $write_cfg -eq 1 ]] || INGEST=$(toml_get "$config" ingest mode)
 
+	ask INGEST "Events: webhook (Mist POSTs to a public HTTPS name) or stream (mesa dials out, no public URL)" "webhook"
+	# The stream needs no name Mist can reach: the host name only labels the install.
+	if [[ $INGEST == stream ]]; then : "${FQDN:=$(hostname -f 2>/dev/null || hostname)}"; fi
 	ask FQDN "FQDN Mist will send webhooks to" "$(hostname -f 2>/dev/null || hostname)"
 	if ((write_cfg || write_env_file)); then
 		ask MIST_URL "Mist API URL" "https://api.mist.com"
 		ask MIST_TOKEN "Mist API token (empty: dry-run only)" "" secret
 		ask ORG_ID "Mist org id" ""
-		ask WEBHOOK_SECRET "Webhook secret (empty: generate one)" "" secret
+		if [[ $INGEST != stream ]]; then ask WEBHOOK_SECRET "Webhook secret (empty: generate one)" "" secret; fi
 		ask BACKEND "Backend: dry-run, netconf, cso or mist" "dry-run"
 		if [[ $BACKEND == netconf ]]; then
 			ask NC_USER "NETCONF user on the switches" "mesa"
@@ -482,7 +499,7 @@ cmd_init() {
 			if [[ -z $NC_KEY ]]; then ask NC_PASSWORD "NETCONF password" "" secret; fi
 		fi
 	fi
-	if ((!YES && !SELF_SIGNED)) && [[ -z $TLS_CERT_SRC && ! -f $crt ]]; then
+	if ((!YES && !SELF_SIGNED)) && [[ $INGEST != stream && -z $TLS_CERT_SRC && ! -f $crt ]]; then
 		local tls_mode=""
 		ask tls_mode "HTTPS: proxy (a reverse proxy in front), certificate (built-in TLS) or self-signed" "proxy"
 		case $tls_mode in
@@ -495,7 +512,7 @@ cmd_init() {
 		*) die "expected proxy, certificate or self-signed (got \"$tls_mode\")" ;;
 		esac
 	fi
-	: "${MIST_URL:=https://api.mist.com}" "${BACKEND:=dry-run}" "${NC_USER:=mesa}"
+	: "${MIST_URL:=https://api.mist.com}" "${BACKEND:=dry-run}" "${NC_USER:=mesa}" "${INGEST:=webhook}"
 	[[ -n $WEBHOOK_SECRET ]] || WEBHOOK_SECRET=$(random_hex)
 	[[ -n $API_TOKEN ]] || API_TOKEN=$(random_hex)
 	if ((SELF_SIGNED)) || [[ -n $TLS_CERT_SRC || -f $crt ]]; then tls=yes; fi
@@ -528,7 +545,7 @@ cmd_init() {
 		if [[ -f $EXAMPLE_CONFIG ]]; then
 			FORCE=1 install_file "$EXAMPLE_CONFIG" "$DIR/config.example.toml" 644
 		fi
-		if [[ -f $SCRIPT_DIR/deploy/nginx/mesa.conf && ! -e $DIR/nginx/mesa.conf ]]; then
+		if [[ $INGEST != stream && -f $SCRIPT_DIR/deploy/nginx/mesa.conf && ! -e $DIR/nginx/mesa.conf ]]; then
 			mkdir -p "$DIR/nginx"
 			sed "s/mesa\.example\.com/$FQDN/g" "$SCRIPT_DIR/deploy/nginx/mesa.conf" >"$DIR/nginx/mesa.conf"
 			say "  wrote    $DIR/nginx/mesa.conf (for the reverse-proxy variant of docker-compose.yaml)"
@@ -562,7 +579,13 @@ cmd_init() {
 		warn "no Dockerfile next to mesa.sh: set MESA_IMAGE (a published image) or MESA_BUILD_CONTEXT (a mesa checkout) in $env"
 	fi
 	check_env_refs "$config" "$env"
-	print_webhook "$verify_cert"
+	if [[ $INGEST == stream ]]; then
+		say ""
+		say "Events come from the Mist WebSocket stream: no webhook, certificate or reverse proxy"
+		say "is needed. mesa only needs to reach ${MIST_URL:-the Mist API} and its api-ws host."
+	else
+		print_webhook "$verify_cert"
+	fi
 }
 
 print_webhook() {

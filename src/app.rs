@@ -126,9 +126,18 @@ impl App {
             self.config.store.retention.get(),
             self.metrics.clone(),
         );
+        let stream = self
+            .config
+            .ingest
+            .mode
+            .uses_stream()
+            .then(|| crate::ingest::stream::spawn(self.clone()));
         let served = http::serve(self.http_state(), bound).await;
         prune.abort();
         if let Some(task) = reconcile {
+            task.abort();
+        }
+        if let Some(task) = stream {
             task.abort();
         }
         self.drain().await;

@@ -71,7 +71,11 @@ pub enum Command {
         limit: u32,
     },
     /// Watch mesa work against a simulated Mist cloud and switch; no account needed.
-    Demo,
+    Demo {
+        /// Feed mesa from a simulated Mist WebSocket stream instead of webhooks.
+        #[arg(long)]
+        stream: bool,
+    },
     /// Compare Mist with what mesa remembers and fix what webhooks missed (through the same
     /// journal, guards and backend as a webhook).
     Reconcile {
@@ -96,12 +100,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from("config.toml"), false),
     };
-    if let Command::Demo = cli.command {
+    if let Command::Demo { stream } = cli.command {
         if cli.config_on_command_line {
             eprintln!(
                 "mesa: demo runs its own simulated setup and reads no configuration; drop --config"
             );
             return Ok(2);
+        }
+        if stream {
+            return crate::sim::demo_stream::run().await.map(|()| 0);
         }
         return crate::sim::demo::run().await.map(|()| 0);
     }
@@ -207,7 +214,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             reconcile(config, options, json).await
         }
-        Command::Demo => Ok(0),
+        Command::Demo { .. } => Ok(0),
     }
 }
 

@@ -32,15 +32,18 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
-        .route(
-            &state.config.server.webhook_path,
-            post(ingest::webhook::receive),
-        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/ports", get(ports))
         .route("/api/v1/events", get(events));
+    // `ingest.mode = "stream"`: Mist is not meant to POST here; a stray POST gets a 404.
+    if state.config.ingest.mode.uses_webhook() {
+        app = app.route(
+            &state.config.server.webhook_path,
+            post(ingest::webhook::receive),
+        );
+    }
     if state.config.external.enabled {
         app = app.route(&state.config.external.path, post(ingest::external::receive));
     }
@@ -57,6 +60,22 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(e) = state.store.ping().await {
         reasons.insert(0, format!("store unusable: {e}"));
         blocked = true;
+    }
+    if state.config.ingest.mode.uses_stream() {
+        // Stream only: no event arrives while it is down. Both: the webhook still delivers.
+        let only_source = state.config.ingest.mode == crate::config::IngestMode::Stream;
+        let stream = state.metrics.stream();
+        let down = match stream.connections() {
+            None => Some("ingest.stream: Mist stream site list not read yet".to_string()),
+            Some((open, needed)) if open < needed => Some(format!(
+                "ingest.stream: {open} of {needed} Mist stream connections open"
+            )),
+            Some(_) => None,
+        };
+        if let Some(reason) = down {
+            reasons.push(reason);
+            blocked |= only_source;
+        }
     }
     let (status, label) = match (blocked, reasons.is_empty()) {
         (false, true) => return (StatusCode::OK, "ready").into_response(),

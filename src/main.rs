@@ -15,7 +15,7 @@ async fn main() {
     cli.config_on_command_line = matches.value_source("config") == Some(ValueSource::CommandLine);
     // The demo's report is its output; engine logs at INFO would interleave with it.
     let level = match cli.command {
-        Command::Demo => "warn",
+        Command::Demo { .. } => "warn",
         _ => "info",
     };
     let filter = EnvFilter::try_from_env("MESA_LOG").unwrap_or_else(|_| EnvFilter::new(level));

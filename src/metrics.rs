@@ -45,6 +45,7 @@ struct Inner {
     mist_api_calls_last_hour: Gauge,
     mist_api_budget_remaining: Gauge,
     mist_api_budget_per_hour: Gauge,
+    stream: crate::ingest::stream::StreamMetrics,
 }
 
 impl Default for Metrics {
@@ -148,6 +149,7 @@ impl Metrics {
             "Mist API calls allowed per hour (mist.hourly_budget)",
             mist_api_budget_per_hour.clone(),
         );
+        let stream = crate::ingest::stream::StreamMetrics::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -168,6 +170,7 @@ impl Metrics {
                 mist_api_calls_last_hour,
                 mist_api_budget_remaining,
                 mist_api_budget_per_hour,
+                stream,
             }),
         }
     }
@@ -264,6 +267,11 @@ impl Metrics {
     /// The hourly Mist call budget every Mist client using these metrics spends from.
     pub fn mist_budget(&self) -> Arc<Budget> {
         self.inner.mist_budget.clone()
+    }
+
+    /// The Mist WebSocket stream's numbers (`mesa_stream_*`).
+    pub fn stream(&self) -> &crate::ingest::stream::StreamMetrics {
+        &self.inner.stream
     }
 
     /// Prometheus text exposition format.

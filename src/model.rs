@@ -179,6 +179,8 @@ pub enum Source {
     Recheck {
         attempt: u32,
     },
+    /// The Mist WebSocket stream (`ingest.mode = "stream"`).
+    Stream,
 }
 
 impl Source {
@@ -189,6 +191,7 @@ impl Source {
             Source::Reconcile => "reconcile",
             Source::Replay => "replay",
             Source::Recheck { .. } => "recheck",
+            Source::Stream => "stream",
         }
     }
 }

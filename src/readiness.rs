@@ -48,7 +48,7 @@ pub fn gaps(config: &Config) -> Vec<Gap> {
             reason: "not set: reconcile cannot read the org, and switches cannot be found by MAC",
         });
     }
-    if config.mist.webhook_secret.is_none() {
+    if config.mist.webhook_secret.is_none() && config.ingest.mode.uses_webhook() {
         gaps.push(Gap {
             key: "mist.webhook_secret",
             impact: Impact::Degraded,

@@ -109,6 +109,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub journal: JournalConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -129,6 +131,7 @@ impl Default for Config {
             reconcile: ReconcileConfig::default(),
             store: StoreConfig::default(),
             journal: JournalConfig::default(),
+            ingest: IngestConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
     }
@@ -290,6 +293,7 @@ impl Config {
         if let Err((key, why)) = crate::templates::check_vlan_vars(&self.templates.vars) {
             return Err(self.err(&format!("templates.vars.{key}"), why));
         }
+        self.validate_ingest()?;
         // A template that does not compile or render stops mesa here, not at the first AP.
         crate::templates::Templates::load(&self.templates)
             .and_then(|t| t.check())
@@ -410,9 +414,11 @@ impl Config {
                 "must be at least 1m (Mist delivers events seconds to minutes late)",
             ));
         }
+        // `ingest.mode = "stream"` serves no webhook route: nothing unsigned can arrive.
         if self.backend.kind == BackendKind::DryRun
             || self.mist.webhook_secret.is_some()
             || self.mist.allow_unsigned
+            || !self.ingest.mode.uses_webhook()
         {
             return Ok(());
         }
@@ -437,6 +443,57 @@ impl Config {
 fn within(key: &str, outer: &str) -> bool {
     key.strip_prefix(outer)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+impl Config {
+    /// The stream dials out with the API token and needs the org (its sites, switches by MAC).
+    fn validate_ingest(&self) -> Result<(), ConfigError> {
+        let stream = &self.ingest.stream;
+        if !self.ingest.mode.uses_stream() {
+            return Ok(());
+        }
+        if self.mist.api_token.is_none() {
+            return Err(self.err(
+                "mist.api_token",
+                "required for ingest.mode = \"stream\" or \"both\"",
+            ));
+        }
+        if self.mist.org_id.is_none() {
+            return Err(self.err(
+                "mist.org_id",
+                "required for ingest.mode = \"stream\" or \"both\"",
+            ));
+        }
+        if !stream.url.is_empty() {
+            let scheme = reqwest::Url::parse(&stream.url).map(|u| u.scheme().to_string());
+            if !matches!(scheme.as_deref(), Ok("wss" | "ws")) {
+                return Err(self.err("ingest.stream.url", "not a ws:// or wss:// URL"));
+            }
+        }
+        if stream.sites.iter().any(|s| s.trim().is_empty()) {
+            return Err(self.err("ingest.stream.sites", "empty site id"));
+        }
+        if stream.channels_per_connection == 0 {
+            return Err(self.err(
+                "ingest.stream.channels_per_connection",
+                "must be at least 1",
+            ));
+        }
+        for (key, value) in [
+            ("ingest.stream.silence", stream.silence),
+            ("ingest.stream.ping_interval", stream.ping_interval),
+            ("ingest.stream.reconnect_min", stream.reconnect_min),
+            ("ingest.stream.site_refresh", stream.site_refresh),
+        ] {
+            if value.get().is_zero() {
+                return Err(self.err(key, "must be longer than 0s"));
+            }
+        }
+        if stream.reconnect_max < stream.reconnect_min {
+            return Err(self.err("ingest.stream.reconnect_max", "shorter than reconnect_min"));
+        }
+        Ok(())
+    }
 }
 
 /// Outcome labels accepted in `notify[].outcomes` (see `Outcome::label`).

@@ -497,3 +497,77 @@ impl Default for HoldsConfig {
         }
     }
 }
+
+/// Where events come from: the Mist webhook (Mist POSTs to mesa, so mesa needs a public
+/// HTTPS address), the Mist WebSocket stream (mesa dials out; nothing listens on the
+/// internet), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestMode {
+    Webhook,
+    Stream,
+    Both,
+}
+
+impl IngestMode {
+    pub fn uses_webhook(self) -> bool {
+        matches!(self, IngestMode::Webhook | IngestMode::Both)
+    }
+
+    pub fn uses_stream(self) -> bool {
+        matches!(self, IngestMode::Stream | IngestMode::Both)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub mode: IngestMode,
+    pub stream: StreamConfig,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            mode: IngestMode::Webhook,
+            stream: StreamConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// `wss://api-ws.<cloud>/api-ws/v1/stream`; empty: derived from `mist.api_url`.
+    pub url: String,
+    /// Site ids to subscribe; empty: every site of `mist.org_id`.
+    pub sites: Vec<String>,
+    /// An AP that sent no stats for this long is checked with one REST read.
+    pub silence: Duration,
+    /// Channels per WebSocket connection; more sites open more connections.
+    pub channels_per_connection: usize,
+    pub ping_interval: Duration,
+    /// Reconnect backoff: first wait, doubling (with jitter) up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// Wait after Mist refused the handshake with 429.
+    pub rate_limited_wait: Duration,
+    /// How often the org's site list is read again (new sites get subscribed).
+    pub site_refresh: Duration,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            url: String::new(),
+            sites: Vec::new(),
+            silence: Duration::from_secs(90),
+            channels_per_connection: 1000,
+            ping_interval: Duration::from_secs(60),
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            rate_limited_wait: Duration::from_secs(30),
+            site_refresh: Duration::from_secs(600),
+        }
+    }
+}

@@ -1,10 +1,12 @@
 //! Ingest turns requests from outside into journaled `ApEvent`s: the Mist webhook
-//! ([`webhook`]), the external NAC trigger ([`external`]). Nothing reaches the journal
+//! ([`webhook`]), the external NAC trigger ([`external`]), the Mist WebSocket stream
+//! ([`stream`]). Nothing reaches the journal
 //! unless it is authentic and well-formed; bad input gets a clear status and changes nothing.
 
 pub mod external;
 pub mod payload;
 pub mod signature;
+pub mod stream;
 pub mod webhook;
 
 use axum::http::StatusCode;

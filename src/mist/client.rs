@@ -734,3 +734,37 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, MistError> {
     serde_json::from_slice(body).map_err(|e| MistError::Decode(e.to_string()))
 }
+
+/// A site of the org (schema `site`, the fields mesa reads).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct SiteInfo {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl MistClient {
+    /// `GET /api/v1/orgs/{org_id}/sites` (`listOrgSites`, `limit` / `page`), all pages: the
+    /// sites the WebSocket stream subscribes to.
+    pub async fn org_sites(&self, org_id: &str) -> Result<Vec<SiteInfo>, MistError> {
+        let limit = STATS_PAGE.to_string();
+        let mut sites = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let page_s = page.to_string();
+            let url = self.url(&["orgs", org_id, "sites"]);
+            let batch: Vec<SiteInfo> = self
+                .get_json(
+                    "orgs/sites",
+                    url,
+                    &[("limit", limit.as_str()), ("page", page_s.as_str())],
+                )
+                .await?;
+            let short = batch.len() < STATS_PAGE;
+            sites.extend(batch);
+            if short {
+                break;
+            }
+        }
+        Ok(sites)
+    }
+}

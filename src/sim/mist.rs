@@ -622,6 +622,7 @@ fn router(shared: AppState) -> Router {
             get(get_device).put(put_device),
         )
         .route("/api/v1/orgs/{org_id}/inventory", get(org_inventory))
+        .route("/api/v1/orgs/{org_id}/sites", get(org_site_list))
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
         .with_state(shared)
 }
@@ -1263,4 +1264,25 @@ async fn org_inventory(
         .take(limit)
         .collect();
     Json(items).into_response()
+}
+
+/// `GET /api/v1/orgs/{org_id}/sites` → `sites` (schema `site`: `id`, `name`, `org_id`, ...),
+/// paged with `limit` / `page`.
+async fn org_site_list(
+    State(shared): State<AppState>,
+    Path(org_id): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let limit = number(&q, "limit", 100).max(1);
+    let page = number(&q, "page", 1).max(1);
+    let state = lock(&shared);
+    let sites: Vec<Value> = state
+        .sites
+        .values()
+        .filter(|s| s.org_id == org_id)
+        .skip((page - 1) * limit)
+        .take(limit)
+        .map(|s| json!({"id": s.id, "name": s.name, "org_id": s.org_id, "timezone": "UTC"}))
+        .collect();
+    Json(sites).into_response()
 }

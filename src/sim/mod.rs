@@ -2,5 +2,7 @@
 
 pub mod cso;
 pub mod demo;
+pub mod demo_stream;
 pub mod junos;
 pub mod mist;
+pub mod mist_ws;
