@@ -193,6 +193,43 @@ impl Source {
 pub struct KnownPort {
     pub switch_mac: Mac,
     pub port: String,
+    /// The event is about this port, not about an AP (a NAC trigger that named none): it is
+    /// ordered and flap-counted per port, and never follows "the AP" to another port.
+    #[serde(default)]
+    pub port_only: bool,
+}
+
+/// Whom an event is about: its ordering lane and its flap count follow this.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Ap(Mac),
+    /// One switch port (switch MAC, interface) for events that name no AP.
+    Port(Mac, String),
+}
+
+impl Subject {
+    /// The journal's spelling: the AP MAC, or `<switch MAC>/<port>`.
+    pub fn key(&self) -> String {
+        match self {
+            Subject::Ap(mac) => mac.to_string(),
+            Subject::Port(switch, port) => format!("{switch}/{port}"),
+        }
+    }
+}
+
+impl From<&Mac> for Subject {
+    fn from(mac: &Mac) -> Subject {
+        Subject::Ap(mac.clone())
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Ap(mac) => write!(f, "AP {}", mac.colon()),
+            Subject::Port(switch, port) => write!(f, "port {port} of switch {}", switch.colon()),
+        }
+    }
 }
 
 /// What Mist (or another source) told us about one access point.
@@ -229,12 +266,22 @@ impl ApEvent {
         }
     }
 
-    /// An external trigger that named a port but no AP: mesa cannot follow "the AP" across
-    /// ports or ask LLDP about it, only act on the port named.
-    pub fn is_portless_trigger(&self) -> bool {
+    /// True for an event about a port alone (see [`KnownPort::port_only`]). Journal rows
+    /// written before that flag existed spelled it as "the switch MAC in place of the AP".
+    pub fn is_port_only(&self) -> bool {
         self.known_port
             .as_ref()
-            .is_some_and(|known| known.switch_mac == self.ap_mac)
+            .is_some_and(|known| known.port_only || known.switch_mac == self.ap_mac)
+    }
+
+    /// The lane this event is ordered in and the subject of its flap count.
+    pub fn subject(&self) -> Subject {
+        match &self.known_port {
+            Some(known) if self.is_port_only() => {
+                Subject::Port(known.switch_mac.clone(), known.port.clone())
+            }
+            _ => Subject::Ap(self.ap_mac.clone()),
+        }
     }
 }
 

@@ -71,7 +71,7 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let engine = &self.inner.config.engine;
         let mut attempt = 0u32;
-        let flapping = self.inner.flap.observe(&self.event.ap_mac);
+        let flapping = self.inner.flap.observe(self.event.subject());
         self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
         self.flap = Some(flapping.verdict);
         let outcome = loop {
@@ -187,8 +187,7 @@ impl<'a> Run<'a> {
 
     /// Waits `delay` unless a newer event of the same AP arrives first (returns true then).
     async fn pause(&mut self, delay: Duration) -> bool {
-        // A NAC trigger names its port: no wait, and a trigger for another port of the same
-        // switch (same lane when no AP was named) must not cancel it.
+        // A NAC trigger names its port and saw the change itself: nothing to wait for.
         if self.event.source == Source::External {
             return false;
         }
@@ -279,7 +278,7 @@ impl<'a> Run<'a> {
         } else {
             "AP connected"
         };
-        if self.event.is_portless_trigger() {
+        if self.event.is_port_only() {
             return self.set_ap_port(&found.switch, &found.port, reason).await;
         }
         let previous = self

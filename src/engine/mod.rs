@@ -2,7 +2,8 @@
 //! port ([`lookup`]), asks the [`guards`], plans the `PortChange`s ([`plan`]), hands them to
 //! the backend (batched per switch) and records the `Decision` ([`decide`]).
 //!
-//! Ordering: each AP has a lane; its events are handled one at a time, in arrival order.
+//! Ordering: each AP has a lane; its events are handled one at a time, in arrival order. An
+//! event that names a port but no AP (a NAC trigger) has the port as its lane instead.
 //! Different APs run concurrently; `engine.max_concurrent` bounds how many talk to Mist at
 //! once. An event that is
 //! waiting (lookup delay, disconnect delay, retry backoff) is superseded by a newer event of
@@ -30,7 +31,7 @@ use crate::engine::lookup::Locator;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mist::MistClient;
-use crate::model::{ApEvent, Decision, InterfaceName, Mac};
+use crate::model::{ApEvent, Decision, InterfaceName, Subject};
 use crate::notify::Notifications;
 use crate::store::{Store, StoreError};
 
@@ -65,7 +66,7 @@ pub(crate) struct Inner {
     pub(crate) lldp: Option<LldpGuard>,
     pub(crate) protected: ProtectedPorts,
     pub(crate) flap: FlapGuard,
-    lanes: DashMap<Mac, Lane>,
+    lanes: DashMap<Subject, Lane>,
     port_locks: DashMap<(String, InterfaceName), Arc<tokio::sync::Mutex<()>>>,
     seq: AtomicU64,
     permits: Semaphore,
@@ -146,15 +147,15 @@ impl Engine {
         let inner = &self.inner;
         let seq = inner.seq.fetch_add(1, Ordering::SeqCst);
         inner.in_flight.fetch_add(1, Ordering::SeqCst);
-        let mac = event.ap_mac.clone();
+        let subject = event.subject();
         let mut event = event;
         // A lane whose task died (it should not) is replaced once rather than losing events.
         for _ in 0..2 {
             // The shard lock held by `entry` makes submit and lane retirement exclusive.
-            let mut lane = inner.lanes.entry(mac.clone()).or_insert_with(|| {
+            let mut lane = inner.lanes.entry(subject.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let (newest, newest_rx) = watch::channel(0);
-                tokio::spawn(run_lane(self.inner.clone(), mac.clone(), rx, newest_rx));
+                tokio::spawn(run_lane(self.inner.clone(), subject.clone(), rx, newest_rx));
                 Lane {
                     tx,
                     newest,
@@ -168,11 +169,11 @@ impl Engine {
                 Err(mpsc::error::SendError((_, returned))) => {
                     event = returned;
                     drop(lane);
-                    inner.lanes.remove(&mac);
+                    inner.lanes.remove(&subject);
                 }
             }
         }
-        tracing::error!(ap = %mac, event_id = %event.id, "AP lane unavailable; the event stays in the journal for the next start");
+        tracing::error!(subject = %subject, event_id = %event.id, "AP lane unavailable; the event stays in the journal for the next start");
         inner.event_done();
     }
 
@@ -203,25 +204,24 @@ impl Engine {
 
 async fn run_lane(
     inner: Arc<Inner>,
-    mac: Mac,
+    subject: Subject,
     mut rx: mpsc::UnboundedReceiver<(u64, ApEvent)>,
     newest: watch::Receiver<u64>,
 ) {
     while let Some((seq, event)) = rx.recv().await {
-        let span =
-            tracing::info_span!("event", event_id = %event.id, ap = %mac, kind = %event.kind);
+        let span = tracing::info_span!("event", event_id = %event.id, subject = %subject, kind = %event.kind);
         let _ = tracing::Instrument::instrument(
             decide::Run::new(&inner, event, seq, Some(newest.clone())).finish(),
             span,
         )
         .await;
         let retired = {
-            if let Some(mut lane) = inner.lanes.get_mut(&mac) {
+            if let Some(mut lane) = inner.lanes.get_mut(&subject) {
                 lane.pending -= 1;
             }
             inner
                 .lanes
-                .remove_if(&mac, |_, lane| lane.pending == 0)
+                .remove_if(&subject, |_, lane| lane.pending == 0)
                 .is_some()
         };
         inner.event_done();

@@ -270,6 +270,7 @@ fn fill_switches(plan: &mut plan::Plan, switches: &[SwitchInfo]) {
             find_switch(switches, &target.site_id, &target.switch).map(|s| KnownPort {
                 switch_mac: s.mac.clone(),
                 port: target.port.to_string(),
+                port_only: false,
             });
     }
     for adoption in &mut plan.adoptions {

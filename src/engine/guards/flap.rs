@@ -9,7 +9,7 @@ use dashmap::DashMap;
 use serde_json::json;
 
 use crate::config::FlapGuardConfig;
-use crate::model::{GuardVerdict, Mac};
+use crate::model::{GuardVerdict, Subject};
 
 pub const NAME: &str = "flap";
 
@@ -17,7 +17,7 @@ pub struct FlapGuard {
     enabled: bool,
     max_events: usize,
     within: Duration,
-    history: DashMap<Mac, History>,
+    history: DashMap<Subject, History>,
 }
 
 #[derive(Default)]
@@ -43,19 +43,19 @@ impl FlapGuard {
         }
     }
 
-    /// Records one event of `ap` now and judges it.
-    pub fn observe(&self, ap: &Mac) -> FlapVerdict {
-        self.observe_at(ap, Instant::now())
+    /// Records one event of `subject` (an AP, or a port a NAC trigger named) now and judges it.
+    pub fn observe(&self, subject: impl Into<Subject>) -> FlapVerdict {
+        self.observe_at(subject, Instant::now())
     }
 
-    fn observe_at(&self, ap: &Mac, now: Instant) -> FlapVerdict {
+    fn observe_at(&self, subject: impl Into<Subject>, now: Instant) -> FlapVerdict {
         if !self.enabled {
             return FlapVerdict {
                 verdict: GuardVerdict::proceed(NAME, "flap damping disabled"),
                 first_hold: false,
             };
         }
-        let mut history = self.history.entry(ap.clone()).or_default();
+        let mut history = self.history.entry(subject.into()).or_default();
         while history
             .seen
             .front()
@@ -107,7 +107,7 @@ mod tests {
             max_events: 3,
             within: CfgDuration::from_secs(60),
         });
-        let ap = Mac::parse("5c5b35000001").unwrap();
+        let ap = crate::model::Mac::parse("5c5b35000001").unwrap();
         let t0 = Instant::now();
         for i in 0..3 {
             assert!(
