@@ -319,6 +319,11 @@ impl fmt::Display for Profile {
 }
 
 /// A switch as far as mesa knows it: enough for any backend to reach it.
+///
+/// A switch *is* its MAC (Mist's device record): LLDP may call it `sw1.campus.example` where
+/// Mist says `sw1`, and Mist keeps former hostnames. The name is for people and for reaching
+/// the switch (NETCONF host, CSO device); only a switch whose MAC is unknown is told apart by
+/// its name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SwitchRef {
     /// LLDP system name / Mist hostname.
@@ -327,6 +332,65 @@ pub struct SwitchRef {
     pub mac: Option<Mac>,
     /// LLDP management address, when Mist knows it.
     pub mgmt_addr: Option<String>,
+}
+
+impl SwitchRef {
+    /// A switch known only by its name (tools, tests, records from before MACs were kept).
+    pub fn named(name: impl Into<String>) -> SwitchRef {
+        SwitchRef {
+            name: name.into(),
+            site_id: String::new(),
+            mac: None,
+            mgmt_addr: None,
+        }
+    }
+
+    /// What locks, batches and store rows are keyed by: the MAC, else the name.
+    pub fn key(&self) -> String {
+        switch_key(self.mac.as_ref(), &self.name)
+    }
+
+    /// True when both denote the same switch (see [`same_switch`]).
+    pub fn same_as(&self, other: &SwitchRef) -> bool {
+        same_switch(
+            self.mac.as_ref(),
+            &self.name,
+            other.mac.as_ref(),
+            &other.name,
+        )
+    }
+}
+
+/// The key of a switch: its MAC (12 hex digits) where known, else its lowercased name.
+pub fn switch_key(mac: Option<&Mac>, name: &str) -> String {
+    match mac {
+        Some(mac) => mac.to_string(),
+        None => name.trim().to_ascii_lowercase(),
+    }
+}
+
+/// Two references to switches name the same one: by MAC when both know it (names do not
+/// matter then), else by name, case-insensitively and tolerant of an FQDN against its first
+/// label (`sw1.campus.example` is `sw1`).
+pub fn same_switch(a_mac: Option<&Mac>, a_name: &str, b_mac: Option<&Mac>, b_name: &str) -> bool {
+    match (a_mac, b_mac) {
+        (Some(a), Some(b)) => a == b,
+        _ => same_switch_name(a_name, b_name),
+    }
+}
+
+/// Switch names compared the way LLDP and Mist spell them: exact (case-insensitive), else by
+/// their first DNS label.
+pub fn same_switch_name(a: &str, b: &str) -> bool {
+    let short = |name: &str| {
+        let name = name.trim();
+        name.split('.')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(name)
+            .to_ascii_lowercase()
+    };
+    a.trim().eq_ignore_ascii_case(b.trim()) || short(a) == short(b)
 }
 
 /// The AP a change is made for, to fill templates and messages.
@@ -484,6 +548,24 @@ mod tests {
             Mac::parse("5c5b35aabbcc").map(|m| m.colon()),
             Ok("5c:5b:35:aa:bb:cc".into())
         );
+    }
+
+    #[test]
+    fn a_switch_is_its_mac_and_else_its_name() {
+        let mac = |s: &str| Mac::parse(s).ok();
+        let (a, b) = (mac("d420b0000001"), mac("d420b0000002"));
+        assert!(same_switch(
+            a.as_ref(),
+            "sw1.campus.example",
+            a.as_ref(),
+            "sw1"
+        ));
+        assert!(same_switch(a.as_ref(), "old-name", a.as_ref(), "sw1"));
+        assert!(!same_switch(a.as_ref(), "sw1", b.as_ref(), "sw1"));
+        assert!(same_switch(None, "SW1.campus.example", a.as_ref(), "sw1"));
+        assert!(!same_switch(None, "sw1", None, "sw10"));
+        assert_eq!(switch_key(a.as_ref(), "sw1"), "d420b0000001");
+        assert_eq!(switch_key(None, " SW1 "), "sw1");
     }
 
     #[test]

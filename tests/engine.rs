@@ -63,7 +63,7 @@ async fn connect_sets_ap_profile_and_disconnect_reverts() {
     let record = mesa
         .app
         .store
-        .port("sw1", &port("ge-0/0/12"))
+        .port(&mesa::model::SwitchRef::named("sw1"), &port("ge-0/0/12"))
         .await
         .unwrap()
         .unwrap();

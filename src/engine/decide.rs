@@ -292,12 +292,12 @@ impl<'a> Run<'a> {
             self.remember_ap(&found.switch, &found.port).await?;
             return Ok(outcome);
         };
-        if previous.switch_name == found.switch.name && previous.port == found.port {
+        if previous.switch().same_as(&found.switch) && previous.port == found.port {
             if restarted {
                 let record = self
                     .inner
                     .store
-                    .port(&found.switch.name, &found.port)
+                    .port(&found.switch, &found.port)
                     .await
                     .map_err(store_error)?;
                 if record.is_some_and(|r| r.profile == Profile::Ap) {
@@ -319,12 +319,7 @@ impl<'a> Run<'a> {
         ));
         // The AP is provably elsewhere: no outage / LLDP guard for the old port, but the
         // port rules still hold.
-        let old_switch = SwitchRef {
-            name: previous.switch_name.clone(),
-            site_id: previous.site_id.clone(),
-            mac: previous.switch_mac.clone(),
-            mgmt_addr: None,
-        };
+        let old_switch = previous.switch();
         let revert = self
             .revert_port(
                 &old_switch,
@@ -385,13 +380,7 @@ impl<'a> Run<'a> {
                 if self.event.site_id.is_empty() {
                     self.event.site_id = ap.site_id.clone();
                 }
-                let switch = SwitchRef {
-                    name: ap.switch_name,
-                    site_id: ap.site_id,
-                    mac: ap.switch_mac,
-                    mgmt_addr: None,
-                };
-                (switch, ap.port)
+                (ap.switch(), ap.port)
             }
             None => {
                 self.step("no stored port for this AP; asking Mist for its last LLDP neighbor");
@@ -416,7 +405,7 @@ impl<'a> Run<'a> {
         let record = self
             .inner
             .store
-            .port(&switch.name, port)
+            .port(switch, port)
             .await
             .map_err(store_error)?;
         let only_managed = self.inner.config.guards.only_revert_managed;
@@ -487,13 +476,13 @@ impl<'a> Run<'a> {
         // One decision at a time per port: two APs swapping a port must not interleave
         // "check who owns it" and "apply". A revert re-checks ownership under the lock,
         // since the guards before it may have waited minutes (LLDP recheck).
-        let lock = self.inner.port_lock(&change.switch.name, &change.port);
+        let lock = self.inner.port_lock(&change.switch, &change.port);
         let _port = lock.lock().await;
         if change.profile == Profile::Secured {
             let record = self
                 .inner
                 .store
-                .port(&change.switch.name, &change.port)
+                .port(&change.switch, &change.port)
                 .await
                 .map_err(store_error)?;
             let only_managed = self.inner.config.guards.only_revert_managed;

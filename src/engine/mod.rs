@@ -31,7 +31,7 @@ use crate::engine::lookup::Locator;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mist::MistClient;
-use crate::model::{ApEvent, Decision, InterfaceName, Subject};
+use crate::model::{ApEvent, Decision, InterfaceName, Subject, SwitchRef};
 use crate::notify::Notifications;
 use crate::store::{Store, StoreError};
 
@@ -67,6 +67,7 @@ pub(crate) struct Inner {
     pub(crate) protected: ProtectedPorts,
     pub(crate) flap: FlapGuard,
     lanes: DashMap<Subject, Lane>,
+    /// Keyed by switch key (MAC, else name) and port.
     port_locks: DashMap<(String, InterfaceName), Arc<tokio::sync::Mutex<()>>>,
     seq: AtomicU64,
     permits: Semaphore,
@@ -241,11 +242,11 @@ impl Inner {
     /// The lock that serialises decisions about one switch port.
     pub(crate) fn port_lock(
         &self,
-        switch: &str,
+        switch: &SwitchRef,
         port: &InterfaceName,
     ) -> Arc<tokio::sync::Mutex<()>> {
         self.port_locks
-            .entry((switch.to_string(), port.clone()))
+            .entry((switch.key(), port.clone()))
             .or_default()
             .clone()
     }

@@ -26,7 +26,7 @@ use chrono::Utc;
 use crate::app::App;
 use crate::engine::guards::ports::ProtectedPorts;
 use crate::mist::{MistError, SwitchInfo};
-use crate::model::{ApEvent, KnownPort, Mac, Profile, Source};
+use crate::model::{same_switch_name, ApEvent, KnownPort, Mac, Profile, Source};
 use crate::store::{ApRecord, PortRecord, StoreError};
 
 pub use plan::{Adoption, Counts, Planned, PortAction};
@@ -246,13 +246,22 @@ async fn stored_aps(
     Ok(out)
 }
 
-/// The switch of `name` as Mist knows it on `site`, exact name before first label. Never a
-/// switch of another site: two sites may both have an "sw1", and naming the wrong one would
-/// configure an unrelated port. Without a match the engine does its own (site-scoped) lookup.
-fn find_switch<'a>(switches: &'a [SwitchInfo], site: &str, name: &str) -> Option<&'a SwitchInfo> {
-    let exact = |s: &&SwitchInfo| s.name.trim().eq_ignore_ascii_case(name.trim());
-    let short = |s: &&SwitchInfo| plan::same_switch(&s.name, name);
+/// The switch as Mist knows it on `site`: by MAC when the plan knows it, else by name (exact
+/// before first label). Never a switch of another site: two sites may both have an "sw1",
+/// and naming the wrong one would configure an unrelated port. Without a match the engine
+/// does its own (site-scoped) lookup.
+fn find_switch<'a>(
+    switches: &'a [SwitchInfo],
+    site: &str,
+    mac: Option<&Mac>,
+    name: &str,
+) -> Option<&'a SwitchInfo> {
     let on_site = |s: &&SwitchInfo| s.site_id == site;
+    if let Some(found) = mac.and_then(|m| switches.iter().filter(on_site).find(|s| &s.mac == m)) {
+        return Some(found);
+    }
+    let exact = |s: &&SwitchInfo| s.name.trim().eq_ignore_ascii_case(name.trim());
+    let short = |s: &&SwitchInfo| same_switch_name(&s.name, name);
     switches
         .iter()
         .filter(on_site)
@@ -266,16 +275,27 @@ fn fill_switches(plan: &mut plan::Plan, switches: &[SwitchInfo]) {
         let Some(target) = planned.ap_target() else {
             continue;
         };
-        planned.known_port =
-            find_switch(switches, &target.site_id, &target.switch).map(|s| KnownPort {
-                switch_mac: s.mac.clone(),
-                port: target.port.to_string(),
-                port_only: false,
-            });
+        planned.known_port = find_switch(
+            switches,
+            &target.site_id,
+            target.switch_mac.as_ref(),
+            &target.switch,
+        )
+        .map(|s| KnownPort {
+            switch_mac: s.mac.clone(),
+            port: target.port.to_string(),
+            port_only: false,
+        });
     }
     for adoption in &mut plan.adoptions {
-        adoption.switch_mac =
-            find_switch(switches, &adoption.site_id, &adoption.switch).map(|s| s.mac.clone());
+        adoption.switch_mac = find_switch(
+            switches,
+            &adoption.site_id,
+            adoption.switch_mac.as_ref(),
+            &adoption.switch,
+        )
+        .map(|s| s.mac.clone())
+        .or(adoption.switch_mac.take());
     }
 }
 
@@ -286,6 +306,7 @@ async fn adopt(app: &App, adoptions: &[Adoption]) -> Result<(), StoreError> {
         app.store
             .upsert_port(&PortRecord {
                 switch_name: a.switch.clone(),
+                switch_mac: a.switch_mac.clone(),
                 port: a.port.clone(),
                 site_id: a.site_id.clone(),
                 profile: Profile::Ap,

@@ -12,8 +12,10 @@
 //! - an AP with an event still in the journal is left to that event, and ports that would
 //!   never converge (protected ports, ignored sites) are only mentioned.
 //!
-//! Switch names are compared case-insensitively and, failing that, by their first DNS label:
-//! LLDP may say `sw1.campus.example` where Mist's inventory says `sw1`.
+//! A switch is its MAC: the AP's LLDP `chassis_id` where it is a MAC mesa has recorded for a
+//! switch, against the MAC in the store. Where either side has no MAC, switch names are
+//! compared case-insensitively and, failing that, by their first DNS label: LLDP may say
+//! `sw1.campus.example` where Mist's inventory says `sw1`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
@@ -23,7 +25,7 @@ use serde::Serialize;
 use crate::engine::guards::ports::ProtectedPorts;
 use crate::engine::lookup::interface_from_lldp;
 use crate::mist::ApStat;
-use crate::model::{EventKind, InterfaceName, KnownPort, Mac, Profile};
+use crate::model::{same_switch, EventKind, InterfaceName, KnownPort, Mac, Profile};
 use crate::store::{ApRecord, PortRecord};
 
 /// Everything a plan is made from, read just before planning.
@@ -50,6 +52,8 @@ pub struct Snapshot<'a> {
 pub struct PortAction {
     pub site_id: String,
     pub switch: String,
+    /// The switch's MAC, when the store or LLDP (`chassis_id`) knows it.
+    pub switch_mac: Option<Mac>,
     pub port: InterfaceName,
     pub ap_mac: Mac,
     pub ap_name: Option<String>,
@@ -118,47 +122,36 @@ pub struct Plan {
     pub counts: Counts,
 }
 
-/// Stored ports, findable by switch name (exact, else first label) and port.
+/// Stored ports, findable by switch MAC, else by name (exact, else first label).
 struct PortIndex<'a> {
-    exact: HashMap<(String, &'a InterfaceName), &'a PortRecord>,
-    short: HashMap<(String, &'a InterfaceName), &'a PortRecord>,
+    ports: Vec<&'a PortRecord>,
 }
 
 impl<'a> PortIndex<'a> {
     fn new(ports: impl Iterator<Item = &'a PortRecord>) -> PortIndex<'a> {
-        let mut index = PortIndex {
-            exact: HashMap::new(),
-            short: HashMap::new(),
-        };
-        for p in ports {
-            index
-                .exact
-                .insert((p.switch_name.to_ascii_lowercase(), &p.port), p);
-            index.short.insert((short_name(&p.switch_name), &p.port), p);
+        PortIndex {
+            ports: ports.collect(),
         }
-        index
     }
 
-    fn get(&self, switch: &str, port: &InterfaceName) -> Option<&'a PortRecord> {
-        self.exact
-            .get(&(switch.to_ascii_lowercase(), port))
-            .or_else(|| self.short.get(&(short_name(switch), port)))
-            .copied()
+    /// The MAC row first; else a row of the same name where either side lacks the MAC,
+    /// exact names before first labels.
+    fn get(&self, mac: Option<&Mac>, switch: &str, port: &InterfaceName) -> Option<&'a PortRecord> {
+        let on_port = || self.ports.iter().copied().filter(move |p| &p.port == port);
+        if let Some(mac) = mac {
+            if let Some(found) = on_port().find(|p| p.switch_mac.as_ref() == Some(mac)) {
+                return Some(found);
+            }
+        }
+        let named = |p: &&PortRecord| {
+            (mac.is_none() || p.switch_mac.is_none())
+                && same_switch(None, &p.switch_name, None, switch)
+        };
+        on_port()
+            .filter(named)
+            .find(|p| p.switch_name.trim().eq_ignore_ascii_case(switch.trim()))
+            .or_else(|| on_port().find(named))
     }
-}
-
-fn short_name(name: &str) -> String {
-    let name = name.trim();
-    name.split('.')
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(name)
-        .to_ascii_lowercase()
-}
-
-/// True when two switch names denote the same switch.
-pub fn same_switch(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim()) || short_name(a) == short_name(b)
 }
 
 fn is_ours(record: &PortRecord, ap: &Mac) -> bool {
@@ -172,10 +165,19 @@ fn age_text(secs: f64) -> String {
 /// Where an AP is plugged in according to its LLDP neighbor.
 struct Location {
     switch: String,
+    /// The LLDP chassis id, when it is the MAC of a switch the store knows: only then is it
+    /// surely the MAC Mist (and so the store) uses for that switch.
+    switch_mac: Option<Mac>,
     port: InterfaceName,
 }
 
-fn locate(ap: &ApStat) -> Result<Location, String> {
+impl Location {
+    fn is(&self, mac: Option<&Mac>, switch: &str, port: &InterfaceName) -> bool {
+        &self.port == port && same_switch(self.switch_mac.as_ref(), &self.switch, mac, switch)
+    }
+}
+
+fn locate(ap: &ApStat, known_switches: &HashSet<&Mac>) -> Result<Location, String> {
     let lldp = ap.lldp_stat.as_ref();
     let switch = lldp
         .and_then(|l| l.system_name.as_deref())
@@ -186,8 +188,13 @@ fn locate(ap: &ApStat) -> Result<Location, String> {
         lldp.and_then(|l| l.port_id.as_deref()),
         lldp.and_then(|l| l.port_desc.as_deref()),
     )?;
+    let switch_mac = lldp
+        .and_then(|l| l.chassis_id.as_deref())
+        .and_then(|c| Mac::parse(c).ok())
+        .filter(|m| known_switches.contains(m));
     Ok(Location {
         switch: switch.to_string(),
+        switch_mac,
         port,
     })
 }
@@ -200,6 +207,12 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
     let ignored = |site: &str| s.ignored_sites.iter().any(|i| i == site);
     let ports = PortIndex::new(s.ports.iter().filter(|p| in_scope(&p.site_id)));
     let stats: HashMap<&Mac, &ApStat> = s.aps.iter().map(|a| (&a.mac, a)).collect();
+    let known_switches: HashSet<&Mac> = s
+        .ports
+        .iter()
+        .filter_map(|p| p.switch_mac.as_ref())
+        .chain(s.stored_aps.values().filter_map(|a| a.switch_mac.as_ref()))
+        .collect();
     let mut sites = BTreeSet::new();
     // APs this plan has dealt with (planned, in place, busy, noted).
     let mut handled: HashSet<Mac> = HashSet::new();
@@ -227,7 +240,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             out.counts.busy += 1;
             continue;
         }
-        let here = match locate(ap) {
+        let here = match locate(ap, &known_switches) {
             Ok(here) => here,
             Err(why) => {
                 out.notes.push(format!("{label} is connected: {why}"));
@@ -241,13 +254,19 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             ));
             continue;
         }
-        let record = ports.get(&here.switch, &here.port);
+        let record = ports.get(here.switch_mac.as_ref(), &here.switch, &here.port);
         let stored = s.stored_aps.get(&ap.mac);
         let stored_elsewhere =
-            stored.filter(|r| !(same_switch(&r.switch_name, &here.switch) && r.port == here.port));
+            stored.filter(|r| !here.is(r.switch_mac.as_ref(), &r.switch_name, &r.port));
+        // The MAC the store has for this port's switch, when LLDP did not give one.
+        let here_mac = here
+            .switch_mac
+            .clone()
+            .or_else(|| record.and_then(|r| r.switch_mac.clone()));
         let row = |current: Option<Profile>, why: String| PortAction {
             site_id: site.clone(),
             switch: here.switch.clone(),
+            switch_mac: here_mac.clone(),
             port: here.port.clone(),
             ap_mac: ap.mac.clone(),
             ap_name: name.clone(),
@@ -272,7 +291,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
                     out.adoptions.push(Adoption {
                         site_id: site.clone(),
                         switch: here.switch.clone(),
-                        switch_mac: None,
+                        switch_mac: here_mac.clone(),
                         port: here.port.clone(),
                         ap_mac: ap.mac.clone(),
                         ap_name: name.clone(),
@@ -284,13 +303,14 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
         }
 
         if let Some(old) = stored_elsewhere {
-            let old_record = ports.get(&old.switch_name, &old.port);
+            let old_record = ports.get(old.switch_mac.as_ref(), &old.switch_name, &old.port);
             let mut actions = Vec::new();
             let from = format!("{} {}", old.switch_name, old.port);
             if old_record.is_some_and(|r| is_ours(r, &ap.mac)) {
                 actions.push(PortAction {
                     site_id: old.site_id.clone(),
                     switch: old.switch_name.clone(),
+                    switch_mac: old.switch_mac.clone(),
                     port: old.port.clone(),
                     ap_mac: ap.mac.clone(),
                     ap_name: name.clone(),
@@ -363,17 +383,20 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
         if handled.contains(owner) {
             // Connected: the AP pass dealt with it. A port left behind by an earlier move
             // that the AP's record no longer points to cannot be named by an event.
-            let points_here = stored.is_some_and(|r| {
-                same_switch(&r.switch_name, &record.switch_name) && r.port == record.port
-            });
+            let is_record = |mac: Option<&Mac>, name: &str, port: &InterfaceName| {
+                port == &record.port
+                    && same_switch(mac, name, record.switch_mac.as_ref(), &record.switch_name)
+            };
+            let points_here =
+                stored.is_some_and(|r| is_record(r.switch_mac.as_ref(), &r.switch_name, &r.port));
             let planned_here = out.planned.iter().any(|p| {
                 p.actions
                     .iter()
-                    .any(|a| same_switch(&a.switch, &record.switch_name) && a.port == record.port)
+                    .any(|a| is_record(a.switch_mac.as_ref(), &a.switch, &a.port))
             });
-            let connected_here = stat.and_then(|a| locate(a).ok()).is_some_and(|l| {
-                same_switch(&l.switch, &record.switch_name) && l.port == record.port
-            });
+            let connected_here = stat
+                .and_then(|a| locate(a, &known_switches).ok())
+                .is_some_and(|l| is_record(l.switch_mac.as_ref(), &l.switch, &l.port));
             if !points_here && !planned_here && !connected_here {
                 out.notes.push(format!(
                     "{at} is still recorded for AP {}, which is connected elsewhere: check it by hand",
@@ -422,7 +445,14 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             continue;
         }
         if let Some(r) = stored {
-            if !(same_switch(&r.switch_name, &record.switch_name) && r.port == record.port) {
+            let same = r.port == record.port
+                && same_switch(
+                    r.switch_mac.as_ref(),
+                    &r.switch_name,
+                    record.switch_mac.as_ref(),
+                    &record.switch_name,
+                );
+            if !same {
                 out.notes.push(format!(
                     "{at} is still recorded for AP {}, last recorded on {} {}: check it by hand",
                     owner.colon(),
@@ -460,6 +490,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             actions: vec![PortAction {
                 site_id: record.site_id.clone(),
                 switch: record.switch_name.clone(),
+                switch_mac: record.switch_mac.clone(),
                 port: record.port.clone(),
                 ap_mac: owner.clone(),
                 ap_name: name,
@@ -508,6 +539,7 @@ mod tests {
     fn ap_port(sw: &str, p: &str, ap: &str) -> PortRecord {
         PortRecord {
             switch_name: sw.into(),
+            switch_mac: None,
             port: port(p),
             site_id: "s1".into(),
             profile: Profile::Ap,

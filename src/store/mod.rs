@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile};
+use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,10 +36,25 @@ pub struct ApRecord {
     pub last_seen: DateTime<Utc>,
 }
 
+impl ApRecord {
+    /// The switch the AP was last seen on (no management address: that is Mist's to tell).
+    pub fn switch(&self) -> SwitchRef {
+        SwitchRef {
+            name: self.switch_name.clone(),
+            site_id: self.site_id.clone(),
+            mac: self.switch_mac.clone(),
+            mgmt_addr: None,
+        }
+    }
+}
+
 /// A port mesa has set (or adopted), and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortRecord {
     pub switch_name: String,
+    /// The switch's MAC: the row's identity when known (rows of switches known only by
+    /// name are keyed by the name).
+    pub switch_mac: Option<Mac>,
     pub port: InterfaceName,
     pub site_id: String,
     pub profile: Profile,
@@ -93,9 +108,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ap(&self, mac: &Mac) -> Result<Option<ApRecord>, StoreError>;
     async fn upsert_ap(&self, ap: &ApRecord) -> Result<(), StoreError>;
 
+    /// The record of `port` on `switch`: by the switch MAC when known, else (or for a row
+    /// recorded without a MAC) by name, tolerant of FQDN vs short name, on the same site.
     async fn port(
         &self,
-        switch_name: &str,
+        switch: &SwitchRef,
         port: &InterfaceName,
     ) -> Result<Option<PortRecord>, StoreError>;
     async fn upsert_port(&self, port: &PortRecord) -> Result<(), StoreError>;

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{ApRecord, Appended, JournalEntry, PortRecord, Store, StoreError};
-use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile};
+use crate::model::{
+    same_switch_name, switch_key, ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef,
+};
 
 /// Schema versions, applied in order; the index + 1 is the version number.
 const MIGRATIONS: &[&str] = &[
@@ -60,6 +62,52 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     );
     CREATE INDEX decisions_event ON decisions (event_id);",
+    // 2: a switch is its MAC. Ports are keyed by (switch key, port), the key being the
+    // switch MAC where known, else the lowercased name; a port row learns its switch's MAC
+    // from an AP record of the same switch name. APs carry the same key. Journal rows carry
+    // their subject (AP, or port for events about a port alone), kind, source and event
+    // time (ms), for ordering and duplicate detection by content.
+    "CREATE TABLE ports_v2 (
+        switch_key TEXT NOT NULL,
+        switch_name TEXT NOT NULL,
+        switch_mac TEXT,
+        port TEXT NOT NULL,
+        site_id TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        managed INTEGER NOT NULL,
+        ap_mac TEXT,
+        since TEXT NOT NULL,
+        event_id TEXT,
+        PRIMARY KEY (switch_key, port)
+    );
+    INSERT INTO ports_v2 (switch_key, switch_name, switch_mac, port, site_id, profile, managed,
+                          ap_mac, since, event_id)
+    SELECT COALESCE(m.mac, lower(trim(p.switch_name))), p.switch_name, m.mac, p.port, p.site_id,
+           p.profile, p.managed, p.ap_mac, p.since, p.event_id
+    FROM ports p
+    LEFT JOIN (SELECT switch_name, MAX(switch_mac) AS mac FROM aps
+               WHERE switch_mac IS NOT NULL GROUP BY switch_name) m
+      ON m.switch_name = p.switch_name
+    WHERE true
+    ORDER BY p.since
+    ON CONFLICT (switch_key, port) DO UPDATE SET switch_name = excluded.switch_name,
+      site_id = excluded.site_id, profile = excluded.profile, managed = excluded.managed,
+      ap_mac = excluded.ap_mac, since = excluded.since, event_id = excluded.event_id;
+    DROP TABLE ports;
+    ALTER TABLE ports_v2 RENAME TO ports;
+    ALTER TABLE aps ADD COLUMN switch_key TEXT;
+    UPDATE aps SET switch_key = COALESCE(switch_mac, lower(trim(switch_name)));
+    ALTER TABLE journal ADD COLUMN subject TEXT;
+    ALTER TABLE journal ADD COLUMN kind TEXT;
+    ALTER TABLE journal ADD COLUMN source TEXT;
+    ALTER TABLE journal ADD COLUMN event_ms INTEGER;
+    UPDATE journal SET subject = ap_mac,
+      kind = json_extract(event, '$.kind'),
+      source = json_extract(event, '$.source'),
+      event_ms = CASE WHEN json_extract(event, '$.timestamp') > 100000000000
+                      THEN json_extract(event, '$.timestamp')
+                      ELSE CAST(json_extract(event, '$.timestamp') * 1000 AS INTEGER) END;
+    CREATE INDEX journal_subject ON journal (subject, event_ms);",
 ];
 
 pub struct SqliteStore {
@@ -347,11 +395,12 @@ impl Store for SqliteStore {
         let ap = ap.clone();
         self.write(move |conn| {
             conn.execute(
-                "INSERT INTO aps (mac, name, site_id, switch_name, switch_mac, port, last_event, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO aps (mac, name, site_id, switch_name, switch_mac, port, last_event, last_seen, switch_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (mac) DO UPDATE SET name = excluded.name, site_id = excluded.site_id,
                    switch_name = excluded.switch_name, switch_mac = excluded.switch_mac,
-                   port = excluded.port, last_event = excluded.last_event, last_seen = excluded.last_seen",
+                   port = excluded.port, last_event = excluded.last_event, last_seen = excluded.last_seen,
+                   switch_key = excluded.switch_key",
                 params![
                     ap.mac.as_str(),
                     ap.name,
@@ -360,7 +409,8 @@ impl Store for SqliteStore {
                     ap.switch_mac.as_ref().map(|m| m.to_string()),
                     ap.port.as_str(),
                     ap.last_event,
-                    ap.last_seen.to_rfc3339()
+                    ap.last_seen.to_rfc3339(),
+                    switch_key(ap.switch_mac.as_ref(), &ap.switch_name),
                 ],
             )?;
             Ok(())
@@ -370,19 +420,13 @@ impl Store for SqliteStore {
 
     async fn port(
         &self,
-        switch_name: &str,
+        switch: &SwitchRef,
         port: &InterfaceName,
     ) -> Result<Option<PortRecord>, StoreError> {
-        let (switch_name, port) = (switch_name.to_string(), port.to_string());
+        let (switch, port) = (switch.clone(), port.clone());
         self.read(move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "{PORT_SELECT} WHERE switch_name = ?1 AND port = ?2"
-            ))?;
-            let mut rows = stmt.query(params![switch_name, port])?;
-            match rows.next()? {
-                Some(row) => Ok(Some(port_row(row)?)),
-                None => Ok(None),
-            }
+            let rows = rows_of_port(conn, &port)?;
+            Ok(pick_port(rows, &switch))
         })
         .await
     }
@@ -390,14 +434,38 @@ impl Store for SqliteStore {
     async fn upsert_port(&self, port: &PortRecord) -> Result<(), StoreError> {
         let p = port.clone();
         self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO ports (switch_name, port, site_id, profile, managed, ap_mac, since, event_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (switch_name, port) DO UPDATE SET site_id = excluded.site_id,
+            let tx = conn.transaction()?;
+            let key = switch_key(p.switch_mac.as_ref(), &p.switch_name);
+            if p.switch_mac.is_some() {
+                // The switch's MAC is known now: a row recorded under its name alone is
+                // the same port and takes the MAC key from here on.
+                let switch = SwitchRef {
+                    name: p.switch_name.clone(),
+                    site_id: p.site_id.clone(),
+                    mac: None,
+                    mgmt_addr: None,
+                };
+                for old in rows_of_port(&tx, &p.port)? {
+                    if old.switch_mac.is_none() && named_alike(&old, &switch) {
+                        tx.execute(
+                            "DELETE FROM ports WHERE switch_key = ?1 AND port = ?2",
+                            params![switch_key(None, &old.switch_name), old.port.as_str()],
+                        )?;
+                    }
+                }
+            }
+            tx.execute(
+                "INSERT INTO ports (switch_key, switch_name, switch_mac, port, site_id, profile,
+                                    managed, ap_mac, since, event_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (switch_key, port) DO UPDATE SET switch_name = excluded.switch_name,
+                   switch_mac = excluded.switch_mac, site_id = excluded.site_id,
                    profile = excluded.profile, managed = excluded.managed, ap_mac = excluded.ap_mac,
                    since = excluded.since, event_id = excluded.event_id",
                 params![
+                    key,
                     p.switch_name,
+                    p.switch_mac.as_ref().map(|m| m.to_string()),
                     p.port.as_str(),
                     p.site_id,
                     p.profile.as_str(),
@@ -407,6 +475,7 @@ impl Store for SqliteStore {
                     p.event_id
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -452,12 +521,17 @@ fn insert_decision(conn: &Connection, d: &Decision, body: &str) -> Result<(), St
 }
 
 const PORT_SELECT: &str =
-    "SELECT switch_name, port, site_id, profile, managed, ap_mac, since, event_id FROM ports";
+    "SELECT switch_name, port, site_id, profile, managed, ap_mac, since, event_id, switch_mac FROM ports";
 
 fn port_row(row: &rusqlite::Row<'_>) -> Result<PortRecord, StoreError> {
     let profile: String = row.get(3)?;
     Ok(PortRecord {
         switch_name: row.get(0)?,
+        switch_mac: row
+            .get::<_, Option<String>>(8)?
+            .as_deref()
+            .map(mac)
+            .transpose()?,
         port: interface(&row.get::<_, String>(1)?)?,
         site_id: row.get(2)?,
         profile: Profile::parse(&profile)
@@ -471,6 +545,46 @@ fn port_row(row: &rusqlite::Row<'_>) -> Result<PortRecord, StoreError> {
         since: time(&row.get::<_, String>(6)?)?,
         event_id: row.get(7)?,
     })
+}
+
+/// Every record of an interface name, across switches (a handful: one per switch at most).
+fn rows_of_port(conn: &Connection, port: &InterfaceName) -> Result<Vec<PortRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{PORT_SELECT} WHERE port = ?1"))?;
+    let mut rows = stmt.query(params![port.as_str()])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(port_row(row)?);
+    }
+    Ok(out)
+}
+
+/// Same name (FQDN-tolerant) and, when both say, the same site: two sites may each have an
+/// `sw1`.
+fn named_alike(record: &PortRecord, switch: &SwitchRef) -> bool {
+    same_switch_name(&record.switch_name, &switch.name)
+        && (switch.site_id.is_empty()
+            || record.site_id.is_empty()
+            || record.site_id == switch.site_id)
+}
+
+/// The row for `switch` among the rows of one interface name: the MAC row; else a row
+/// recorded by name only; else, when the switch's MAC is unknown here, a row of the same name.
+/// Exact names before first labels.
+fn pick_port(rows: Vec<PortRecord>, switch: &SwitchRef) -> Option<PortRecord> {
+    if let Some(mac) = &switch.mac {
+        if let Some(row) = rows.iter().find(|r| r.switch_mac.as_ref() == Some(mac)) {
+            return Some(row.clone());
+        }
+    }
+    let candidates = rows
+        .into_iter()
+        .filter(|r| (switch.mac.is_none() || r.switch_mac.is_none()) && named_alike(r, switch));
+    let (exact, other): (Vec<_>, Vec<_>) = candidates.partition(|r| {
+        r.switch_name
+            .trim()
+            .eq_ignore_ascii_case(switch.name.trim())
+    });
+    exact.into_iter().chain(other).next()
 }
 
 #[cfg(test)]
@@ -532,26 +646,127 @@ mod tests {
         assert_eq!(store.journal_counts().await.unwrap(), (1, 1));
     }
 
-    #[tokio::test]
-    async fn ports_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), false).unwrap();
-        let port = InterfaceName::parse("ge-0/0/3").unwrap();
-        let record = PortRecord {
-            switch_name: "sw1".into(),
-            port: port.clone(),
-            site_id: "s".into(),
+    fn ap_port(switch: &str, switch_mac: Option<&str>, site: &str) -> PortRecord {
+        PortRecord {
+            switch_name: switch.into(),
+            switch_mac: switch_mac.map(|m| Mac::parse(m).unwrap()),
+            port: InterfaceName::parse("ge-0/0/3").unwrap(),
+            site_id: site.into(),
             profile: Profile::Ap,
             managed: true,
             ap_mac: Some(Mac::parse("5c5b35000001").unwrap()),
             since: Utc::now(),
             event_id: Some("e".into()),
-        };
+        }
+    }
+
+    fn switch(name: &str, switch_mac: Option<&str>, site: &str) -> SwitchRef {
+        SwitchRef {
+            name: name.into(),
+            site_id: site.into(),
+            mac: switch_mac.map(|m| Mac::parse(m).unwrap()),
+            mgmt_addr: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn ports_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let record = ap_port("sw1", None, "s");
         store.upsert_port(&record).await.unwrap();
         assert_eq!(
-            store.port("sw1", &port).await.unwrap().map(|p| p.profile),
+            store
+                .port(&SwitchRef::named("sw1"), &record.port)
+                .await
+                .unwrap()
+                .map(|p| p.profile),
             Some(Profile::Ap)
         );
         assert_eq!(store.ports().await.unwrap().len(), 1);
+    }
+
+    /// A switch is its MAC: FQDN and short name, or a former name, find the same row; a
+    /// row recorded by name alone takes the MAC key once the MAC is known.
+    #[tokio::test]
+    async fn ports_are_keyed_by_switch_mac() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let port = InterfaceName::parse("ge-0/0/3").unwrap();
+        let (mac1, mac2) = (Some("d420b0000001"), Some("d420b0000002"));
+        store
+            .upsert_port(&ap_port("sw1.campus.example", None, "s"))
+            .await
+            .unwrap();
+        let found = |sw: SwitchRef| {
+            let store = &store;
+            let port = port.clone();
+            async move { store.port(&sw, &port).await.unwrap() }
+        };
+        // Known by name only: the short name finds it, another site's sw1 does not.
+        assert!(found(switch("sw1", mac1, "s")).await.is_some());
+        assert!(found(switch("sw1", None, "other-site")).await.is_none());
+        store.upsert_port(&ap_port("sw1", mac1, "s")).await.unwrap();
+        assert_eq!(
+            store.ports().await.unwrap().len(),
+            1,
+            "re-keyed, not doubled"
+        );
+        assert!(found(switch("renamed", mac1, "s")).await.is_some());
+        assert!(
+            found(switch("sw1", mac2, "s")).await.is_none(),
+            "another switch"
+        );
+        assert!(found(switch("SW1.campus.example", None, ""))
+            .await
+            .is_some());
+    }
+
+    /// Version 1 databases keep working: port rows learn their switch MAC from the APs.
+    #[tokio::test]
+    async fn migration_2_keys_existing_ports_by_mac() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("mesa.db")).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES (1);
+                 INSERT INTO aps VALUES ('5c5b35000001', 'ap', 's', 'sw1', 'd420b0000001',
+                   'ge-0/0/3', 'AP_CONNECTED', '2026-01-01T00:00:00+00:00');
+                 INSERT INTO ports VALUES ('sw1', 'ge-0/0/3', 's', 'ap', 1, '5c5b35000001',
+                   '2026-01-01T00:00:00+00:00', 'e1');
+                 INSERT INTO ports VALUES ('sw9', 'ge-0/0/3', 's', 'ap', 1, '5c5b35000009',
+                   '2026-01-01T00:00:00+00:00', 'e2');
+                 INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event) VALUES
+                   ('e1', 'k1', '5c5b35000001', '2026-01-01T00:00:00+00:00',
+                    '{\"kind\":\"AP_CONNECTED\",\"source\":\"webhook\",\"timestamp\":1700000000}');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let port = InterfaceName::parse("ge-0/0/3").unwrap();
+        let by_mac = store
+            .port(
+                &switch("sw1.campus.example", Some("d420b0000001"), "s"),
+                &port,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_mac.switch_mac, Mac::parse("d420b0000001").ok());
+        let by_name = store
+            .port(&SwitchRef::named("sw9"), &port)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_name.switch_mac, None);
+        let conn = store.reader.lock().unwrap();
+        let (subject, ms): (String, i64) = conn
+            .query_row("SELECT subject, event_ms FROM journal", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((subject.as_str(), ms), ("5c5b35000001", 1_700_000_000_000));
     }
 }
