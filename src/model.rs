@@ -174,6 +174,8 @@ pub enum Source {
     External,
     Reconcile,
     Replay,
+    /// mesa's own follow-up of an earlier decision: the old port of a moved AP.
+    FollowUp,
 }
 
 impl Source {
@@ -183,28 +185,46 @@ impl Source {
             Source::External => "external",
             Source::Reconcile => "reconcile",
             Source::Replay => "replay",
+            Source::FollowUp => "follow-up",
         }
     }
 }
 
-/// A switch and port named directly by the event (external NAC trigger, reconcile), so no
-/// LLDP lookup is needed.
+/// A switch and port named directly by the event (external NAC trigger, reconcile, the old
+/// port of a moved AP), so no LLDP lookup is needed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownPort {
-    pub switch_mac: Mac,
+    /// Mist's MAC of the switch, by which it is looked up; `None` only for a switch mesa
+    /// recorded by name alone (then `recorded` says which).
+    pub switch_mac: Option<Mac>,
     pub port: String,
     /// The event is about this port, not about an AP (a NAC trigger that named none): it is
     /// ordered and flap-counted per port, and never follows "the AP" to another port.
     #[serde(default)]
     pub port_only: bool,
+    /// The switch as mesa recorded it, used as is without asking Mist (the old port of a
+    /// moved AP: Mist no longer shows the AP there).
+    #[serde(default)]
+    pub recorded: Option<SwitchRef>,
+}
+
+impl KnownPort {
+    /// The key of the named switch (see [`SwitchRef::key`]).
+    pub fn switch_key(&self) -> String {
+        match (&self.switch_mac, &self.recorded) {
+            (Some(mac), _) => mac.to_string(),
+            (None, Some(switch)) => switch.key(),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// Whom an event is about: its ordering lane and its flap count follow this.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subject {
     Ap(Mac),
-    /// One switch port (switch MAC, interface) for events that name no AP.
-    Port(Mac, String),
+    /// One switch port (switch key, interface) for events that name no AP.
+    Port(String, String),
 }
 
 impl Subject {
@@ -227,7 +247,7 @@ impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Subject::Ap(mac) => write!(f, "AP {}", mac.colon()),
-            Subject::Port(switch, port) => write!(f, "port {port} of switch {}", switch.colon()),
+            Subject::Port(switch, port) => write!(f, "port {port} of switch {switch}"),
         }
     }
 }
@@ -271,14 +291,14 @@ impl ApEvent {
     pub fn is_port_only(&self) -> bool {
         self.known_port
             .as_ref()
-            .is_some_and(|known| known.port_only || known.switch_mac == self.ap_mac)
+            .is_some_and(|known| known.port_only || known.switch_mac.as_ref() == Some(&self.ap_mac))
     }
 
     /// The lane this event is ordered in and the subject of its flap count.
     pub fn subject(&self) -> Subject {
         match &self.known_port {
             Some(known) if self.is_port_only() => {
-                Subject::Port(known.switch_mac.clone(), known.port.clone())
+                Subject::Port(known.switch_key(), known.port.clone())
             }
             _ => Subject::Ap(self.ap_mac.clone()),
         }

@@ -554,3 +554,111 @@ async fn waits_for_mist_to_learn_the_lldp_neighbor_and_a_newer_event_ends_the_wa
         "{connect:?}"
     );
 }
+
+/// The dry-run backend, with switches that can be made to refuse (configuration locked).
+struct Lockable {
+    inner: std::sync::Arc<mesa::backend::dry_run::DryRun>,
+    locked: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+#[async_trait::async_trait]
+impl mesa::backend::SwitchBackend for Lockable {
+    fn kind(&self) -> &'static str {
+        "dry-run"
+    }
+    async fn apply(
+        &self,
+        switch: &mesa::model::SwitchRef,
+        changes: &[mesa::model::PortChange],
+    ) -> Result<Vec<mesa::backend::PortResult>, mesa::backend::BackendError> {
+        if self.locked.lock().unwrap().contains(&switch.name) {
+            return Err(mesa::backend::BackendError::Locked(format!(
+                "configuration database locked by: admin terminal on {}",
+                switch.name
+            )));
+        }
+        self.inner.apply(switch, changes).await
+    }
+}
+
+/// A moved AP gets its new port first: its old switch being locked neither delays the new
+/// port nor loses the AP's new location, and the old port's revert is retried on its own
+/// until the old switch lets it through.
+#[tokio::test]
+async fn a_moved_ap_gets_its_new_port_first_and_the_old_one_is_reverted_later() {
+    let fake = FakeMist::start().await;
+    let sw1 = world(&fake);
+    let sw2 = mac("d420b0000002");
+    fake.add_switch(&sw2, "sw2", SITE, "10.0.0.12");
+    let ap = mac("5c5b35000015");
+    fake.plug_ap(&ap, &sw1, "ge-0/0/1");
+    let dry = std::sync::Arc::new(mesa::backend::dry_run::DryRun::new());
+    let backend = std::sync::Arc::new(Lockable {
+        inner: dry.clone(),
+        locked: Default::default(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    let mist = fake.mist_config();
+    config.mist.api_url = mist.api_url;
+    config.mist.api_token = mist.api_token;
+    config.mist.org_id = mist.org_id;
+    config.engine.retry_attempts = 50;
+    let mesa = support::mesa::start_with_backend(dir, config, backend.clone()).await;
+    let post = |kind: &'static str| {
+        let body = support::mesa::device_event(
+            kind,
+            ap.as_str(),
+            SITE,
+            TS.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        );
+        let mesa = &mesa;
+        async move { assert_eq!(mesa.post_signed(&body).await.status(), 200) }
+    };
+    post("AP_CONNECTED").await;
+    mesa.idle().await;
+
+    backend.locked.lock().unwrap().insert("sw1".into());
+    fake.unplug_ap(&ap);
+    fake.plug_ap(&ap, &sw2, "ge-0/0/2");
+    post("AP_RESTARTED").await;
+    // The move's own decision ends while sw1 is still locked.
+    let moved = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let decisions = mesa.app.store.recent_decisions(20).await.unwrap();
+            if let Some(d) = decisions
+                .into_iter()
+                .find(|d| d.event.kind == mesa::model::EventKind::ApRestarted && !d.will_retry)
+            {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the move is decided while the old switch is locked");
+    assert_eq!(moved.outcome.label(), "applied", "{moved:#?}");
+    assert_eq!(dry.profile("sw2", &port("ge-0/0/2")), Some(Profile::Ap));
+    let record = mesa.app.store.ap(&ap).await.unwrap().unwrap();
+    assert_eq!(
+        (record.switch_mac.as_ref(), record.port.as_str()),
+        (Some(&sw2), "ge-0/0/2"),
+        "the new location is recorded at once"
+    );
+    assert_eq!(dry.profile("sw1", &port("ge-0/0/1")), Some(Profile::Ap));
+
+    backend.locked.lock().unwrap().clear();
+    mesa.idle().await;
+    assert_eq!(
+        dry.profile("sw1", &port("ge-0/0/1")),
+        Some(Profile::Secured)
+    );
+    assert_eq!(dry.profile("sw2", &port("ge-0/0/2")), Some(Profile::Ap));
+    let decisions = mesa.app.store.recent_decisions(100).await.unwrap();
+    let revert = decisions
+        .iter()
+        .find(|d| !d.will_retry && d.changes.iter().any(|c| c.profile == Profile::Secured))
+        .expect("the old port has its own decision");
+    assert_eq!(revert.outcome.label(), "applied", "{revert:#?}");
+    assert_eq!(revert.event.ap_mac, ap);
+}

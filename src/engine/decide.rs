@@ -12,8 +12,8 @@ use super::guards::{ports, sites};
 use super::lookup::{Lookup, LookupError};
 use super::{plan, Inner};
 use crate::model::{
-    ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, Outcome, PortChange, Profile,
-    Source, SwitchRef,
+    ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, KnownPort, Outcome, PortChange,
+    Profile, Source, SwitchRef,
 };
 
 /// Why a step stopped the flow.
@@ -214,7 +214,7 @@ impl<'a> Run<'a> {
     /// a disconnect may be undone. A reconcile event was planned from Mist's state read
     /// just now (and a disconnect already lasted `reconcile.revert_after`): no wait.
     fn settle(&self, configured: Duration) -> Duration {
-        if self.event.source == Source::Reconcile {
+        if matches!(self.event.source, Source::Reconcile | Source::FollowUp) {
             Duration::ZERO
         } else {
             configured
@@ -261,8 +261,9 @@ impl<'a> Run<'a> {
     }
 
     /// AP_CONNECTED and AP_RESTARTED: give the AP's port the AP profile. If mesa knew the
-    /// AP on another port, the AP is provably elsewhere now, so that port is reverted too
-    /// (a quick move can supersede the AP_DISCONNECTED that would have reverted it).
+    /// AP on another port, the AP is provably elsewhere now, so that port is reverted too, by
+    /// a follow-up event of its own (a quick move can supersede the AP_DISCONNECTED that
+    /// would have reverted it).
     async fn connected(&mut self) -> Flow<Outcome> {
         let restarted = self.event.kind == EventKind::ApRestarted;
         if self.event.known_port.is_none()
@@ -317,30 +318,54 @@ impl<'a> Run<'a> {
             "AP moved: was on {} {}, now on {} {}",
             previous.switch_name, previous.port, found.switch.name, found.port
         ));
-        // The AP is provably elsewhere: no outage / LLDP guard for the old port, but the
-        // port rules still hold.
-        let old_switch = previous.switch();
-        let revert = self
-            .revert_port(
-                &old_switch,
-                &previous.port,
-                false,
-                "AP seen on another port",
-            )
-            .await;
-        // The new port first: the AP needs service more than the old port needs closing.
+        // The new port first: the AP needs service more than the old port needs closing, and
+        // a locked or unreachable old switch must not hold it up. Only once the new port is
+        // set does the store move the AP: until then a retry still sees the old location.
         let set = self
             .set_ap_port(&found.switch, &found.port, "AP on a new port")
             .await?;
-        match revert {
-            // Only now does the store move the AP: until the old port is handled, a retry
-            // must still see it there and try again.
-            Ok(_) | Err(Stop::Final(Outcome::Skipped { .. })) => {
-                self.remember_ap(&found.switch, &found.port).await?;
-                Ok(set)
-            }
-            Err(stop) => Err(stop),
-        }
+        // The old port is its own durable event (own lane, own retries), journaled before the
+        // AP record moves so that a crash in between re-runs this event, never forgets it.
+        self.follow_up_old_port(&previous).await?;
+        self.remember_ap(&found.switch, &found.port).await?;
+        Ok(set)
+    }
+
+    /// Journals the revert of the port a moved AP left: the AP is provably elsewhere, so no
+    /// outage / LLDP guard applies to it, but the port rules (managed by mesa for this AP,
+    /// protected ports) are checked when it runs.
+    async fn follow_up_old_port(&mut self, previous: &crate::store::ApRecord) -> Flow<()> {
+        let old_switch = previous.switch();
+        let follow_up = ApEvent {
+            // Derived from this event: a re-run of this event journals the same follow-up
+            // once.
+            id: format!("{}-old-port", self.event.id),
+            kind: EventKind::ApDisconnected,
+            ap_mac: self.event.ap_mac.clone(),
+            ap_name: self.event.ap_name.clone(),
+            org_id: self.event.org_id.clone(),
+            site_id: old_switch.site_id.clone(),
+            site_name: None,
+            timestamp: self.event.timestamp,
+            source: Source::FollowUp,
+            received_at: Utc::now(),
+            known_port: Some(KnownPort {
+                switch_mac: old_switch.mac.clone(),
+                port: previous.port.to_string(),
+                port_only: true,
+                recorded: Some(old_switch),
+            }),
+        };
+        self.inner
+            .journal
+            .accept(vec![follow_up.clone()])
+            .await
+            .map_err(store_error)?;
+        self.step(format!(
+            "old port {} {}: reverted by its own event {}",
+            previous.switch_name, previous.port, follow_up.id
+        ));
+        Ok(())
     }
 
     async fn disconnected(&mut self) -> Flow<Outcome> {
@@ -354,13 +379,12 @@ impl<'a> Run<'a> {
             // The trigger names the port; the NAC saw the device leave it, so Mist's cloud
             // view (outage, LLDP) has nothing to add.
             let found = self.locate().await?;
+            let reason = match self.event.source {
+                Source::FollowUp => "AP seen on another port",
+                _ => "device left (external trigger)",
+            };
             return self
-                .revert_port(
-                    &found.switch,
-                    &found.port,
-                    false,
-                    "device left (external trigger)",
-                )
+                .revert_port(&found.switch, &found.port, false, reason)
                 .await;
         }
         let (switch, port) = match self
@@ -536,6 +560,23 @@ impl<'a> Run<'a> {
                     reason: e.to_string(),
                 })
             })?;
+            if let Some(switch) = known.recorded {
+                self.step(format!(
+                    "switch {} on site {}, port {port} as mesa recorded it",
+                    switch.name, switch.site_id
+                ));
+                return Ok(Lookup {
+                    site_id: switch.site_id.clone(),
+                    ap_name: self.event.ap_name.clone(),
+                    switch,
+                    port,
+                });
+            }
+            let Some(switch_mac) = known.switch_mac else {
+                return Err(Stop::Final(Outcome::Rejected {
+                    reason: "the event names a port but no switch".into(),
+                }));
+            };
             let org = self
                 .event
                 .org_id
@@ -548,12 +589,12 @@ impl<'a> Run<'a> {
                 })?;
             let switch = {
                 let _permit = inner.permit().await;
-                mist.switch_by_mac(&org, &known.switch_mac).await
+                mist.switch_by_mac(&org, &switch_mac).await
             }
             .map_err(|e| Stop::Transient(e.to_string()))?;
             let Some(switch) = switch else {
                 return Err(Stop::Final(Outcome::Failed {
-                    error: format!("no switch with MAC {} in the org", known.switch_mac),
+                    error: format!("no switch with MAC {switch_mac} in the org"),
                 }));
             };
             self.step(format!(

@@ -104,9 +104,10 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         source: Source::External,
         received_at: now,
         known_port: Some(KnownPort {
-            switch_mac,
+            switch_mac: Some(switch_mac),
             port: port.to_string(),
             port_only: ap_mac.is_none(),
+            recorded: None,
         }),
     };
     let id = event.id.clone();

@@ -282,9 +282,10 @@ fn fill_switches(plan: &mut plan::Plan, switches: &[SwitchInfo]) {
             &target.switch,
         )
         .map(|s| KnownPort {
-            switch_mac: s.mac.clone(),
+            switch_mac: Some(s.mac.clone()),
             port: target.port.to_string(),
             port_only: false,
+            recorded: None,
         });
     }
     for adoption in &mut plan.adoptions {
