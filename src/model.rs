@@ -166,6 +166,104 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// When something happened, as its source tells it (Mist's event `timestamp`, the moment a
+/// reconcile's reading of Mist was true), to the millisecond: Mist sends epoch seconds,
+/// sometimes with a fraction, and one second can hold a connect, a disconnect and a connect.
+/// Written as epoch seconds (with a fraction) in the journal and the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventTime(i64);
+
+/// Above this an epoch number is milliseconds, not seconds (seconds reach it in year 5138):
+/// journal rows of external triggers were once written in milliseconds.
+const MILLIS_FROM: f64 = 1e11;
+
+impl EventTime {
+    /// Epoch seconds, fraction kept to the millisecond. Not finite → 0 (callers refuse
+    /// such input before).
+    pub fn from_secs_f64(secs: f64) -> EventTime {
+        if secs.is_finite() {
+            EventTime((secs * 1000.0).round() as i64)
+        } else {
+            EventTime(0)
+        }
+    }
+
+    pub fn from_secs(secs: i64) -> EventTime {
+        EventTime(secs.saturating_mul(1000))
+    }
+
+    pub fn from_millis(millis: i64) -> EventTime {
+        EventTime(millis)
+    }
+
+    pub fn now() -> EventTime {
+        Utc::now().into()
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// The time to order events by, in ms. A whole-second time (Mist often cuts its
+    /// timestamps to the second) stands for "within that second" and orders at its end: a
+    /// webhook event at `12:00:05` is not older than a reconcile reading at `12:00:05.705`.
+    pub fn ordering(self) -> i64 {
+        if self.0 % 1000 == 0 {
+            self.0 + 999
+        } else {
+            self.0
+        }
+    }
+
+    pub fn secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+}
+
+impl From<DateTime<Utc>> for EventTime {
+    fn from(at: DateTime<Utc>) -> EventTime {
+        EventTime(at.timestamp_millis())
+    }
+}
+
+impl fmt::Display for EventTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match DateTime::<Utc>::from_timestamp_millis(self.0) {
+            Some(at) => write!(
+                f,
+                "{}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            ),
+            None => write!(f, "{} ms", self.0),
+        }
+    }
+}
+
+impl Serialize for EventTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 1000 == 0 {
+            s.serialize_i64(self.0 / 1000)
+        } else {
+            s.serialize_f64(self.secs_f64())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<EventTime, D::Error> {
+        let number = f64::deserialize(d)?;
+        if !number.is_finite() {
+            return Err(serde::de::Error::custom("event time is not a number"));
+        }
+        Ok(if number.abs() >= MILLIS_FROM {
+            EventTime(number.round() as i64)
+        } else {
+            EventTime::from_secs_f64(number)
+        })
+    }
+}
+
 /// Where an event came from; shown in the audit and in notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -179,6 +277,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// Sources that relay Mist's own device events: two of them reporting the same change
+    /// (org- and site-level webhooks) are one event.
+    pub fn reports_mist_events(self) -> bool {
+        match self {
+            Source::Webhook => true,
+            Source::External | Source::Reconcile | Source::Replay | Source::FollowUp => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Webhook => "webhook",
@@ -263,8 +370,9 @@ pub struct ApEvent {
     pub org_id: Option<String>,
     pub site_id: String,
     pub site_name: Option<String>,
-    /// Mist's event timestamp (epoch seconds); part of the duplicate-delivery key.
-    pub timestamp: i64,
+    /// When it happened per its source (Mist's event timestamp): orders the events of one
+    /// lane and is part of the duplicate-delivery key.
+    pub timestamp: EventTime,
     pub source: Source,
     pub received_at: DateTime<Utc>,
     pub known_port: Option<KnownPort>,
@@ -277,7 +385,7 @@ impl ApEvent {
             self.source.as_str(),
             &self.ap_mac,
             self.kind,
-            self.timestamp,
+            self.timestamp.millis(),
         );
         match &self.known_port {
             // Triggers without an AP share the switch MAC: the port tells them apart.
@@ -535,7 +643,9 @@ impl Decision {
         match &self.outcome {
             Outcome::Failed { .. } => Severity::Critical,
             Outcome::Rejected { .. } => Severity::Warning,
-            Outcome::Skipped { guard, .. } if guard == "superseded" || guard == "duplicate" => {
+            Outcome::Skipped { guard, .. }
+                if guard == "superseded" || guard == "duplicate" || guard == "stale" =>
+            {
                 Severity::Debug
             }
             Outcome::Skipped { .. } => Severity::Warning,
@@ -568,6 +678,30 @@ mod tests {
             Mac::parse("5c5b35aabbcc").map(|m| m.colon()),
             Ok("5c:5b:35:aa:bb:cc".into())
         );
+    }
+
+    #[test]
+    fn event_times_keep_milliseconds_and_read_old_rows() {
+        let read = |json: &str| serde_json::from_str::<EventTime>(json).map(EventTime::millis);
+        assert_eq!(read("1700000000").ok(), Some(1_700_000_000_000));
+        assert_eq!(read("1700000000.25").ok(), Some(1_700_000_000_250));
+        // External triggers were journaled in milliseconds once.
+        assert_eq!(read("1796199204661").ok(), Some(1_796_199_204_661));
+        let t = EventTime::from_secs_f64(1_596_588_619.007);
+        assert_eq!(t.millis(), 1_596_588_619_007);
+        assert_eq!(
+            serde_json::to_string(&t).ok().and_then(|j| read(&j).ok()),
+            Some(t.millis())
+        );
+        assert_eq!(
+            serde_json::to_string(&EventTime::from_secs(5))
+                .ok()
+                .as_deref(),
+            Some("5")
+        );
+        // Whole seconds order at the end of their second.
+        assert!(EventTime::from_secs(5).ordering() > EventTime::from_millis(5_705).ordering());
+        assert!(EventTime::from_secs(5).ordering() < EventTime::from_millis(6_001).ordering());
     }
 
     #[test]

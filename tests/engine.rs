@@ -662,3 +662,103 @@ async fn a_moved_ap_gets_its_new_port_first_and_the_old_one_is_reverted_later() 
     assert_eq!(revert.outcome.label(), "applied", "{revert:#?}");
     assert_eq!(revert.event.ap_mac, ap);
 }
+
+fn events_body(events: &[(&str, &str, f64)]) -> String {
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(kind, ap, ts)| {
+            serde_json::json!({"type": kind, "mac": ap, "device_name": "ap", "device_type": "ap",
+                "org_id": mesa::sim::mist::ORG_ID, "site_id": SITE, "timestamp": ts})
+        })
+        .collect();
+    serde_json::json!({"topic": "device-events", "events": events}).to_string()
+}
+
+/// Connect, disconnect and connect again within one second (Mist's fractional timestamps)
+/// are three changes: the last connect is not taken for a copy of the first. The copy the
+/// site-level webhook sends of the last one is.
+#[tokio::test]
+async fn three_changes_within_one_second_are_kept_and_copies_are_not() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000016");
+    fake.plug_ap(&ap, &sw, "ge-0/0/16");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.disconnect_delay = mesa::config::Duration::from_secs(2)
+    })
+    .await;
+    let t = 1_700_001_000.0;
+    let a = ap.as_str();
+    let body = events_body(&[
+        ("AP_CONNECTED", a, t + 0.1),
+        ("AP_DISCONNECTED", a, t + 0.5),
+        ("AP_CONNECTED", a, t + 0.9),
+    ]);
+    let answer: serde_json::Value = mesa.post_signed(&body).await.json().await.unwrap();
+    assert_eq!(answer["accepted"], 3, "{answer}");
+    let copy = events_body(&[("AP_CONNECTED", a, t + 1.4)]);
+    let answer: serde_json::Value = mesa.post_signed(&copy).await.json().await.unwrap();
+    assert_eq!(
+        (answer["accepted"].clone(), answer["duplicates"].clone()),
+        (serde_json::json!(0), serde_json::json!(1)),
+        "{answer}"
+    );
+    mesa.idle().await;
+    assert_eq!(mesa.profile("sw1", "ge-0/0/16"), Some(Profile::Ap));
+    assert!(mesa.never_reverted());
+}
+
+/// A reconcile plan read from Mist before the AP was unplugged arrives after the
+/// disconnect: it is older, so it neither supersedes the waiting disconnect nor acts.
+#[tokio::test]
+async fn an_older_reconcile_plan_does_not_supersede_a_newer_disconnect() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000017");
+    fake.plug_ap(&ap, &sw, "ge-0/0/17");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.disconnect_delay = mesa::config::Duration::from_millis(800)
+    })
+    .await;
+    let now = mesa::sim::mist::now();
+    let body = events_body(&[("AP_CONNECTED", ap.as_str(), now - 60.0)]);
+    assert_eq!(mesa.post_signed(&body).await.status(), 200);
+    mesa.idle().await;
+
+    fake.unplug_ap(&ap);
+    let body = events_body(&[("AP_DISCONNECTED", ap.as_str(), now)]);
+    assert_eq!(mesa.post_signed(&body).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Planned from a reading of 10 s ago, when the AP was still up.
+    let plan = mesa::model::ApEvent {
+        id: "reconcile-old-reading".into(),
+        kind: mesa::model::EventKind::ApConnected,
+        ap_mac: ap.clone(),
+        ap_name: None,
+        org_id: Some(mesa::sim::mist::ORG_ID.into()),
+        site_id: SITE.into(),
+        site_name: None,
+        timestamp: mesa::model::EventTime::from_secs_f64(now - 10.0),
+        source: mesa::model::Source::Reconcile,
+        received_at: chrono::Utc::now(),
+        known_port: None,
+    };
+    mesa.app.journal.accept(vec![plan]).await.unwrap();
+    mesa.idle().await;
+
+    assert_eq!(mesa.profile("sw1", "ge-0/0/17"), Some(Profile::Secured));
+    let decisions = mesa.app.store.recent_decisions(10).await.unwrap();
+    let of = |kind| {
+        decisions
+            .iter()
+            .find(|d| d.event.kind == kind)
+            .unwrap_or_else(|| panic!("{kind:?}: {decisions:#?}"))
+    };
+    let disconnect = of(mesa::model::EventKind::ApDisconnected);
+    assert_eq!(disconnect.outcome.label(), "applied", "{disconnect:#?}");
+    let plan = decisions
+        .iter()
+        .find(|d| d.event.id == "reconcile-old-reading")
+        .unwrap();
+    assert_eq!(skipped_by(plan).as_deref(), Some("stale"), "{plan:#?}");
+}

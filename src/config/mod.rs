@@ -63,6 +63,8 @@ pub struct Config {
     pub external: ExternalConfig,
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -81,6 +83,7 @@ impl Default for Config {
             notify: Vec::new(),
             external: ExternalConfig::default(),
             reconcile: ReconcileConfig::default(),
+            journal: JournalConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
     }

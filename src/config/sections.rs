@@ -409,3 +409,19 @@ impl Default for ReconcileConfig {
         }
     }
 }
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Two reports of the same change of one AP (same kind, event times at most this far
+    /// apart, no other change in between) are one event: org- and site-level webhooks.
+    pub dedupe_window: Duration,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            dedupe_window: Duration::from_secs(120),
+        }
+    }
+}

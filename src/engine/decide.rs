@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::guards::{ports, sites};
 use super::lookup::{Lookup, LookupError};
-use super::{plan, Inner};
+use super::{plan, Inner, Order};
 use crate::model::{
     ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, KnownPort, Outcome, PortChange,
     Profile, Source, SwitchRef,
@@ -29,9 +29,9 @@ type Flow<T> = Result<T, Stop>;
 pub(crate) struct Run<'a> {
     inner: &'a Inner,
     event: ApEvent,
-    seq: u64,
+    order: Order,
     /// None for `mesa replay`: no delays, nothing can supersede.
-    newest: Option<watch::Receiver<u64>>,
+    newest: Option<watch::Receiver<Order>>,
     lookups: Vec<String>,
     verdicts: Vec<GuardVerdict>,
     changes: Vec<PortChange>,
@@ -47,13 +47,13 @@ impl<'a> Run<'a> {
     pub(crate) fn new(
         inner: &'a Inner,
         event: ApEvent,
-        seq: u64,
-        newest: Option<watch::Receiver<u64>>,
+        order: Order,
+        newest: Option<watch::Receiver<Order>>,
     ) -> Run<'a> {
         Run {
             inner,
             event,
-            seq,
+            order,
             newest,
             lookups: Vec::new(),
             verdicts: Vec::new(),
@@ -69,12 +69,59 @@ impl<'a> Run<'a> {
     /// announces it and closes its journal entry.
     pub(crate) async fn finish(mut self) -> Decision {
         let started = Instant::now();
+        let outcome = match self.stale().await {
+            Some(outcome) => outcome,
+            None => self.run_to_the_end(started).await,
+        };
+        let decision = self.decision(outcome, started);
+        if let Err(e) = self.inner.journal.finish(decision.clone()).await {
+            tracing::error!(error = %e, "decision not recorded, journal entry not closed; the event will be re-run at the next start");
+        }
+        self.announce(&decision);
+        decision
+    }
+
+    /// An event that happened before one already journaled for the same AP (or port) is an
+    /// older observation: recorded, never acted on, so it cannot undo the newer one.
+    async fn stale(&mut self) -> Option<Outcome> {
+        // `mesa replay` runs an old event on purpose.
+        self.newest.as_ref()?;
+        let newer = match self.inner.store.journal_newer(&self.event).await {
+            Ok(newer) => newer?,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check for newer events; handling this one");
+                return None;
+            }
+        };
+        let reason = format!(
+            "stale: {} {} at {} (via {}) is newer than this event ({}); recorded, not acted on",
+            newer.kind,
+            newer.id,
+            newer.timestamp,
+            newer.source.as_str(),
+            self.event.timestamp
+        );
+        let verdict = GuardVerdict::hold("stale", reason.clone()).with_numbers(serde_json::json!({
+            "event_time": self.event.timestamp.secs_f64(),
+            "newer_event_time": newer.timestamp.secs_f64(),
+            "newer_event_id": newer.id,
+        }));
+        self.inner.metrics.guard_verdict(&verdict.guard, false);
+        self.verdicts.push(verdict);
+        Some(Outcome::Skipped {
+            guard: "stale".into(),
+            reason,
+        })
+    }
+
+    /// The flow with its retries, to a final outcome.
+    async fn run_to_the_end(&mut self, started: Instant) -> Outcome {
         let engine = &self.inner.config.engine;
         let mut attempt = 0u32;
         let flapping = self.inner.flap.observe(self.event.subject());
         self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
         self.flap = Some(flapping.verdict);
-        let outcome = loop {
+        loop {
             attempt += 1;
             self.reset();
             match self.flow().await {
@@ -113,13 +160,7 @@ impl<'a> Run<'a> {
                     }
                 }
             }
-        };
-        let decision = self.decision(outcome, started);
-        if let Err(e) = self.inner.journal.finish(decision.clone()).await {
-            tracing::error!(error = %e, "decision not recorded, journal entry not closed; the event will be re-run at the next start");
         }
-        self.announce(&decision);
-        decision
     }
 
     fn reset(&mut self) {
@@ -194,10 +235,10 @@ impl<'a> Run<'a> {
         let Some(newest) = self.newest.as_mut() else {
             return false;
         };
-        let seq = self.seq;
+        let order = self.order;
         // Checked before the zero-delay shortcut: a newer event already queued wins even
         // when this one has nothing to wait for.
-        if *newest.borrow() > seq {
+        if *newest.borrow() > order {
             return true;
         }
         if delay.is_zero() {
@@ -205,9 +246,9 @@ impl<'a> Run<'a> {
         }
         let woken_early = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
-            changed = newest.wait_for(|n| *n > seq) => changed.is_ok(),
+            changed = newest.wait_for(|n| *n > order) => changed.is_ok(),
         };
-        woken_early || *newest.borrow() > seq
+        woken_early || *newest.borrow() > order
     }
 
     /// The wait before acting on an event: Mist needs a moment to learn a new LLDP neighbor,

@@ -3,7 +3,10 @@
 //! the backend (batched per switch) and records the `Decision` ([`decide`]).
 //!
 //! Ordering: each AP has a lane; its events are handled one at a time, in arrival order. An
-//! event that names a port but no AP (a NAC trigger) has the port as its lane instead.
+//! event that names a port but no AP (a NAC trigger) has the port as its lane instead. What
+//! counts as newer is Mist's event time (arrival breaks ties): an event that happened before
+//! one already journaled for its lane is stale, recorded without acting, and never
+//! supersedes the newer one.
 //! Different APs run concurrently; `engine.max_concurrent` bounds how many talk to Mist at
 //! once. An event that is
 //! waiting (lookup delay, disconnect delay, retry backoff) is superseded by a newer event of
@@ -75,9 +78,13 @@ pub(crate) struct Inner {
     idle: Notify,
 }
 
+/// Which of two events of a lane is newer: event time (ms), then arrival.
+pub(crate) type Order = (i64, u64);
+
 struct Lane {
-    tx: mpsc::UnboundedSender<(u64, ApEvent)>,
-    newest: watch::Sender<u64>,
+    tx: mpsc::UnboundedSender<(Order, ApEvent)>,
+    /// The newest event submitted, as its [`Order`].
+    newest: watch::Sender<Order>,
     pending: usize,
 }
 
@@ -155,7 +162,7 @@ impl Engine {
             // The shard lock held by `entry` makes submit and lane retirement exclusive.
             let mut lane = inner.lanes.entry(subject.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let (newest, newest_rx) = watch::channel(0);
+                let (newest, newest_rx) = watch::channel((i64::MIN, 0));
                 tokio::spawn(run_lane(self.inner.clone(), subject.clone(), rx, newest_rx));
                 Lane {
                     tx,
@@ -164,8 +171,16 @@ impl Engine {
                 }
             });
             lane.pending += 1;
-            lane.newest.send_replace(seq);
-            match lane.tx.send((seq, event)) {
+            let order = (event.timestamp.ordering(), seq);
+            // An older event queued behind a newer one ends the newer one's wait for nothing.
+            lane.newest.send_if_modified(|newest| {
+                let newer = order > *newest;
+                if newer {
+                    *newest = order;
+                }
+                newer
+            });
+            match lane.tx.send((order, event)) {
                 Ok(()) => return,
                 Err(mpsc::error::SendError((_, returned))) => {
                     event = returned;
@@ -180,7 +195,9 @@ impl Engine {
 
     /// Handles one event right now, without lanes or waiting: `mesa replay`.
     pub async fn decide_now(&self, event: ApEvent) -> Decision {
-        decide::Run::new(&self.inner, event, 0, None).finish().await
+        decide::Run::new(&self.inner, event, (0, 0), None)
+            .finish()
+            .await
     }
 
     /// Resolves when no event is queued or being handled.
@@ -206,13 +223,13 @@ impl Engine {
 async fn run_lane(
     inner: Arc<Inner>,
     subject: Subject,
-    mut rx: mpsc::UnboundedReceiver<(u64, ApEvent)>,
-    newest: watch::Receiver<u64>,
+    mut rx: mpsc::UnboundedReceiver<(Order, ApEvent)>,
+    newest: watch::Receiver<Order>,
 ) {
-    while let Some((seq, event)) = rx.recv().await {
+    while let Some((order, event)) = rx.recv().await {
         let span = tracing::info_span!("event", event_id = %event.id, subject = %subject, kind = %event.kind);
         let _ = tracing::Instrument::instrument(
-            decide::Run::new(&inner, event, seq, Some(newest.clone())).finish(),
+            decide::Run::new(&inner, event, order, Some(newest.clone())).finish(),
             span,
         )
         .await;

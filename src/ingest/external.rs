@@ -100,7 +100,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             .or_else(|| state.config.mist.org_id.clone()),
         site_id: String::new(),
         site_name: None,
-        timestamp: now.timestamp_millis(),
+        timestamp: now.into(),
         source: Source::External,
         received_at: now,
         known_port: Some(KnownPort {

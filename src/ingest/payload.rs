@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::{ApEvent, EventKind, Mac, Source};
+use crate::model::{ApEvent, EventKind, EventTime, Mac, Source};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
@@ -121,7 +121,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, PayloadError> {
             org_id: raw.org_id,
             site_id,
             site_name: raw.site_name,
-            timestamp: timestamp as i64,
+            timestamp: EventTime::from_secs_f64(timestamp),
             source: Source::Webhook,
             received_at,
             known_port: None,

@@ -26,7 +26,7 @@ use chrono::Utc;
 use crate::app::App;
 use crate::engine::guards::ports::ProtectedPorts;
 use crate::mist::{MistError, SwitchInfo};
-use crate::model::{same_switch_name, ApEvent, KnownPort, Mac, Profile, Source};
+use crate::model::{same_switch_name, ApEvent, EventTime, KnownPort, Mac, Profile, Source};
 use crate::store::{ApRecord, PortRecord, StoreError};
 
 pub use plan::{Adoption, Counts, Planned, PortAction};
@@ -88,6 +88,8 @@ pub async fn run(app: &App, opts: &ReconcileOptions) -> Result<ReconcileReport, 
     let mut progress = progress::Progress::new(opts.progress);
 
     progress.phase("reading", 0);
+    // What the read shows was true no earlier than this.
+    let read_at = EventTime::now();
     let aps = mist.org_ap_stats(&org, site).await?;
     progress.set(0, format!("{} APs from Mist", aps.len()));
 
@@ -132,7 +134,7 @@ pub async fn run(app: &App, opts: &ReconcileOptions) -> Result<ReconcileReport, 
     if opts.adopt && !opts.dry_run {
         adopt(app, &plan.adoptions).await?;
     } else if !opts.dry_run && !plan.planned.is_empty() {
-        let stamp = run_stamp();
+        let stamp = run_stamp(read_at);
         let events: Vec<ApEvent> = plan.planned.iter().map(|p| event(p, &org, stamp)).collect();
         event_ids = events.iter().map(|e| e.id.clone()).collect();
         let accepted = app.journal.accept(events).await?;
@@ -336,7 +338,9 @@ async fn adopt(app: &App, adoptions: &[Adoption]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn event(p: &Planned, org: &str, stamp: i64) -> ApEvent {
+/// The event for a plan, timed when its reading was true (see [`Planned::observed`]): a
+/// newer event of the AP that arrived meanwhile makes it stale, never the other way round.
+fn event(p: &Planned, org: &str, stamp: EventTime) -> ApEvent {
     ApEvent {
         id: uuid::Uuid::new_v4().to_string(),
         kind: p.kind,
@@ -345,22 +349,22 @@ fn event(p: &Planned, org: &str, stamp: i64) -> ApEvent {
         org_id: Some(org.to_string()),
         site_id: p.site_id.clone(),
         site_name: None,
-        timestamp: stamp,
+        timestamp: p.observed.unwrap_or(stamp),
         source: Source::Reconcile,
         received_at: Utc::now(),
         known_port: p.known_port.clone(),
     }
 }
 
-/// The timestamp of this run's events: epoch seconds, strictly increasing within the
-/// process, so each run's events have their own dedupe keys (`reconcile:mac:kind:ts`).
-fn run_stamp() -> i64 {
+/// The time of this run's read, strictly increasing within the process (milliseconds), so
+/// each run's events timed by it have their own dedupe keys (`reconcile:mac:kind:ts`).
+fn run_stamp(read_at: EventTime) -> EventTime {
     static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = Utc::now().timestamp();
+    let at = read_at.millis();
     match LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
-        Some(now.max(last + 1))
+        Some(at.max(last + 1))
     }) {
-        Ok(previous) | Err(previous) => now.max(previous + 1),
+        Ok(previous) | Err(previous) => EventTime::from_millis(at.max(previous + 1)),
     }
 }
 

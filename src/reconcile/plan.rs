@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::engine::guards::ports::ProtectedPorts;
 use crate::engine::lookup::interface_from_lldp;
 use crate::mist::ApStat;
-use crate::model::{same_switch, EventKind, InterfaceName, KnownPort, Mac, Profile};
+use crate::model::{same_switch, EventKind, EventTime, InterfaceName, KnownPort, Mac, Profile};
 use crate::store::{ApRecord, PortRecord};
 
 /// Everything a plan is made from, read just before planning.
@@ -72,6 +72,10 @@ pub struct Planned {
     pub site_id: String,
     /// Filled by the run once the switch MAC is known; `None` lets the engine look the AP up.
     pub known_port: Option<KnownPort>,
+    /// When Mist last heard from the AP (`last_seen`, Mist's clock): the time the reading
+    /// behind a connect or a move was true. `None`: the time the run read Mist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<EventTime>,
     pub actions: Vec<PortAction>,
 }
 
@@ -334,6 +338,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
                 ap_name: name.clone(),
                 site_id: site.clone(),
                 known_port: None,
+                observed: ap.last_seen.map(EventTime::from_secs_f64),
                 actions,
             });
             continue;
@@ -359,6 +364,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             ap_name: name.clone(),
             site_id: site.clone(),
             known_port: None,
+            observed: ap.last_seen.map(EventTime::from_secs_f64),
             actions: vec![row(record.map(|r| r.profile), why)],
         });
     }
@@ -487,6 +493,8 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             ap_name: name.clone(),
             site_id: record.site_id.clone(),
             known_port: None,
+            // "Disconnected for `revert_after`" is true as of the read.
+            observed: None,
             actions: vec![PortAction {
                 site_id: record.site_id.clone(),
                 switch: record.switch_name.clone(),

@@ -83,7 +83,9 @@ pub struct JournalEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
     New,
-    /// Same delivery seen before (same AP, type, timestamp): not journaled again.
+    /// Same delivery seen before (same AP, type, timestamp), or the same change reported
+    /// again (see [`ApEvent::reports_mist_events`](crate::model::Source::reports_mist_events)
+    /// and `journal.dedupe_window`): not journaled again.
     Duplicate,
 }
 
@@ -99,6 +101,10 @@ pub trait Store: Send + Sync + 'static {
     /// Events accepted but not finished, oldest first (resumed on start).
     async fn journal_pending(&self) -> Result<Vec<JournalEntry>, StoreError>;
     async fn journal_attempt(&self, event_id: &str) -> Result<(), StoreError>;
+    /// The newest event of the same subject that was journaled before `event` and happened
+    /// after it: `event` is then stale. `None` when there is none (or `event` was never
+    /// journaled).
+    async fn journal_newer(&self, event: &ApEvent) -> Result<Option<ApEvent>, StoreError>;
     async fn journal_counts(&self) -> Result<(u64, u64), StoreError>;
 
     /// Records a decision that is not final (a first failure before retries).

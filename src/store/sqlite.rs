@@ -100,20 +100,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE journal ADD COLUMN subject TEXT;
     ALTER TABLE journal ADD COLUMN kind TEXT;
     ALTER TABLE journal ADD COLUMN source TEXT;
-    ALTER TABLE journal ADD COLUMN event_ms INTEGER;
+    ALTER TABLE journal ADD COLUMN event_ms INTEGER; -- ordering time, see EventTime::ordering
     UPDATE journal SET subject = ap_mac,
       kind = json_extract(event, '$.kind'),
       source = json_extract(event, '$.source'),
       event_ms = CASE WHEN json_extract(event, '$.timestamp') > 100000000000
                       THEN json_extract(event, '$.timestamp')
-                      ELSE CAST(json_extract(event, '$.timestamp') * 1000 AS INTEGER) END;
+                      ELSE CAST(json_extract(event, '$.timestamp') * 1000 AS INTEGER) + 999 END;
     CREATE INDEX journal_subject ON journal (subject, event_ms);",
 ];
 
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// `journal.dedupe_window`.
+    dedupe_window: std::time::Duration,
 }
+
+/// `journal.dedupe_window` when none is given.
+pub const DEDUPE_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl SqliteStore {
     /// Opens (or creates) `<data_dir>/mesa.db` and brings its schema up to date.
@@ -135,7 +140,15 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            dedupe_window: DEDUPE_WINDOW,
         })
+    }
+
+    /// Two reports of the same change of one AP (webhook and stream, org- and site-level
+    /// webhooks) whose event times are at most `window` apart are one event.
+    pub fn with_dedupe_window(mut self, window: std::time::Duration) -> SqliteStore {
+        self.dedupe_window = window;
+        self
     }
 
     async fn with<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
@@ -248,21 +261,34 @@ impl Store for SqliteStore {
             .iter()
             .map(|d| Ok((d.clone(), json(d)?)))
             .collect::<Result<_, StoreError>>()?;
+        let window_ms = i64::try_from(self.dedupe_window.as_millis()).unwrap_or(i64::MAX);
         self.write(move |conn| {
             let tx = conn.transaction()?;
             let mut results = Vec::with_capacity(appends.len());
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, subject,
+                                          kind, source, event_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                 )?;
                 for (event, body) in &appends {
+                    let subject = event.subject().key();
+                    if event.source.reports_mist_events()
+                        && reported_just_before(&tx, event, &subject, window_ms)?
+                    {
+                        results.push(Appended::Duplicate);
+                        continue;
+                    }
                     let inserted = insert.execute(params![
                         event.id,
                         event.dedupe_key(),
                         event.ap_mac.as_str(),
                         event.received_at.to_rfc3339(),
-                        body
+                        body,
+                        subject,
+                        event.kind.as_str(),
+                        event.source.as_str(),
+                        event.timestamp.ordering(),
                     ])?;
                     results.push(if inserted == 1 {
                         Appended::New
@@ -312,6 +338,28 @@ impl Store for SqliteStore {
                 params![id],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn journal_newer(&self, event: &ApEvent) -> Result<Option<ApEvent>, StoreError> {
+        let (subject, at, id) = (
+            event.subject().key(),
+            event.timestamp.ordering(),
+            event.id.clone(),
+        );
+        self.read(move |conn| {
+            let body = conn
+                .query_row(
+                    "SELECT event FROM journal
+                     WHERE subject = ?1 AND event_ms > ?2
+                       AND rowid < (SELECT rowid FROM journal WHERE id = ?3)
+                     ORDER BY event_ms DESC, rowid DESC LIMIT 1",
+                    params![subject, at, id],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?;
+            body.as_deref().map(from_json).transpose()
         })
         .await
     }
@@ -503,6 +551,40 @@ impl Store for SqliteStore {
     }
 }
 
+/// True when the latest journaled event of `subject` (by event time) came from a source
+/// relaying Mist's events too, is of the same kind, and happened within `window_ms` of
+/// `event`: the same change, reported twice. A different kind in between (connect,
+/// disconnect, connect within a second) is a new change.
+fn reported_just_before(
+    conn: &Connection,
+    event: &ApEvent,
+    subject: &str,
+    window_ms: i64,
+) -> Result<bool, StoreError> {
+    let latest = conn
+        .prepare_cached(
+            "SELECT kind, source, event_ms FROM journal WHERE subject = ?1
+             ORDER BY event_ms DESC, rowid DESC LIMIT 1",
+        )?
+        .query_row(params![subject], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        })
+        .optional()?;
+    let Some((Some(kind), Some(source), Some(at))) = latest else {
+        return Ok(false);
+    };
+    let relays_mist =
+        serde_json::from_value::<crate::model::Source>(serde_json::Value::String(source))
+            .is_ok_and(|s| s.reports_mist_events());
+    Ok(relays_mist
+        && kind == event.kind.as_str()
+        && (event.timestamp.ordering() - at).abs() <= window_ms)
+}
+
 fn insert_decision(conn: &Connection, d: &Decision, body: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO decisions (event_id, ap_mac, site_id, kind, outcome, decided_at, body)
@@ -601,7 +683,7 @@ mod tests {
             org_id: None,
             site_id: "site-1".into(),
             site_name: None,
-            timestamp: ts,
+            timestamp: crate::model::EventTime::from_secs(ts),
             source: Source::Webhook,
             received_at: Utc::now(),
             known_port: None,
@@ -613,7 +695,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), false).unwrap();
         let first = store
-            .journal_write(&[event("a", 1), event("b", 1), event("c", 2)], &[])
+            .journal_write(&[event("a", 1), event("b", 1), event("c", 1000)], &[])
             .await
             .unwrap();
         assert_eq!(
@@ -644,6 +726,66 @@ mod tests {
             vec!["c"]
         );
         assert_eq!(store.journal_counts().await.unwrap(), (1, 1));
+    }
+
+    fn at(id: &str, kind: EventKind, source: Source, millis: i64) -> ApEvent {
+        ApEvent {
+            kind,
+            source,
+            timestamp: crate::model::EventTime::from_millis(millis),
+            ..event(id, 0)
+        }
+    }
+
+    /// Duplicates by content: the same change from two Mist relays within the window is
+    /// one event; connect / disconnect / connect within one second are three.
+    #[tokio::test]
+    async fn the_same_change_reported_twice_is_one_event() {
+        use EventKind::{ApConnected as Up, ApDisconnected as Down};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let t = 1_700_000_000_100;
+        let appended = store
+            .journal_write(
+                &[
+                    at("1", Up, Source::Webhook, t),
+                    at("2", Down, Source::Webhook, t + 300),
+                    at("3", Up, Source::Webhook, t + 600),
+                    // The site-level webhook's copy of the last connect, a bit later.
+                    at("4", Up, Source::Webhook, t + 1600),
+                    // Reconcile plans on its own: never a duplicate by content.
+                    at("5", Up, Source::Reconcile, t + 2000),
+                    // Far outside the window: a change of its own.
+                    at("6", Up, Source::Webhook, t + 10 * 60_000),
+                ],
+                &[],
+            )
+            .await
+            .unwrap();
+        use Appended::{Duplicate as D, New as N};
+        assert_eq!(appended, vec![N, N, N, D, N, N]);
+    }
+
+    /// An event is stale when one of its subject, journaled before it, happened later.
+    #[tokio::test]
+    async fn an_older_event_journaled_later_is_stale() {
+        use EventKind::{ApConnected as Up, ApDisconnected as Down};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let t = 1_700_000_000_000;
+        let (down, up) = (
+            at("down", Down, Source::Webhook, t + 5000),
+            at("up", Up, Source::Reconcile, t),
+        );
+        store
+            .journal_write(&[down.clone(), up.clone()], &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.journal_newer(&up).await.unwrap().map(|e| e.id),
+            Some("down".to_string())
+        );
+        assert_eq!(store.journal_newer(&down).await.unwrap(), None);
     }
 
     fn ap_port(switch: &str, switch_mac: Option<&str>, site: &str) -> PortRecord {
@@ -767,6 +909,6 @@ mod tests {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
-        assert_eq!((subject.as_str(), ms), ("5c5b35000001", 1_700_000_000_000));
+        assert_eq!((subject.as_str(), ms), ("5c5b35000001", 1_700_000_000_999));
     }
 }
