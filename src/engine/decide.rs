@@ -420,8 +420,8 @@ impl<'a> Run<'a> {
             // The trigger names the port; the NAC saw the device leave it, so Mist's cloud
             // view (outage, LLDP) has nothing to add.
             let found = self.locate().await?;
-            let reason = match self.event.source {
-                Source::FollowUp => "AP seen on another port",
+            let reason = match &self.event.known_port {
+                Some(known) if known.recorded.is_some() => "AP seen on another port",
                 _ => "device left (external trigger)",
             };
             return self

@@ -25,7 +25,9 @@ use serde::Serialize;
 use crate::engine::guards::ports::ProtectedPorts;
 use crate::engine::lookup::interface_from_lldp;
 use crate::mist::ApStat;
-use crate::model::{same_switch, EventKind, EventTime, InterfaceName, KnownPort, Mac, Profile};
+use crate::model::{
+    same_switch, EventKind, EventTime, InterfaceName, KnownPort, Mac, Profile, SwitchRef,
+};
 use crate::store::{ApRecord, PortRecord};
 
 /// Everything a plan is made from, read just before planning.
@@ -155,6 +157,48 @@ impl<'a> PortIndex<'a> {
             .filter(named)
             .find(|p| p.switch_name.trim().eq_ignore_ascii_case(switch.trim()))
             .or_else(|| on_port().find(named))
+    }
+}
+
+/// The revert of a port a moved AP left behind, as an event naming the port as recorded.
+fn left_behind(
+    record: &PortRecord,
+    owner: &Mac,
+    name: Option<String>,
+    now_on: &Location,
+) -> Planned {
+    let switch = SwitchRef {
+        name: record.switch_name.clone(),
+        site_id: record.site_id.clone(),
+        mac: record.switch_mac.clone(),
+        mgmt_addr: None,
+    };
+    Planned {
+        kind: EventKind::ApDisconnected,
+        ap_mac: owner.clone(),
+        ap_name: name.clone(),
+        site_id: record.site_id.clone(),
+        known_port: Some(KnownPort {
+            switch_mac: record.switch_mac.clone(),
+            port: record.port.to_string(),
+            port_only: true,
+            recorded: Some(switch),
+        }),
+        observed: None,
+        actions: vec![PortAction {
+            site_id: record.site_id.clone(),
+            switch: record.switch_name.clone(),
+            switch_mac: record.switch_mac.clone(),
+            port: record.port.clone(),
+            ap_mac: owner.clone(),
+            ap_name: name,
+            current: Some(Profile::Ap),
+            target: Profile::Secured,
+            why: format!(
+                "AP is on {} {} now; this port was left behind by a move",
+                now_on.switch, now_on.port
+            ),
+        }],
     }
 }
 
@@ -387,8 +431,9 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
         let stored = s.stored_aps.get(owner);
         let stat = stats.get(owner).copied();
         if handled.contains(owner) {
-            // Connected: the AP pass dealt with it. A port left behind by an earlier move
-            // that the AP's record no longer points to cannot be named by an event.
+            // Connected: the AP pass dealt with it, except for a port an earlier move left
+            // behind (its follow-up failed for good): where LLDP shows the AP elsewhere and
+            // its record no longer points here, the port is reverted by an event naming it.
             let is_record = |mac: Option<&Mac>, name: &str, port: &InterfaceName| {
                 port == &record.port
                     && same_switch(mac, name, record.switch_mac.as_ref(), &record.switch_name)
@@ -400,15 +445,27 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
                     .iter()
                     .any(|a| is_record(a.switch_mac.as_ref(), &a.switch, &a.port))
             });
-            let connected_here = stat
-                .and_then(|a| locate(a, &known_switches).ok())
+            let location = stat.and_then(|a| locate(a, &known_switches).ok());
+            let connected_here = location
+                .as_ref()
                 .is_some_and(|l| is_record(l.switch_mac.as_ref(), &l.switch, &l.port));
-            if !points_here && !planned_here && !connected_here {
+            if points_here || planned_here || connected_here {
+                continue;
+            }
+            if s.pending.contains(owner) {
+                out.counts.busy += 1;
+                continue;
+            }
+            let Some(now_on) = location.filter(|_| s.protected.check(&record.port).proceed) else {
                 out.notes.push(format!(
                     "{at} is still recorded for AP {}, which is connected elsewhere: check it by hand",
                     owner.colon()
                 ));
-            }
+                continue;
+            };
+            let name = stat.and_then(|a| a.name.clone()).filter(|n| !n.is_empty());
+            out.counts.secured += 1;
+            out.planned.push(left_behind(record, owner, name, &now_on));
             continue;
         }
         if s.pending.contains(owner) {
@@ -693,6 +750,39 @@ mod tests {
             ]
         );
         assert_eq!(plan.counts.moved, 1);
+    }
+
+    /// A port a move left behind (its follow-up failed for good) is not lost: the next
+    /// reconcile reverts it by an event that names it.
+    #[test]
+    fn a_port_left_behind_by_a_move_is_reverted() {
+        let plan = run(
+            &[stat(
+                "5c5b35000001",
+                "connected",
+                0.0,
+                Some(("sw2", "ge-0/0/9")),
+            )],
+            &[ap_record("5c5b35000001", "sw2", "ge-0/0/9")],
+            &[
+                ap_port("sw1", "ge-0/0/3", "5c5b35000001"),
+                ap_port("sw2", "ge-0/0/9", "5c5b35000001"),
+            ],
+            &[],
+            false,
+        );
+        assert_eq!(plan.planned.len(), 1, "{plan:?}");
+        let p = &plan.planned[0];
+        assert_eq!(p.kind, EventKind::ApDisconnected);
+        let known = p.known_port.as_ref().unwrap();
+        assert!(known.port_only);
+        assert_eq!(known.port, "ge-0/0/3");
+        assert_eq!(
+            known.recorded.as_ref().map(|s| s.name.as_str()),
+            Some("sw1")
+        );
+        assert_eq!(p.actions[0].target, Profile::Secured);
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
     }
 
     #[test]
