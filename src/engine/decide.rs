@@ -601,11 +601,27 @@ impl<'a> Run<'a> {
                     reason: e.to_string(),
                 })
             })?;
-            if let Some(switch) = known.recorded {
+            if let Some(mut switch) = known.recorded {
                 self.step(format!(
                     "switch {} on site {}, port {port} as mesa recorded it",
                     switch.name, switch.site_id
                 ));
+                // The store keeps no address: Mist's record of the switch has it. Without
+                // it (Mist down, switch gone from Mist) the name still reaches the switch.
+                let org = self
+                    .event
+                    .org_id
+                    .clone()
+                    .or_else(|| self.inner.config.mist.org_id.clone());
+                if let (Some(mac), Some(org)) = (switch.mac.clone(), org) {
+                    let info = {
+                        let _permit = inner.permit().await;
+                        mist.switch_by_mac(&org, &mac).await
+                    };
+                    if let Ok(Some(info)) = info {
+                        switch.mgmt_addr = info.mgmt_ip;
+                    }
+                }
                 return Ok(Lookup {
                     site_id: switch.site_id.clone(),
                     ap_name: self.event.ap_name.clone(),
