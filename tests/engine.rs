@@ -762,3 +762,31 @@ async fn an_older_reconcile_plan_does_not_supersede_a_newer_disconnect() {
         .unwrap();
     assert_eq!(skipped_by(plan).as_deref(), Some("stale"), "{plan:#?}");
 }
+
+/// The AP left its old port even when its new port is one mesa must not touch: the old
+/// port is still reverted.
+#[tokio::test]
+async fn a_move_onto_a_protected_port_still_reverts_the_old_port() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000018");
+    fake.plug_ap(&ap, &sw, "ge-0/0/18");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.protected_ports = vec!["ge-0/0/4[0-7]".into()]
+    })
+    .await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    fake.unplug_ap(&ap);
+    fake.plug_ap(&ap, &sw, "ge-0/0/47");
+    send(&mesa, "AP_RESTARTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    let decisions = mesa.app.store.recent_decisions(10).await.unwrap();
+    let restart = decisions
+        .iter()
+        .find(|d| d.event.kind == mesa::model::EventKind::ApRestarted)
+        .unwrap();
+    assert_eq!(skipped_by(restart).as_deref(), Some("protected-port"));
+    assert_eq!(mesa.profile("sw1", "ge-0/0/18"), Some(Profile::Secured));
+    assert_eq!(mesa.profile("sw1", "ge-0/0/47"), None);
+}

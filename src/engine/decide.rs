@@ -364,10 +364,16 @@ impl<'a> Run<'a> {
         // set does the store move the AP: until then a retry still sees the old location.
         let set = self
             .set_ap_port(&found.switch, &found.port, "AP on a new port")
-            .await?;
-        // The old port is its own durable event (own lane, own retries), journaled before the
-        // AP record moves so that a crash in between re-runs this event, never forgets it.
+            .await;
+        if let Err(Stop::Transient(_)) = set {
+            // Retried as a whole; the old port waits for the new one's outcome.
+            return set;
+        }
+        // The AP left the old port whatever became of the new one. Its revert is its own
+        // durable event (own lane, own retries), journaled before the AP record moves so
+        // that a crash in between re-runs this event, never forgets the old port.
         self.follow_up_old_port(&previous).await?;
+        let set = set?;
         self.remember_ap(&found.switch, &found.port).await?;
         Ok(set)
     }
