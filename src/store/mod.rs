@@ -84,7 +84,7 @@ pub struct JournalEntry {
 pub enum Appended {
     New,
     /// Same delivery seen before (same AP, type, timestamp), or the same change reported
-    /// again (see [`ApEvent::reports_mist_events`](crate::model::Source::reports_mist_events)
+    /// again by a relay of Mist's events (see [`crate::model::Source::reports_mist_events`]
     /// and `journal.dedupe_window`): not journaled again.
     Duplicate,
 }
