@@ -208,6 +208,31 @@ mod tests {
         assert!(batches.iter().any(|b| b.len() == 12));
     }
 
+    /// LLDP and Mist name one switch differently: its MAC makes it one lane, one batch, and
+    /// every change of the batch addressed the same way (a backend refuses mixed names).
+    #[tokio::test]
+    async fn one_switch_under_two_names_is_one_batch() {
+        let backend = Arc::new(DryRun::new());
+        let batcher = Batcher::new(backend.clone(), Duration::from_millis(50), Metrics::new());
+        let mac = Mac::parse("d420b0000001").ok();
+        let tasks: Vec<_> = [("sw1.campus.example", 1), ("sw1", 2)]
+            .into_iter()
+            .map(|(name, port)| {
+                let mut c = change(name, port);
+                c.switch.mac = mac.clone();
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.apply(c).await })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().is_ok());
+        }
+        let batches = backend.batches();
+        assert_eq!(batches.len(), 1, "{batches:?}");
+        assert!(batches[0].iter().all(|c| c.switch == batches[0][0].switch));
+        assert!(crate::backend::ensure_one_switch(&batches[0][0].switch, &batches[0]).is_ok());
+    }
+
     /// Fails every call with a fixed error and counts the calls.
     struct Refusing(BackendError, std::sync::atomic::AtomicUsize);
 
