@@ -174,7 +174,8 @@ impl fmt::Display for EventKind {
 pub struct EventTime(i64);
 
 /// Above this an epoch number is milliseconds, not seconds (seconds reach it in year 5138):
-/// journal rows of external triggers were once written in milliseconds.
+/// journal rows of external triggers were once written in milliseconds, and a sender in
+/// milliseconds must not put its events 50,000 years after everyone else's.
 const MILLIS_FROM: f64 = 1e11;
 
 impl EventTime {
@@ -185,6 +186,16 @@ impl EventTime {
             EventTime((secs * 1000.0).round() as i64)
         } else {
             EventTime(0)
+        }
+    }
+
+    /// An epoch number as senders write it: seconds (with a fraction), or milliseconds
+    /// when it is too large to be seconds. Not finite → 0.
+    pub fn from_epoch(number: f64) -> EventTime {
+        if number.is_finite() && number.abs() >= MILLIS_FROM {
+            EventTime(number.round() as i64)
+        } else {
+            EventTime::from_secs_f64(number)
         }
     }
 
@@ -256,11 +267,7 @@ impl<'de> Deserialize<'de> for EventTime {
         if !number.is_finite() {
             return Err(serde::de::Error::custom("event time is not a number"));
         }
-        Ok(if number.abs() >= MILLIS_FROM {
-            EventTime(number.round() as i64)
-        } else {
-            EventTime::from_secs_f64(number)
-        })
+        Ok(EventTime::from_epoch(number))
     }
 }
 

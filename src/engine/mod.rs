@@ -172,7 +172,8 @@ impl Engine {
             });
             lane.pending += 1;
             let order = (event.timestamp.ordering(), seq);
-            // An older event queued behind a newer one ends the newer one's wait for nothing.
+            // Only a newer event ends a waiting one's wait: an older one queued behind it
+            // (a late delivery, a reconcile reading from before) is stale when its turn comes.
             lane.newest.send_if_modified(|newest| {
                 let newer = order > *newest;
                 if newer {

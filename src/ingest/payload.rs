@@ -121,7 +121,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, PayloadError> {
             org_id: raw.org_id,
             site_id,
             site_name: raw.site_name,
-            timestamp: EventTime::from_secs_f64(timestamp),
+            timestamp: EventTime::from_epoch(timestamp),
             source: Source::Webhook,
             received_at,
             known_port: None,
