@@ -752,6 +752,50 @@ mod tests {
         assert_eq!(plan.counts.moved, 1);
     }
 
+    /// A switch is its MAC: LLDP's chassis id names the recorded switch even under another
+    /// name (renamed switch), and the same name with another MAC is another switch.
+    #[test]
+    fn lldp_chassis_id_is_the_switch() {
+        let sw1 = "d420b0000001";
+        let with_chassis = |name: &str, chassis: &str| {
+            let mut ap = stat("5c5b35000001", "connected", 0.0, Some((name, "ge-0/0/3")));
+            if let Some(lldp) = ap.lldp_stat.as_mut() {
+                lldp.chassis_id = Some(chassis.into());
+            }
+            ap
+        };
+        let mut record = ap_record("5c5b35000001", "sw1", "ge-0/0/3");
+        record.switch_mac = Some(mac(sw1));
+        let mut port_row = ap_port("sw1", "ge-0/0/3", "5c5b35000001");
+        port_row.switch_mac = Some(mac(sw1));
+        let stored = [record];
+        let ports = [port_row];
+
+        let renamed = run(
+            &[with_chassis("core-sw-a", "d4:20:b0:00:00:01")],
+            &stored,
+            &ports,
+            &[],
+            false,
+        );
+        assert!(renamed.planned.is_empty(), "{renamed:?}");
+        assert_eq!(renamed.counts.in_place, 1);
+
+        // Another switch also called sw1 whose MAC the store knows: a move.
+        let mut other = ap_port("sw1", "ge-0/0/3", "5c5b35000009");
+        other.switch_mac = Some(mac("d420b0000002"));
+        let ports = [ports[0].clone(), other];
+        let moved = run(
+            &[with_chassis("sw1", "d420b0000002")],
+            &stored,
+            &ports,
+            &[],
+            false,
+        );
+        assert_eq!(moved.planned.len(), 1, "{moved:?}");
+        assert_eq!(moved.planned[0].kind, EventKind::ApRestarted);
+    }
+
     /// A port a move left behind (its follow-up failed for good) is not lost: the next
     /// reconcile reverts it by an event that names it.
     #[test]
