@@ -448,6 +448,8 @@ check_env_refs() {
 }
 
 cmd_init() {
+	# Prerequisites first, before any question: init is useless without them.
+	need_compose_v2
 	if [[ -z $DIR && ! (-f $SCRIPT_DIR/docker-compose.yaml && -f $SCRIPT_DIR/.env) ]]; then
 		ask DIR "Persistent folder" "$DEFAULT_DIR"
 	fi
@@ -602,8 +604,22 @@ EOF
 	say "Next: review $DIR/config.toml, then: $DIR/mesa.sh check && $DIR/mesa.sh start"
 }
 
+# Docker Engine with the Compose v2 plugin (`docker compose`); the old docker-compose v1 and
+# a docker without the plugin fail later with misleading errors ("unknown flag: --rm").
+need_compose_v2() {
+	command -v docker >/dev/null 2>&1 ||
+		die "docker is not installed: install Docker Engine and its Compose plugin (https://docs.docker.com/engine/install/)"
+	local version
+	version=$(docker compose version --short 2>/dev/null) ||
+		die "'docker compose' (Compose v2) is missing: install the docker-compose-plugin package (https://docs.docker.com/compose/install/linux/); docker-compose v1 is not supported"
+	version=${version#v}
+	if ! [[ $version =~ ^([0-9]+)\. ]] || ((BASH_REMATCH[1] < 2)); then
+		die "Docker Compose ${version:-of unknown version} is too old: mesa needs Compose v2 (install docker-compose-plugin)"
+	fi
+}
+
 compose() {
-	command -v docker >/dev/null 2>&1 || die "docker is not installed"
+	need_compose_v2
 	[[ -f $DIR/docker-compose.yaml ]] || die "$DIR/docker-compose.yaml not found: run mesa.sh init first (or pass --dir)"
 	(cd "$DIR" && docker compose "$@")
 }

@@ -75,13 +75,15 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Fresh Mist times: older ones would be held by `mist.max_event_age` instead.
+    let now = chrono::Utc::now().timestamp();
     let bodies: Arc<Vec<(String, String)>> = Arc::new(
         (0..events)
             .map(|i| {
                 let body = serde_json::json!({"topic": "device-events", "events": [{
                     "type": if i % 2 == 0 { "AP_CONNECTED" } else { "AP_DISCONNECTED" },
                     "mac": format!("5c5b35{:06x}", i), "device_type": "ap", "site_id": "bench-site",
-                    "org_id": "bench-org", "timestamp": 1_700_000_000 + i as i64, "device_name": format!("ap-{i}")}]})
+                    "org_id": "bench-org", "timestamp": now + i as i64, "device_name": format!("ap-{i}")}]})
                 .to_string();
                 let signature = sign_v2(SECRET.as_bytes(), body.as_bytes());
                 (body, signature)

@@ -103,17 +103,12 @@ impl App {
         })
     }
 
-    /// Resumes unfinished events, starts the periodic reconcile (`reconcile.enabled`), then
-    /// serves HTTP until the process ends.
+    /// Resumes unfinished events, starts the periodic reconcile (`reconcile.enabled`) and the
+    /// retention prune, then serves HTTP until SIGTERM / Ctrl-C, and drains ([`App::drain`]).
     pub async fn serve(
         &self,
         bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
     ) -> Result<(), AppError> {
-        if self.config.mist.webhook_secret.is_none() {
-            tracing::warn!(
-                "mist.webhook_secret is not set: webhooks are accepted unsigned; set the same secret here and in the Mist webhook"
-            );
-        }
         let resumed = self.engine.resume().await?;
         if resumed > 0 {
             tracing::info!(resumed, "unfinished events from the journal resumed");
@@ -123,12 +118,47 @@ impl App {
             .reconcile
             .enabled
             .then(|| crate::reconcile::spawn_periodic(self.clone()));
+        let prune = crate::store::retention::spawn(
+            self.store.clone(),
+            self.config.store.retention.get(),
+            self.metrics.clone(),
+        );
         let served = http::serve(self.http_state(), bound).await;
+        prune.abort();
         if let Some(task) = reconcile {
             task.abort();
         }
+        self.drain().await;
         served?;
         Ok(())
+    }
+
+    /// After the HTTP server stopped taking requests: decisions under way finish, waiting
+    /// ones go back to the journal, then queued notifications are delivered, all within
+    /// `server.shutdown_grace`.
+    pub async fn drain(&self) {
+        let grace = self.config.server.shutdown_grace.get();
+        let started = std::time::Instant::now();
+        let drained = self.engine.drain(grace).await;
+        // The announcements of the decisions just finished are part of the drain; at least a
+        // moment for them even when the decisions took the whole grace.
+        let left = grace
+            .saturating_sub(started.elapsed())
+            .max(std::time::Duration::from_secs(1));
+        let flushed = self.notify.flush(left).await;
+        if drained.idle && flushed {
+            tracing::info!(
+                handed_back = drained.handed_back,
+                "stopped: in-flight decisions finished, waiting events back in the journal"
+            );
+        } else {
+            tracing::warn!(
+                handed_back = drained.handed_back,
+                decisions_finished = drained.idle,
+                notifications_delivered = flushed,
+                "stopped at the end of server.shutdown_grace; undecided events resume at the next start"
+            );
+        }
     }
 
     pub fn http_state(&self) -> AppState {

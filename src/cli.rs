@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::App;
 use crate::backend::dry_run::DryRun;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigErrors};
 use crate::ingest::payload;
 use crate::lock::DataDirLock;
 use crate::model::{Decision, Source};
@@ -26,9 +26,12 @@ use crate::store::Store;
     about = "Provisions switchports for Juniper Mist access points"
 )]
 pub struct Cli {
-    /// Configuration file [default: $MESA_CONFIG, else ./config.toml]
+    /// Configuration file [default: $MESA_CONFIG, else ./config.toml]; `demo` has its own
     #[arg(long, global = true, env = "MESA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// `--config` was typed (not taken from $MESA_CONFIG): `demo` refuses it.
+    #[arg(skip)]
+    pub config_on_command_line: bool,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -94,6 +97,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         None => (PathBuf::from("config.toml"), false),
     };
     if let Command::Demo = cli.command {
+        if cli.config_on_command_line {
+            eprintln!(
+                "mesa: demo runs its own simulated setup and reads no configuration; drop --config"
+            );
+            return Ok(2);
+        }
         return crate::sim::demo::run().await.map(|()| 0);
     }
     let config = match Config::load(&path, must_exist) {
@@ -103,6 +112,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve => {
             let _lock = DataDirLock::acquire(&config.server.data_dir, "mesa serve")?;
+            // What the configuration still lacks, said before the first event runs into it.
+            for gap in crate::readiness::gaps(&config) {
+                tracing::warn!(impact = ?gap.impact, "{gap}");
+            }
             let app = App::build(config).await?;
             tracing::info!(
                 backend = app.engine.backend_kind(),
@@ -113,13 +126,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::CheckConfig => {
-            println!("# {} is valid\n", config.source.display());
-            print!("{config}");
+            if config.source.exists() {
+                crate::outln!("# {} is valid\n", config.source.display())?;
+            } else {
+                crate::outln!(
+                    "# {} not found: built-in defaults are used (start from config.example.toml)\n",
+                    config.source.display()
+                )?;
+            }
+            for gap in crate::readiness::gaps(&config) {
+                eprintln!("mesa: warning: {gap}");
+            }
+            crate::out!("{config}")?;
             // Validation already rendered them; show what a sample port would receive.
             let templates = crate::templates::Templates::load(&config.templates)?;
-            println!("\n# Rendered templates");
+            crate::outln!("\n# Rendered templates")?;
             for line in templates.check()? {
-                println!("{line}");
+                crate::outln!("{line}")?;
             }
             Ok(0)
         }
@@ -128,14 +151,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let store = SqliteStore::open(&config.server.data_dir, false)?;
             let ports = store.ports().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&ports)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&ports)?)?;
             } else {
-                println!(
+                crate::outln!(
                     "{:<24} {:<12} {:<8} {:<8} {:<14} SINCE",
-                    "SWITCH", "PORT", "PROFILE", "MANAGED", "AP"
-                );
+                    "SWITCH",
+                    "PORT",
+                    "PROFILE",
+                    "MANAGED",
+                    "AP"
+                )?;
                 for p in ports {
-                    println!(
+                    crate::outln!(
                         "{:<24} {:<12} {:<8} {:<8} {:<14} {}",
                         p.switch_name,
                         p.port,
@@ -145,7 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                             .map(|m| m.to_string())
                             .unwrap_or_else(|| "-".into()),
                         p.since.format("%Y-%m-%d %H:%M:%S")
-                    );
+                    )?;
                 }
             }
             Ok(0)
@@ -154,10 +181,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let store = SqliteStore::open(&config.server.data_dir, false)?;
             let decisions = store.recent_decisions(limit).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&decisions)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&decisions)?)?;
             } else {
                 for d in &decisions {
-                    print_decision(d);
+                    print_decision(d)?;
                 }
             }
             Ok(0)
@@ -200,9 +227,9 @@ async fn reconcile(config: Config, options: ReconcileOptions, json: bool) -> any
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.to_table());
+        crate::out!("{}", report.to_table())?;
     }
     Ok(if report.outcomes.contains_key("failed") {
         1
@@ -211,8 +238,10 @@ async fn reconcile(config: Config, options: ReconcileOptions, json: bool) -> any
     })
 }
 
-fn config_error(e: &ConfigError) -> i32 {
-    eprintln!("mesa: configuration error: {e}");
+fn config_error(errors: &ConfigErrors) -> i32 {
+    for e in errors.iter() {
+        eprintln!("mesa: configuration error: {e}");
+    }
     2
 }
 
@@ -226,7 +255,10 @@ async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result
         }
     };
     for ignored in &parsed.ignored {
-        println!("ignored one event ({})", ignored.label());
+        crate::outln!("ignored one event ({})", ignored.label())?;
+    }
+    for skipped in &parsed.skipped {
+        println!("skipped {skipped}");
     }
     let mut config = config;
     let _scratch;
@@ -247,7 +279,7 @@ async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result
             .await?;
         let decision = app.engine.decide_now(event).await;
         failed |= decision.outcome.label() == "failed";
-        print_decision(&decision);
+        print_decision(&decision)?;
     }
     Ok(if failed { 1 } else { 0 })
 }
@@ -270,9 +302,9 @@ impl Drop for ScratchDir {
 }
 
 /// A decision as a person reads it: what happened, then why, step by step.
-pub fn print_decision(d: &Decision) {
+pub fn print_decision(d: &Decision) -> std::io::Result<()> {
     let e = &d.event;
-    println!(
+    crate::outln!(
         "{}  {} {} ({}) site {}  → {}",
         d.decided_at.format("%Y-%m-%d %H:%M:%S"),
         e.kind,
@@ -284,19 +316,19 @@ pub fn print_decision(d: &Decision) {
             &e.site_id
         },
         d.outcome.summary()
-    );
+    )?;
     if d.will_retry {
-        println!("    (not final: the event is being retried; its final decision follows)");
+        crate::outln!("    (not final: the event is being retried; its final decision follows)")?;
     }
-    println!(
+    crate::outln!(
         "    event {} via {}, backend {}, {} ms",
         e.id,
         e.source.as_str(),
         d.backend,
         d.duration_ms
-    );
+    )?;
     for step in &d.lookups {
-        println!("    · {step}");
+        crate::outln!("    · {step}")?;
     }
     for v in &d.verdicts {
         let numbers = if v.numbers.is_null() {
@@ -304,17 +336,18 @@ pub fn print_decision(d: &Decision) {
         } else {
             format!(" {}", v.numbers)
         };
-        println!(
+        crate::outln!(
             "    {} {}: {}{}",
             if v.proceed { "✓" } else { "✗" },
             v.guard,
             v.reason,
             numbers
-        );
+        )?;
     }
     if let Some(diff) = &d.diff {
         for line in diff.lines() {
-            println!("    | {line}");
+            crate::outln!("    | {line}")?;
         }
     }
+    Ok(())
 }

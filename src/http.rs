@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::ingest::{self, error, same_secret};
 use crate::journal::Journal;
 use crate::metrics::Metrics;
+use crate::readiness;
 use crate::store::Store;
 
 /// Webhook bodies above this are refused with 413 before they are read whole.
@@ -46,14 +47,27 @@ pub fn router(state: AppState) -> Router {
     app.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state)
 }
 
+/// 200 `ready` when provisioning can work; 200 `{"status":"degraded","reasons":[...]}` when
+/// it works with something missing; 503 `{"status":"not-ready","reasons":[...]}` when no event
+/// can succeed (store unusable, no Mist token). Reasons read `key: why`.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("store unusable: {e}"),
-        ),
+    let gaps = readiness::gaps(&state.config);
+    let mut reasons: Vec<String> = gaps.iter().map(|g| g.to_string()).collect();
+    let mut blocked = readiness::blocked(&gaps);
+    if let Err(e) = state.store.ping().await {
+        reasons.insert(0, format!("store unusable: {e}"));
+        blocked = true;
     }
+    let (status, label) = match (blocked, reasons.is_empty()) {
+        (false, true) => return (StatusCode::OK, "ready").into_response(),
+        (false, false) => (StatusCode::OK, "degraded"),
+        (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
+    };
+    (
+        status,
+        Json(serde_json::json!({ "status": label, "reasons": reasons })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -181,7 +195,7 @@ pub async fn serve(
 }
 
 /// SIGTERM (`docker stop`) or Ctrl-C: stop taking webhooks and let answers in flight finish.
-/// Events already accepted stay in the journal and resume at the next start.
+/// The engine is drained after this (`App::drain`).
 async fn stop_requested() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -195,7 +209,7 @@ async fn stop_requested() {
         _ = terminate => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    tracing::info!("stop requested: no new webhooks; unfinished events stay in the journal");
+    tracing::info!("stop requested: no new webhooks; draining in-flight decisions");
 }
 
 /// Certificates are renewed (ACME, internal CA) without restarting mesa: `kill -HUP`.

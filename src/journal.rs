@@ -8,14 +8,18 @@
 //! per org- and site-level webhook) is recognised by its dedupe key, and the same change
 //! reported twice (same AP and kind, event times within `journal.dedupe_window`, nothing
 //! else in between) by its content; neither is handed on again.
+//!
+//! Poison events: each entry counts the runs that started and never finished nor were handed
+//! back at a graceful stop, i.e. runs that ended with mesa dying. At `journal.max_attempts`
+//! such runs the event is parked as failed ([`parked`]) instead of crashing mesa again.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::model::{ApEvent, Decision};
-use crate::store::{Appended, Store, StoreError};
+use crate::model::{ApEvent, Decision, Outcome};
+use crate::store::{Appended, JournalEntry, Store, StoreError};
 
 /// At most this many appends share one transaction.
 const GROUP_MAX: usize = 256;
@@ -156,5 +160,30 @@ async fn writer(
                 }
             }
         }
+    }
+}
+
+/// The final decision of an event parked after `entry.attempts` runs that never finished.
+pub fn parked(entry: &JournalEntry, max_attempts: u32, backend: &str) -> Decision {
+    let error = format!(
+        "parked, not run again: {} runs of this event never finished (mesa stopped \
+         uncleanly each time: crash, kill or out of memory; journal.max_attempts = \
+         {max_attempts}). See mesa's logs around those stops; `mesa replay` runs it by hand",
+        entry.attempts
+    );
+    Decision {
+        event: entry.event.clone(),
+        lookups: vec![format!(
+            "journal: {} unfinished runs, limit {max_attempts}",
+            entry.attempts
+        )],
+        verdicts: Vec::new(),
+        changes: Vec::new(),
+        outcome: Outcome::Failed { error },
+        diff: None,
+        backend: backend.to_string(),
+        decided_at: chrono::Utc::now(),
+        duration_ms: 0,
+        will_retry: false,
     }
 }

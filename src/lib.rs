@@ -24,6 +24,8 @@ pub mod metrics;
 pub mod mist;
 pub mod model;
 pub mod notify;
+pub mod output;
+pub mod readiness;
 pub mod reconcile;
 pub mod sim;
 pub mod store;

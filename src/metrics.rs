@@ -29,6 +29,9 @@ struct Inner {
     events_ignored: Family<Labels, Counter>,
     events_rejected: Family<Labels, Counter>,
     events_duplicate: Counter,
+    events_skipped: Family<Labels, Counter>,
+    events_parked: Counter,
+    store_pruned: Family<Labels, Counter>,
     decisions: Family<Labels, Counter>,
     guard_verdicts: Family<Labels, Counter>,
     mist_api_calls: Family<Labels, Counter>,
@@ -56,6 +59,24 @@ impl Metrics {
         let backend_batches = Family::<Labels, Counter>::default();
         let notifications = Family::<Labels, Counter>::default();
         let pipeline_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 16));
+        let events_skipped = Family::<Labels, Counter>::default();
+        let events_parked = Counter::default();
+        registry.register(
+            "events_parked",
+            "Events parked as failed after journal.max_attempts unfinished runs",
+            events_parked.clone(),
+        );
+        let store_pruned = Family::<Labels, Counter>::default();
+        registry.register(
+            "store_pruned_rows",
+            "Rows removed by the store.retention prune, by table",
+            store_pruned.clone(),
+        );
+        registry.register(
+            "events_skipped",
+            "Unusable events skipped in otherwise accepted webhook bodies, by reason",
+            events_skipped.clone(),
+        );
         registry.register(
             "events_received",
             "AP events accepted, by type",
@@ -115,6 +136,9 @@ impl Metrics {
                 backend_batches,
                 notifications,
                 pipeline_seconds,
+                events_skipped,
+                events_parked,
+                store_pruned,
             }),
         }
     }
@@ -188,6 +212,24 @@ impl Metrics {
             .notifications
             .get_or_create(&labels(&[("kind", kind), ("result", result)]))
             .inc();
+    }
+
+    pub fn event_skipped(&self, reason: &str) {
+        self.inner
+            .events_skipped
+            .get_or_create(&labels(&[("reason", reason)]))
+            .inc();
+    }
+
+    pub fn event_parked(&self) {
+        self.inner.events_parked.inc();
+    }
+
+    pub fn store_pruned(&self, table: &str, rows: u64) {
+        self.inner
+            .store_pruned
+            .get_or_create(&labels(&[("table", table)]))
+            .inc_by(rows);
     }
 
     /// Prometheus text exposition format.

@@ -109,6 +109,16 @@ fn broken_configs_name_file_key_and_reason() {
             "unknown outcome",
         ),
         (
+            "[mist]\napi_token = \"t\"\norg_id = \"o\"\n[backend]\nkind = \"mist\"\n",
+            "mist.webhook_secret",
+            "mist.allow_unsigned = true",
+        ),
+        (
+            "[mist]\nmax_event_age = \"5s\"\n",
+            "mist.max_event_age",
+            "at least 1m",
+        ),
+        (
             "[templates]\ndir = \"/nonexistent/templates\"\n",
             "templates",
             "/nonexistent/templates",
@@ -242,4 +252,29 @@ fn secured_template_options_render_only_when_set() {
         stdout.contains("authenticator interface ge-0/0/12 mac-radius\n"),
         "{stdout}"
     );
+}
+
+#[test]
+fn live_backend_without_webhook_secret_needs_allow_unsigned_written_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = "[mist]\napi_token = \"t\"\n[backend]\nkind = \"netconf\"\n[backend.netconf]\npassword = \"p\"\n";
+    let out = mesa(&write(dir.path(), live), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mist.webhook_secret") && stderr.contains("forged AP_DISCONNECTED"),
+        "{stderr}"
+    );
+    for allowed in [
+        live.replace("[mist]\n", "[mist]\nallow_unsigned = true\n"),
+        live.replace("[mist]\n", "[mist]\nwebhook_secret = \"s\"\n"),
+        "[mist]\n".to_string(), // dry-run changes nothing
+    ] {
+        let out = mesa(&write(dir.path(), &allowed), &[]);
+        assert!(
+            out.status.success(),
+            "{allowed}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

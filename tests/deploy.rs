@@ -45,9 +45,16 @@ impl Sandbox {
         let bin = tmp.path().join("bin");
         fs::create_dir(&bin).unwrap();
         let stub = bin.join("docker");
+        // `compose version --short` is the prerequisite check: answered from STUB_COMPOSE
+        // (default a Compose v2), exit 1 when STUB_COMPOSE=missing, and not logged.
         fs::write(
             &stub,
-            "#!/bin/sh\nprintf '%s|%s\\n' \"$PWD\" \"$*\" >> \"$DOCKER_LOG\"\n",
+            "#!/bin/sh\n\
+             if [ \"$*\" = \"compose version --short\" ]; then\n\
+             [ \"${STUB_COMPOSE:-}\" = missing ] && { echo \"docker: 'compose' is not a docker command.\" >&2; exit 1; }\n\
+             echo \"${STUB_COMPOSE:-2.29.1}\"; exit 0\n\
+             fi\n\
+             printf '%s|%s\\n' \"$PWD\" \"$*\" >> \"$DOCKER_LOG\"\n",
         )
         .unwrap();
         fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
@@ -896,10 +903,44 @@ fn init_works_from_every_example_config() {
             Some("${MIST_WEBHOOK_SECRET}")
         );
         assert_eq!(tree["backend"]["kind"].as_str(), Some("dry-run"));
+        // The example's sample switch must not become a real override.
+        assert!(
+            tree.get("switches").is_none(),
+            "{}: {text}",
+            example.display()
+        );
         assert_eq!(
             read_env(&sb.dir().join(".env"))["MIST_API_TOKEN"],
             "from-env"
         );
         eprintln!("init from {}: ok", example.display());
+    }
+}
+
+#[test]
+fn init_and_compose_commands_check_for_compose_v2_first() {
+    for (compose, says) in [("missing", "docker-compose-plugin"), ("1.29.2", "too old")] {
+        let sb = Sandbox::new();
+        let dir = sb.dir();
+        let out = sb.run_script(
+            &repo().join("mesa.sh"),
+            &["init", "--yes", "--dir", dir.to_str().unwrap()],
+            &[("STUB_COMPOSE", compose)],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{compose}: init went on: {stderr}");
+        assert!(stderr.contains(says), "{compose}: {stderr}");
+        assert!(!dir.join("config.toml").exists(), "nothing written first");
+        for command in ["check", "status"] {
+            let out = sb.run_script(
+                &repo().join("mesa.sh"),
+                &[command, "--dir", dir.to_str().unwrap()],
+                &[("STUB_COMPOSE", compose)],
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command}: {stderr}");
+            assert!(stderr.contains(says), "{command}: {stderr}");
+            assert!(sb.docker_calls().is_empty(), "{command} ran docker compose");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The Junos simulator driven through a real sshd and the real OpenSSH client (`ssh -s
-//! netconf`), checked against real Junos reply shapes (`tests/fixtures/junos/`, copied from
-//! `shared/reference/junos-rpc-replies/`) and the Junos facts of `shared/reference/README.md`.
+//! netconf`), checked against real Junos reply shapes (`tests/fixtures/junos/`, real replies from
+//! py-junos-eznc's test-suite) and Junos behaviour from Juniper's public documentation.
 
 mod support;
 

@@ -3,7 +3,7 @@
 //! simulator behind a real OpenSSH sshd (`support::sshd::JunosSwitch`), and mesa end to end:
 //! signed Mist webhook over HTTP → engine → NETCONF → the simulated switch.
 //!
-//! Junos behaviour the assertions rely on is in `shared/reference/README.md` (confirm-timeout
+//! Junos behaviour the assertions rely on is from Juniper's public documentation (confirm-timeout
 //! in minutes, `configuration database locked by` / `modified`, EX3400 unlock error, base:1.0
 //! hellos) and the Junos `<lock>` reference (changes made under a lock are discarded when it
 //! is released).

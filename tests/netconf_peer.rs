@@ -1,6 +1,6 @@
 //! The NETCONF client against a real third-party server: yuma123 `netconfd` behind OpenSSH
-//! (`../shared/tools/netconf-peer.sh`, quirks in `netconf-peer.md`). Everything here talks
-//! over real SSH on 127.0.0.1.
+//! (`scripts/netconf-peer.sh`, which lists the server's quirks). Everything here talks over
+//! real SSH on 127.0.0.1; each test starts its own peer on a free port and stops it on drop.
 
 #[path = "support/netconf_peer.rs"]
 mod peer;
@@ -16,7 +16,7 @@ use mesa::backend::{BackendError, SwitchBackend};
 use mesa::config::{HostKeyPolicy, NetconfConfig, Secret, SwitchOverride};
 use mesa::model::{ApRef, InterfaceName, Mac, PortChange, Profile, SwitchRef};
 use mesa::templates::Templates;
-use peer::{datastore_guard, shared};
+use peer::start;
 
 const HELLO_NS: &str = "http://helloworld.com/ns/helloworld";
 
@@ -55,7 +55,7 @@ const SCHEMAS: &str = r#"<get><filter type="subtree"><netconf-state xmlns="urn:i
 
 #[test]
 fn hello_negotiates_chunked_framing_and_reads_large_replies() {
-    let peer = shared();
+    let peer = start();
     let mut s = Session::connect(&peer.options()).expect("connect");
     assert_eq!(s.framing(), Framing::Chunked);
     assert!(s.session_id().is_some());
@@ -78,7 +78,7 @@ fn hello_negotiates_chunked_framing_and_reads_large_replies() {
 
 #[test]
 fn base10_is_used_when_only_base10_is_offered() {
-    let peer = shared();
+    let peer = start();
     let mut opts = peer.options();
     opts.offer_base11 = false;
     let mut s = Session::connect(&opts).expect("connect");
@@ -90,8 +90,7 @@ fn base10_is_used_when_only_base10_is_offered() {
 
 #[test]
 fn lock_unlock_and_lock_held_by_another_session() {
-    let _g = datastore_guard();
-    let peer = shared();
+    let peer = start();
     let mut first = Session::connect(&peer.options()).expect("connect 1");
     let mut second = Session::connect(&peer.options()).expect("connect 2");
     first.lock(Datastore::Candidate).expect("lock");
@@ -120,8 +119,7 @@ fn lock_unlock_and_lock_held_by_another_session() {
 
 #[test]
 fn edit_commit_and_read_back() {
-    let _g = datastore_guard();
-    let peer = shared();
+    let peer = start();
     let mut s = Session::connect(&peer.options()).expect("connect");
     let message = unique("hi <&> \"there\"");
     s.lock(Datastore::Candidate).expect("lock");
@@ -145,8 +143,7 @@ fn edit_commit_and_read_back() {
 
 #[test]
 fn validate_answers_ok() {
-    let _g = datastore_guard();
-    let peer = shared();
+    let peer = start();
     let mut s = Session::connect(&peer.options()).expect("connect");
     // Only the reply is asserted: yuma drops earlier candidate edits after a validate.
     assert!(s.validate(Datastore::Candidate).expect("validate").ok);
@@ -156,8 +153,7 @@ fn validate_answers_ok() {
 
 #[test]
 fn confirmed_commit_then_confirming_commit_sticks() {
-    let _g = datastore_guard();
-    let peer = shared();
+    let peer = start();
     let mut s = Session::connect(&peer.options()).expect("connect");
     let message = unique("confirmed");
     s.lock(Datastore::Candidate).expect("lock");
@@ -176,8 +172,7 @@ fn confirmed_commit_then_confirming_commit_sticks() {
 
 #[test]
 fn unconfirmed_commit_rolls_back() {
-    let _g = datastore_guard();
-    let peer = shared();
+    let peer = start();
     let mut s = Session::connect(&peer.options()).expect("connect");
     let before = unique("baseline");
     s.lock(Datastore::Candidate).expect("lock");
@@ -218,8 +213,7 @@ fn unconfirmed_commit_rolls_back() {
 
 #[test]
 fn discard_changes_drops_candidate_edits() {
-    let _g = datastore_guard();
-    let peer = shared();
+    let peer = start();
     let mut s = Session::connect(&peer.options()).expect("connect");
     s.lock(Datastore::Candidate).expect("lock");
     let committed = message_in(&mut s, Datastore::Running);
@@ -238,7 +232,7 @@ fn discard_changes_drops_candidate_edits() {
 
 #[test]
 fn rpc_error_is_parsed() {
-    let peer = shared();
+    let peer = start();
     let mut s = Session::connect(&peer.options()).expect("connect");
     let bogus = r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><bogus xmlns="urn:example:nope"/></config>"#;
     let err = s
@@ -266,7 +260,7 @@ fn rpc_error_is_parsed() {
 
 #[test]
 fn key_auth_and_password_auth() {
-    let peer = shared();
+    let peer = start();
     let mut key = peer.options();
     key.credentials.password = None;
     key.credentials.private_key = Some(peer.key.clone());
@@ -290,7 +284,8 @@ fn unreachable_port_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
-    let mut opts = shared().options();
+    let peer = start();
+    let mut opts = peer.options();
     opts.port = port;
     let err = Session::connect(&opts).expect_err("nothing listens");
     assert!(matches!(err, NetconfError::Unreachable(_)), "{err:?}");
@@ -298,7 +293,7 @@ fn unreachable_port_is_unreachable() {
 
 #[test]
 fn host_key_policies() {
-    let peer = shared();
+    let peer = start();
     let dir = tempfile::tempdir().expect("tempdir");
     let fresh = dir.path().join("known_hosts");
 
@@ -418,9 +413,8 @@ fn change(port: &str) -> PortChange {
 /// lock" path: the backend must report it and leave the candidate unlocked.
 #[test]
 fn backend_rejected_load_releases_the_lock() {
-    let _g = datastore_guard();
-    let peer = shared();
-    let backend = backend_for(peer, Duration::from_secs(5));
+    let peer = start();
+    let backend = backend_for(&peer, Duration::from_secs(5));
     let c = change("ge-0/0/12");
     let err = runtime()
         .block_on(backend.apply(&c.switch, std::slice::from_ref(&c)))
@@ -438,12 +432,11 @@ fn backend_rejected_load_releases_the_lock() {
 
 #[test]
 fn backend_waits_for_lock_then_reports_holder() {
-    let _g = datastore_guard();
-    let peer = shared();
+    let peer = start();
     let mut holder = Session::connect(&peer.options()).expect("connect");
     holder.lock(Datastore::Candidate).expect("lock");
     let id = holder.session_id().expect("id");
-    let backend = backend_for(peer, Duration::from_secs(2));
+    let backend = backend_for(&peer, Duration::from_secs(2));
     let c = change("ge-0/0/13");
     let started = std::time::Instant::now();
     let err = runtime()
@@ -459,4 +452,25 @@ fn backend_waits_for_lock_then_reports_holder() {
     );
     holder.unlock(Datastore::Candidate).expect("unlock");
     holder.close().expect("close");
+}
+
+#[test]
+fn peer_stops_when_its_test_fails() {
+    let (port, state) = std::thread::spawn(|| {
+        let peer = start();
+        let state = peer.key.parent().expect("state dir").to_path_buf();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", peer.port)).is_ok());
+        // A failing test: the guard drops while unwinding.
+        std::panic::panic_any((peer.port, state));
+    })
+    .join()
+    .expect_err("the thread panics")
+    .downcast::<(u16, std::path::PathBuf)>()
+    .map(|b| *b)
+    .expect("port and state dir");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "sshd still listens on {port}"
+    );
+    assert!(!state.exists(), "{} left behind", state.display());
 }

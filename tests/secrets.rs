@@ -69,8 +69,9 @@ async fn debug_logs_carry_no_secret() {
         assert!(Instant::now() < deadline, "mesa did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let now = chrono::Utc::now().timestamp();
     let body = format!(
-        r#"{{"topic":"device-events","events":[{{"type":"AP_CONNECTED","mac":"{ap}","site_id":"{SITE}","timestamp":1700000000}}]}}"#
+        r#"{{"topic":"device-events","events":[{{"type":"AP_CONNECTED","mac":"{ap}","site_id":"{SITE}","timestamp":{now}}}]}}"#
     );
     let signature = sign_v2(b"webhook-secret-from-file-7f3a", body.as_bytes());
     let r = http

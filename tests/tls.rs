@@ -77,7 +77,7 @@ fn tls_key_without_cert_is_a_config_error() {
     let path = dir.path().join("c.toml");
     std::fs::write(&path, "[server]\ntls_key = \"/etc/mesa/key.pem\"\n").unwrap();
     let err = mesa::config::Config::load(&path, true).unwrap_err();
-    assert_eq!(err.key, "server.tls_cert");
+    assert_eq!(err.first().key, "server.tls_cert");
 }
 
 #[tokio::test]

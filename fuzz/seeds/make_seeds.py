@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Rebuilds fuzz/seeds/<target>/ from the reference data (run from the repository root):
-the Junos replies in ../shared/reference/junos-rpc-replies and the device-events webhook
-example of ../shared/reference/mist.openapi.json (paths["/webhook_example/_device_events_"])."""
+"""Rebuilds fuzz/seeds/<target>/ from the reference data in the repository (run from its root):
+the real Junos replies in tests/fixtures/junos and the device-events webhook example of the
+Mist OpenAPI spec (paths["/webhook_example/_device_events_"]), copied to
+tests/fixtures/mist/device-events-example.json."""
 import glob, json, os, sys
 
-REF = os.environ.get("MESA_REFERENCE", "../shared/reference")
+FIXTURES = "tests/fixtures"
 OUT = "fuzz/seeds"
 EOM = b"]]>]]>"
 
@@ -24,9 +25,7 @@ def chunked(msg, size):
 
 
 # --- webhook: the spec example, then variants with the values mesa acts on.
-spec = json.load(open(f"{REF}/mist.openapi.json"))
-example = spec["paths"]["/webhook_example/_device_events_"]["post"]["requestBody"]["content"][
-    "application/json"]["examples"]["Example"]["value"]
+example = json.load(open(f"{FIXTURES}/mist/device-events-example.json"))
 write("webhook", "spec-example.json", json.dumps(example).encode())
 base = example["events"][0]
 events = []
@@ -45,7 +44,7 @@ write("webhook", "no-mac.json", json.dumps({"topic": "device_events", "events": 
 
 # --- netconf_reply: every real reply, a hello, and small hand-made replies.
 replies = {os.path.basename(p)[:-4]: open(p, "rb").read()
-           for p in sorted(glob.glob(f"{REF}/junos-rpc-replies/*.xml"))}
+           for p in sorted(glob.glob(f"{FIXTURES}/junos/*.xml"))}
 hello = (b'<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
          b'<capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>'
          b'<capability>urn:ietf:params:netconf:base:1.1</capability></capabilities>'

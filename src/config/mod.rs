@@ -40,6 +40,48 @@ impl ConfigError {
     }
 }
 
+/// Every problem of one configuration file, so that one run lists them all. Printed one
+/// `file: key: reason` per line; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// The first problem (the only one for most files).
+    pub fn first(&self) -> &ConfigError {
+        &self.0[0]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        ConfigErrors(vec![e])
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -64,6 +106,8 @@ pub struct Config {
     #[serde(default)]
     pub reconcile: ReconcileConfig,
     #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
     pub journal: JournalConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
@@ -83,6 +127,7 @@ impl Default for Config {
             notify: Vec::new(),
             external: ExternalConfig::default(),
             reconcile: ReconcileConfig::default(),
+            store: StoreConfig::default(),
             journal: JournalConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
@@ -92,7 +137,7 @@ impl Default for Config {
 impl Config {
     /// Reads, resolves and validates `path`. A missing file at the default location gives the
     /// embedded defaults, so `mesa serve` runs with no file at all.
-    pub fn load(path: &Path, must_exist: bool) -> Result<Config, ConfigError> {
+    pub fn load(path: &Path, must_exist: bool) -> Result<Config, ConfigErrors> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
@@ -103,12 +148,14 @@ impl Config {
                 config.validate()?;
                 return Ok(config);
             }
-            Err(e) => return Err(ConfigError::new(path, "(file)", e.to_string())),
+            Err(e) => return Err(ConfigError::new(path, "(file)", e.to_string()).into()),
         };
         Config::from_toml(&text, path)
     }
 
-    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    /// Parses, resolves and validates, collecting the problems of every pass that can still
+    /// run: all unresolvable secrets, then one problem per top-level section, then validation.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         let mut tree: toml::Value = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
@@ -116,17 +163,67 @@ impl Config {
                 .unwrap_or_else(|| "(syntax)".into());
             ConfigError::new(path, line, e.message().trim().replace('\n', "; "))
         })?;
-        secrets::resolve(&mut tree, path)?;
-        let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
-            let key = e.path().to_string();
-            // toml appends "in `section`" on a second line; the key path already says it.
-            let reason = e.into_inner().to_string();
-            let reason = reason.lines().next().unwrap_or_default().to_string();
-            ConfigError::new(path, key, reason)
-        })?;
-        config.source = path.to_path_buf();
-        config.validate()?;
-        Ok(config)
+        let mut errors = secrets::resolve(&mut tree, path);
+        let config = match Config::deserialize_tree(&tree, path) {
+            Ok(mut config) => {
+                config.source = path.to_path_buf();
+                if let Err(e) = config.validate() {
+                    errors.push(e);
+                }
+                Some(config)
+            }
+            Err(found) => {
+                errors.extend(found);
+                None
+            }
+        };
+        // A key whose secret is missing was removed from the tree; what later passes say
+        // about that key (e.g. "required") is the same problem again.
+        let mut shown: Vec<ConfigError> = Vec::new();
+        for e in errors {
+            let repeat = shown
+                .iter()
+                .any(|s| within(&s.key, &e.key) || within(&e.key, &s.key));
+            if !repeat {
+                shown.push(e);
+            }
+        }
+        match (config, shown.is_empty()) {
+            (Some(config), true) => Ok(config),
+            _ => Err(ConfigErrors(shown)),
+        }
+    }
+
+    /// The typed configuration, or one problem per top-level section that has one.
+    fn deserialize_tree(tree: &toml::Value, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let one = |value: toml::Value| {
+            serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
+                let key = e.path().to_string();
+                // toml appends "in `section`" on a second line; the key path already says it.
+                let reason = e.into_inner().to_string();
+                let reason = reason.lines().next().unwrap_or_default().to_string();
+                ConfigError::new(path, key, reason)
+            })
+        };
+        let first = match one(tree.clone()) {
+            Ok(config) => return Ok(config),
+            Err(e) => e,
+        };
+        // serde stops at the first problem: look at each section alone for the others.
+        let mut errors = Vec::new();
+        if let toml::Value::Table(table) = tree {
+            for (key, value) in table {
+                let mut alone = toml::Table::new();
+                alone.insert(key.clone(), value.clone());
+                if let Err(e) = one(toml::Value::Table(alone)) {
+                    errors.push(e);
+                }
+            }
+        }
+        if !errors.contains(&first) {
+            errors.insert(0, first);
+        }
+        Err(errors)
     }
 
     fn err(&self, key: &str, reason: impl Into<String>) -> ConfigError {
@@ -181,6 +278,12 @@ impl Config {
         }
         if self.external.enabled && self.external.api_key.is_none() {
             return Err(self.err("external.api_key", "required when external.enabled = true"));
+        }
+        if self.store.retention.get() < std::time::Duration::from_secs(86_400) {
+            return Err(self.err("store.retention", "must be at least 1day"));
+        }
+        if self.journal.max_attempts == 0 {
+            return Err(self.err("journal.max_attempts", "must be at least 1"));
         }
         self.validate_backend()?;
         // A template that does not compile or render stops mesa here, not at the first AP.
@@ -290,8 +393,46 @@ impl Config {
                 }
                 Ok(())
             }
-        }
+        }?;
+        self.validate_webhook_auth()
     }
+
+    /// A live backend changes real ports: an unsigned webhook would let anyone who reaches
+    /// mesa revert one with a forged AP_DISCONNECTED.
+    fn validate_webhook_auth(&self) -> Result<(), ConfigError> {
+        if self.mist.max_event_age.get() < std::time::Duration::from_secs(60) {
+            return Err(self.err(
+                "mist.max_event_age",
+                "must be at least 1m (Mist delivers events seconds to minutes late)",
+            ));
+        }
+        if self.backend.kind == BackendKind::DryRun
+            || self.mist.webhook_secret.is_some()
+            || self.mist.allow_unsigned
+        {
+            return Ok(());
+        }
+        let kind = match self.backend.kind {
+            BackendKind::Netconf => "netconf",
+            BackendKind::Cso => "cso",
+            _ => "mist",
+        };
+        Err(self.err(
+            "mist.webhook_secret",
+            format!(
+                "required with backend.kind = \"{kind}\": without it a forged AP_DISCONNECTED \
+                 can revert a port; set it (and the same secret in the Mist webhook), or write \
+                 mist.allow_unsigned = true to accept unsigned webhooks on purpose"
+            ),
+        ))
+    }
+}
+
+/// `key` is `outer` or one of its sub-keys (`mist` holds `mist.api_token`, `notify[0]` holds
+/// `notify[0].url`).
+fn within(key: &str, outer: &str) -> bool {
+    key.strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
 /// Outcome labels accepted in `notify[].outcomes` (see `Outcome::label`).

@@ -53,20 +53,37 @@ impl Serialize for Secret {
     }
 }
 
-/// Resolves `${VAR}` and `*_file` keys throughout the tree, in place.
-pub fn resolve(tree: &mut toml::Value, file: &Path) -> Result<(), ConfigError> {
-    resolve_at(tree, "", file)
+/// Resolves `${VAR}` and `*_file` keys throughout the tree, in place, and returns every
+/// problem found (not just the first: a user fixes all missing variables in one go). A key
+/// that cannot be resolved is removed from the tree, so the later passes can still check the
+/// rest of the file.
+pub fn resolve(tree: &mut toml::Value, file: &Path) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    resolve_at(tree, "", file, &mut errors);
+    errors
 }
 
-fn resolve_at(value: &mut toml::Value, path: &str, file: &Path) -> Result<(), ConfigError> {
+/// Returns false when `value` could not be resolved (its error is in `errors`).
+fn resolve_at(
+    value: &mut toml::Value,
+    path: &str,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> bool {
     match value {
-        toml::Value::String(text) => {
-            *text = interpolate(text).map_err(|reason| ConfigError::new(file, path, reason))?;
-        }
-        toml::Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                resolve_at(item, &format!("{path}[{i}]"), file)?;
+        toml::Value::String(text) => match interpolate(text) {
+            Ok(resolved) => *text = resolved,
+            Err(reason) => {
+                errors.push(ConfigError::new(file, path, reason));
+                return false;
             }
+        },
+        toml::Value::Array(items) => {
+            let mut ok = true;
+            for (i, item) in items.iter_mut().enumerate() {
+                ok &= resolve_at(item, &format!("{path}[{i}]"), file, errors);
+            }
+            return ok;
         }
         toml::Value::Table(table) => {
             let file_keys: Vec<String> = table
@@ -77,42 +94,50 @@ fn resolve_at(value: &mut toml::Value, path: &str, file: &Path) -> Result<(), Co
             for file_key in file_keys {
                 let key = file_key.trim_end_matches("_file").to_string();
                 let full = join(path, &file_key);
-                if table.contains_key(&key) {
-                    return Err(ConfigError::new(
-                        file,
-                        full,
-                        format!("set either {key} or {file_key}, not both"),
-                    ));
+                let value = table.remove(&file_key);
+                match read_secret_file(value, &key, &file_key, table.contains_key(&key)) {
+                    Ok(content) => {
+                        table.insert(key, toml::Value::String(content));
+                    }
+                    Err(reason) => errors.push(ConfigError::new(file, full, reason)),
                 }
-                let Some(toml::Value::String(secret_path)) = table.remove(&file_key) else {
-                    return Err(ConfigError::new(
-                        file,
-                        full,
-                        "expected a file path (string)",
-                    ));
-                };
-                let secret_path =
-                    interpolate(&secret_path).map_err(|r| ConfigError::new(file, &full, r))?;
-                let content = std::fs::read_to_string(&secret_path).map_err(|e| {
-                    ConfigError::new(file, &full, format!("cannot read {secret_path}: {e}"))
-                })?;
-                let content = content.trim().to_string();
-                if content.is_empty() {
-                    return Err(ConfigError::new(
-                        file,
-                        full,
-                        format!("{secret_path} is empty"),
-                    ));
-                }
-                table.insert(key, toml::Value::String(content));
             }
+            let mut unresolved = Vec::new();
             for (key, item) in table.iter_mut() {
-                resolve_at(item, &join(path, key), file)?;
+                if !resolve_at(item, &join(path, key), file, errors) {
+                    unresolved.push(key.clone());
+                }
+            }
+            for key in unresolved {
+                table.remove(&key);
             }
         }
         _ => {}
     }
-    Ok(())
+    true
+}
+
+/// The content of the file a `<key>_file` names, trimmed.
+fn read_secret_file(
+    value: Option<toml::Value>,
+    key: &str,
+    file_key: &str,
+    both: bool,
+) -> Result<String, String> {
+    if both {
+        return Err(format!("set either {key} or {file_key}, not both"));
+    }
+    let Some(toml::Value::String(secret_path)) = value else {
+        return Err("expected a file path (string)".into());
+    };
+    let secret_path = interpolate(&secret_path)?;
+    let content = std::fs::read_to_string(&secret_path)
+        .map_err(|e| format!("cannot read {secret_path}: {e}"))?;
+    let content = content.trim().to_string();
+    if content.is_empty() {
+        return Err(format!("{secret_path} is empty"));
+    }
+    Ok(content)
 }
 
 fn join(path: &str, key: &str) -> String {

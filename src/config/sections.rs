@@ -20,6 +20,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Fsync every journal commit (power-loss safe). Off still survives a crash of mesa.
     pub fsync: bool,
+    /// On SIGTERM: time to finish (or hand back to the journal) decisions in flight and
+    /// deliver queued notifications before exiting.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +35,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             fsync: true,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -58,6 +62,11 @@ pub struct MistConfig {
     /// `Retry-After`.
     pub retry_backoff: Duration,
     pub switch_cache_ttl: Duration,
+    /// With a live backend, webhooks without a secret are refused at start unless this is set.
+    pub allow_unsigned: bool,
+    /// Webhook events whose Mist timestamp is older than this when received are recorded,
+    /// not acted on: Mist's signature has no timestamp, so this bounds replays.
+    pub max_event_age: Duration,
 }
 
 impl Default for MistConfig {
@@ -76,6 +85,8 @@ impl Default for MistConfig {
             max_retries: 4,
             retry_backoff: Duration::from_secs(1),
             switch_cache_ttl: Duration::from_secs(600),
+            allow_unsigned: false,
+            max_event_age: Duration::from_secs(900),
         }
     }
 }
@@ -271,7 +282,7 @@ impl Default for NetconfConfig {
             password: None,
             private_key: None,
             private_key_passphrase: None,
-            known_hosts: PathBuf::from("known_hosts"),
+            known_hosts: PathBuf::from("./data/known_hosts"),
             host_key_policy: HostKeyPolicy::AcceptNew,
             connect_timeout: Duration::from_secs(10),
             rpc_timeout: Duration::from_secs(180),
@@ -412,7 +423,25 @@ impl Default for ReconcileConfig {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Finished journal rows and decisions older than this are pruned in the background.
+    pub retention: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            retention: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct JournalConfig {
+    /// Runs of one event that ended with mesa stopping uncleanly (crash, kill) before it is
+    /// parked as failed instead of run again.
+    pub max_attempts: u32,
     /// Two reports of the same change of one AP (same kind, event times at most this far
     /// apart, no other change in between) are one event: org- and site-level webhooks.
     pub dedupe_window: Duration,
@@ -421,6 +450,7 @@ pub struct JournalConfig {
 impl Default for JournalConfig {
     fn default() -> Self {
         JournalConfig {
+            max_attempts: 5,
             dedupe_window: Duration::from_secs(120),
         }
     }

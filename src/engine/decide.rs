@@ -41,6 +41,10 @@ pub(crate) struct Run<'a> {
     quiet: bool,
     /// The flap verdict, taken once per event (retries are not flaps).
     flap: Option<GuardVerdict>,
+    /// Set when the webhook was already older than `mist.max_event_age` on arrival.
+    stale: Option<GuardVerdict>,
+    /// mesa is stopping and this event was waiting: it goes back to the journal undecided.
+    handed_back: bool,
 }
 
 impl<'a> Run<'a> {
@@ -62,6 +66,8 @@ impl<'a> Run<'a> {
             changed: false,
             quiet: false,
             flap: None,
+            stale: None,
+            handed_back: false,
         }
     }
 
@@ -69,10 +75,17 @@ impl<'a> Run<'a> {
     /// announces it and closes its journal entry.
     pub(crate) async fn finish(mut self) -> Decision {
         let started = Instant::now();
-        let outcome = match self.stale().await {
+        let outcome = match self.older_than_journaled().await {
             Some(outcome) => outcome,
             None => self.run_to_the_end(started).await,
         };
+        if self.handed_back {
+            // No decision recorded: the journal entry stays open and the event resumes at the
+            // next start, from its beginning (its wait was cut short, not done).
+            tracing::info!("mesa is stopping: event handed back to the journal");
+            let handed_back = self.superseded();
+            return self.decision(handed_back, started);
+        }
         let decision = self.decision(outcome, started);
         if let Err(e) = self.inner.journal.finish(decision.clone()).await {
             tracing::error!(error = %e, "decision not recorded, journal entry not closed; the event will be re-run at the next start");
@@ -83,7 +96,7 @@ impl<'a> Run<'a> {
 
     /// An event that happened before one already journaled for the same AP (or port) is an
     /// older observation: recorded, never acted on, so it cannot undo the newer one.
-    async fn stale(&mut self) -> Option<Outcome> {
+    async fn older_than_journaled(&mut self) -> Option<Outcome> {
         // `mesa replay` runs an old event on purpose.
         self.newest.as_ref()?;
         let newer = match self.inner.store.journal_newer(&self.event).await {
@@ -118,9 +131,14 @@ impl<'a> Run<'a> {
     async fn run_to_the_end(&mut self, started: Instant) -> Outcome {
         let engine = &self.inner.config.engine;
         let mut attempt = 0u32;
-        let flapping = self.inner.flap.observe(self.event.subject());
-        self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
-        self.flap = Some(flapping.verdict);
+        let max_age = self.inner.config.mist.max_event_age.get();
+        self.stale = super::freshness::check(&self.event, max_age);
+        // A replayed event is not a sign of life of the AP: it does not count as a flap.
+        if self.stale.is_none() {
+            let flapping = self.inner.flap.observe(self.event.subject());
+            self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
+            self.flap = Some(flapping.verdict);
+        }
         loop {
             attempt += 1;
             self.reset();
@@ -129,7 +147,6 @@ impl<'a> Run<'a> {
                 Err(Stop::Transient(error))
                     if attempt < engine.retry_attempts && self.newest.is_some() =>
                 {
-                    let _ = self.inner.store.journal_attempt(&self.event.id).await;
                     let base = engine.retry_backoff.get();
                     let backoff = crate::backoff::delay(base, attempt, base.saturating_mul(16));
                     tracing::warn!(%error, attempt, retry_in = ?backoff, "transient failure; will retry");
@@ -138,8 +155,11 @@ impl<'a> Run<'a> {
                         let mut first = self.decision(
                             Outcome::Failed {
                                 error: format!(
-                                    "{error} (retrying up to {} times)",
-                                    engine.retry_attempts - 1
+                                    "{error} (retrying up to {})",
+                                    crate::output::count(
+                                        u64::from(engine.retry_attempts - 1),
+                                        "time"
+                                    )
                                 ),
                             },
                             started,
@@ -154,6 +174,8 @@ impl<'a> Run<'a> {
                         break self.superseded();
                     }
                 }
+                // One engine attempt: the error already says how often its client tried.
+                Err(Stop::Transient(error)) if attempt == 1 => break Outcome::Failed { error },
                 Err(Stop::Transient(error)) => {
                     break Outcome::Failed {
                         error: format!("{error} (after {attempt} attempts)"),
@@ -196,7 +218,13 @@ impl<'a> Run<'a> {
                 .metrics
                 .decision(decision.outcome.label(), seconds);
         }
-        tracing::info!(outcome = %decision.outcome.summary(), changes = decision.changes.len(), "decision");
+        let (outcome, changes) = (decision.outcome.summary(), decision.changes.len());
+        // A failure is what an operator must see: ERROR when final, WARN while retried.
+        match (&decision.outcome, decision.will_retry) {
+            (Outcome::Failed { .. }, false) => tracing::error!(%outcome, changes, "decision"),
+            (Outcome::Failed { .. }, true) => tracing::warn!(%outcome, changes, "decision"),
+            _ => tracing::info!(%outcome, changes, "decision"),
+        }
         if !self.quiet {
             self.inner.notify.publish(decision);
         }
@@ -244,9 +272,19 @@ impl<'a> Run<'a> {
         if delay.is_zero() {
             return false;
         }
+        // Stopping ends every wait: finishing it would outlast `server.shutdown_grace`.
+        let mut stopping = self.inner.stopping();
+        if *stopping.borrow() {
+            self.handed_back = true;
+            return true;
+        }
         let woken_early = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
             changed = newest.wait_for(|n| *n > order) => changed.is_ok(),
+            stop = stopping.wait_for(|s| *s) => {
+                self.handed_back = stop.is_ok();
+                self.handed_back
+            }
         };
         woken_early || *newest.borrow() > order
     }
@@ -263,6 +301,12 @@ impl<'a> Run<'a> {
     }
 
     fn superseded(&mut self) -> Outcome {
+        if self.handed_back {
+            return Outcome::Skipped {
+                guard: "stopping".into(),
+                reason: "mesa stopped while this event waited; it resumes at the next start".into(),
+            };
+        }
         let verdict = GuardVerdict::hold(
             "superseded",
             "a newer event for this AP arrived while this one waited",
@@ -289,6 +333,9 @@ impl<'a> Run<'a> {
             },
             self.event.source.as_str()
         ));
+        if let Some(stale) = self.stale.clone() {
+            self.guard(stale)?;
+        }
         if !self.event.site_id.is_empty() {
             self.guard(sites::check(&cfg.mist.ignored_sites, &self.event.site_id))?;
         }

@@ -177,11 +177,15 @@ impl Locator {
         steps: &mut Vec<String>,
     ) -> Result<DeviceSearchItem, LookupError> {
         let mac = &event.ap_mac;
-        if let Some(item) = self.mist.find_ap_on_site(site_id, mac).await? {
+        if site_id.is_empty() {
+            // `site_id` is optional in Mist's device events: the org knows where the AP is.
+            steps.push("the event names no site: searching the org".into());
+        } else if let Some(item) = self.mist.find_ap_on_site(site_id, mac).await? {
             steps.push(format!("site {site_id}: found AP {mac}{}", describe(&item)));
             return Ok(item);
+        } else {
+            steps.push(format!("site {site_id}: AP {mac} not found"));
         }
-        steps.push(format!("site {site_id}: AP {mac} not found"));
         let Some(org_id) = org_id else {
             steps.push("no org id (event or mist.org_id) to search the org: AP not found".into());
             return Err(LookupError::ApNotFound);

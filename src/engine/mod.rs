@@ -11,8 +11,13 @@
 //! once. An event that is
 //! waiting (lookup delay, disconnect delay, retry backoff) is superseded by a newer event of
 //! the same AP: an AP that disconnects and comes back on the same port is never reverted.
+//!
+//! Stopping ([`Engine::drain`]): decisions already talking to Mist or a switch finish; events
+//! that wait or have not started go back to the journal undecided and resume at the next
+//! start. Neither counts as an attempt of the event (see [`crate::journal`]).
 
 pub mod decide;
+pub mod freshness;
 pub mod guards;
 pub mod lookup;
 pub mod plan;
@@ -72,6 +77,9 @@ pub(crate) struct Inner {
     lanes: DashMap<Subject, Lane>,
     /// Keyed by switch key (MAC, else name) and port.
     port_locks: DashMap<(String, InterfaceName), Arc<tokio::sync::Mutex<()>>>,
+    /// Events submitted whose decision is not recorded yet (handed back ones stay here).
+    unfinished: DashMap<String, ()>,
+    stopping: watch::Sender<bool>,
     seq: AtomicU64,
     permits: Semaphore,
     in_flight: AtomicUsize,
@@ -120,6 +128,8 @@ impl Engine {
             config,
             lanes: DashMap::new(),
             port_locks: DashMap::new(),
+            unfinished: DashMap::new(),
+            stopping: watch::channel(false).0,
             seq: AtomicU64::new(1),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -139,9 +149,29 @@ impl Engine {
         })
     }
 
-    /// Re-queues events accepted before a restart but never finished, oldest first.
+    /// Re-queues events accepted before a restart but never finished, oldest first. An
+    /// event whose earlier runs all ended with mesa dying (`journal.max_attempts` of them) is
+    /// parked as failed and announced instead: it must not take mesa down forever.
     pub async fn resume(&self) -> Result<usize, StoreError> {
-        let pending = self.inner.store.journal_pending().await?;
+        let inner = &self.inner;
+        let max_attempts = inner.config.journal.max_attempts;
+        let (poison, pending): (Vec<_>, Vec<_>) = inner
+            .store
+            .journal_pending()
+            .await?
+            .into_iter()
+            .partition(|entry| entry.attempts >= max_attempts);
+        for entry in &poison {
+            let decision = crate::journal::parked(entry, max_attempts, self.backend_kind());
+            tracing::error!(event_id = %entry.event.id, attempts = entry.attempts, "event parked as failed: its runs never finished");
+            inner.store.journal_park(&decision).await?;
+            inner.metrics.event_parked();
+            inner.metrics.decision(decision.outcome.label(), 0.0);
+            inner.notify.publish(&decision);
+        }
+        // Counted before the runs start: a run that takes mesa down is already on record.
+        let ids: Vec<String> = pending.iter().map(|e| e.event.id.clone()).collect();
+        inner.store.journal_resume(&ids).await?;
         let count = pending.len();
         for entry in pending {
             tracing::info!(event_id = %entry.event.id, attempts = entry.attempts, "resuming event from the journal");
@@ -155,6 +185,7 @@ impl Engine {
         let inner = &self.inner;
         let seq = inner.seq.fetch_add(1, Ordering::SeqCst);
         inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        inner.unfinished.insert(event.id.clone(), ());
         let subject = event.subject();
         let mut event = event;
         // A lane whose task died (it should not) is replaced once rather than losing events.
@@ -212,6 +243,23 @@ impl Engine {
         }
     }
 
+    /// Stops the engine for shutdown: waits end at once (their events are handed back),
+    /// queued events are not started, decisions already under way get up to `grace` to
+    /// finish. Events left undecided stay in the journal without counting as an attempt.
+    pub async fn drain(&self, grace: std::time::Duration) -> Drained {
+        let inner = &self.inner;
+        inner.stopping.send_replace(true);
+        let idle = tokio::time::timeout(grace, self.wait_idle()).await.is_ok();
+        let ids: Vec<String> = inner.unfinished.iter().map(|e| e.key().clone()).collect();
+        if let Err(e) = inner.store.journal_release(&ids).await {
+            tracing::error!(error = %e, "handed-back events not released; each counts as one attempt");
+        }
+        Drained {
+            idle,
+            handed_back: ids.len(),
+        }
+    }
+
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::SeqCst)
     }
@@ -219,6 +267,15 @@ impl Engine {
     pub fn backend_kind(&self) -> &'static str {
         self.inner.batcher.backend_kind()
     }
+}
+
+/// What [`Engine::drain`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Every decision under way finished (or was handed back) within the grace.
+    pub idle: bool,
+    /// Events left undecided in the journal; they resume at the next start.
+    pub handed_back: usize,
 }
 
 async fn run_lane(
@@ -229,11 +286,18 @@ async fn run_lane(
 ) {
     while let Some((order, event)) = rx.recv().await {
         let span = tracing::info_span!("event", event_id = %event.id, subject = %subject, kind = %event.kind);
-        let _ = tracing::Instrument::instrument(
-            decide::Run::new(&inner, event, order, Some(newest.clone())).finish(),
-            span,
-        )
-        .await;
+        // Stopping: an event not started yet stays in the journal for the next start.
+        if !*inner.stopping.borrow() {
+            let id = event.id.clone();
+            let decision = tracing::Instrument::instrument(
+                decide::Run::new(&inner, event, order, Some(newest.clone())).finish(),
+                span,
+            )
+            .await;
+            if decision_recorded(&decision) {
+                inner.unfinished.remove(&id);
+            }
+        }
         let retired = {
             if let Some(mut lane) = inner.lanes.get_mut(&subject) {
                 lane.pending -= 1;
@@ -250,7 +314,16 @@ async fn run_lane(
     }
 }
 
+/// A run handed back at stop returns its decision unrecorded, marked by the `stopping` guard.
+fn decision_recorded(decision: &Decision) -> bool {
+    !matches!(&decision.outcome, crate::model::Outcome::Skipped { guard, .. } if guard == "stopping")
+}
+
 impl Inner {
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
     fn event_done(&self) {
         if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle.notify_waiters();

@@ -3,6 +3,7 @@
 //! event then runs through the same journal, guards and backend as a Mist webhook.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,8 +29,16 @@ struct Trigger {
     ap_name: Option<String>,
 }
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let metrics = &state.metrics;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return super::rejected_body(rejection),
+    };
     let expected = state
         .config
         .external

@@ -17,6 +17,11 @@ pub(crate) fn error(status: StatusCode, reason: impl Into<String>) -> Response {
     (status, Json(json!({ "error": reason.into() }))).into_response()
 }
 
+/// A body axum could not read (over the size limit: 413) as the same JSON error as the rest.
+pub(crate) fn rejected_body(rejection: axum::extract::rejection::BytesRejection) -> Response {
+    error(rejection.status(), rejection.body_text())
+}
+
 /// Compares two secrets without leaking through timing where they differ: both are reduced
 /// to keyed digests first, so the comparison never runs over the secret itself.
 pub(crate) fn same_secret(given: &str, expected: &str) -> bool {

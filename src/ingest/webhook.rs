@@ -1,8 +1,11 @@
 //! `POST server.webhook_path`: Mist device-events. Order of checks: size (413, enforced by
-//! the body limit before this runs), signature (401), shape (400), then durable journal
-//! append (503 if the store cannot take it, so the sender retries) and 200.
+//! the body limit before this runs), signature (401), shape of the body as a whole (400),
+//! then each event on its own (unusable ones skipped and counted, the rest kept), durable
+//! journal append (503 if the store cannot take it, so the sender retries) and 200 with
+//! the counts and the reason of every skipped event.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,8 +17,16 @@ use super::payload::{self, PayloadError};
 use super::signature::{self, HEADER_SHA1, HEADER_V2};
 use crate::http::AppState;
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let metrics = &state.metrics;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return super::rejected_body(rejection),
+    };
     if let Some(secret) = &state.config.mist.webhook_secret {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         if let Err(e) = signature::verify(
@@ -36,7 +47,6 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             metrics.event_rejected(match e {
                 PayloadError::NotJson(_) => "not-json",
                 PayloadError::NotWebhook(_) => "not-webhook",
-                PayloadError::BadEvent { .. } => "bad-event",
             });
             tracing::warn!(reason = %e, "webhook refused: bad body");
             return error(StatusCode::BAD_REQUEST, e.to_string());
@@ -45,6 +55,11 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     for ignored in &parsed.ignored {
         metrics.event_ignored(ignored.label());
     }
+    for skipped in &parsed.skipped {
+        metrics.event_skipped(skipped.reason.label());
+        tracing::warn!(reason = %skipped, "webhook event skipped; the others of the body are kept");
+    }
+    let skipped: Vec<String> = parsed.skipped.iter().map(|s| s.to_string()).collect();
     let ids: Vec<String> = parsed.events.iter().map(|e| e.id.clone()).collect();
     match state.journal.accept(parsed.events).await {
         Ok(accepted) => {
@@ -57,6 +72,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                     "accepted": accepted.new,
                     "duplicates": accepted.duplicates,
                     "ignored": parsed.ignored.len(),
+                    "skipped": skipped,
                 })),
             )
                 .into_response()

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::plan::{Adoption, Counts, Planned, PortAction};
+use crate::output::count;
 
 /// The result of one reconcile run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,23 +99,23 @@ impl ReconcileReport {
         let c = &self.counts;
         let _ = write!(
             out,
-            "{}: {} sites, {} APs ({} connected, {} disconnected); {} in place, {} waiting for revert_after, {} busy; {} Mist calls to read ({} in all), {} ms",
+            "{}: {}, {} ({} connected, {} disconnected); {} in place, {} waiting for revert_after, {} busy; {} to read ({} in all), {} ms",
             self.scope,
-            c.sites,
-            c.aps,
+            count(c.sites as u64, "site"),
+            count(c.aps as u64, "AP"),
             c.connected,
             c.disconnected,
             c.in_place,
             c.waiting,
             c.busy,
-            self.mist_calls_read,
+            count(self.mist_calls_read, "Mist call"),
             self.mist_calls,
             self.duration_ms
         );
         if self.dry_run {
             out.push_str("; dry run: nothing changed");
         } else if !self.adopt {
-            let _ = write!(out, "; {} event(s) journaled", self.submitted);
+            let _ = write!(out, "; {} journaled", count(self.submitted as u64, "event"));
             if !self.outcomes.is_empty() {
                 let outcomes: Vec<String> = self
                     .outcomes

@@ -2,7 +2,7 @@
 //!
 //! There is no public CSO OpenAPI in the reference folder. The endpoints are those of the
 //! issue "Backends: Juniper CSO API and Mist Wired Assurance port overrides" and of the
-//! original MESA README (`/work/shared/seeds/001_*.txt`: "MESA server will contact CSO to get
+//! original MESA README ("MESA server will contact CSO to get
 //! the information required to generate the AP_profile configuration ... use CSO APIs to
 //! apply it to the switchport and ask CSO to deploy the changes"). The shapes below are
 //! defined here, from that description; where CSO follows OpenStack (Keystone v3 login,

@@ -62,16 +62,16 @@ impl Demo {
         let all = self.app.store.recent_decisions(1000).await?;
         let fresh = all.len().saturating_sub(self.shown);
         for decision in all.iter().take(fresh).rev() {
-            print_decision(decision);
-            println!();
+            print_decision(decision)?;
+            crate::outln!()?;
         }
         self.shown = all.len();
         Ok(())
     }
 }
 
-fn chapter(text: &str) {
-    println!("\n━━ {text}\n");
+fn chapter(text: &str) -> std::io::Result<()> {
+    crate::outln!("\n━━ {text}\n")
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -83,10 +83,11 @@ pub async fn run() -> anyhow::Result<()> {
     mist.add_switch(&hq_switch, "sw-hq-01", HQ, "10.0.0.11");
     mist.add_switch(&branch_switch, "sw-branch-01", BRANCH, "10.1.0.11");
 
-    let data_dir = std::env::temp_dir().join(format!("mesa-demo-{}", std::process::id()));
+    let data_dir =
+        ScratchDir(std::env::temp_dir().join(format!("mesa-demo-{}", std::process::id())));
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".into();
-    config.server.data_dir = data_dir.clone();
+    config.server.data_dir = data_dir.0.clone();
     config.server.fsync = false;
     config.mist = mist.mist_config();
     config.mist.webhook_secret = Some(Secret::new(SECRET));
@@ -107,15 +108,15 @@ pub async fn run() -> anyhow::Result<()> {
         shown: 0,
         clock: chrono::Utc::now().timestamp(),
     };
-    println!("mesa demo: a simulated Mist cloud with sites HQ and Branch, mesa on http://{addr} (dry-run backend)");
+    crate::outln!("mesa demo: a simulated Mist cloud with sites HQ and Branch, mesa on http://{addr} (dry-run backend)")?;
 
-    chapter("1. An AP is plugged into sw-hq-01 ge-0/0/12: Mist sends AP_CONNECTED");
+    chapter("1. An AP is plugged into sw-hq-01 ge-0/0/12: Mist sends AP_CONNECTED")?;
     let ap1 = Mac::parse("5c5b35000001")?;
     mist.plug_ap(&ap1, &hq_switch, "ge-0/0/12");
     demo.event("AP_CONNECTED", &ap1, HQ).await?;
     demo.show().await?;
 
-    chapter("2. Three more APs come up at HQ");
+    chapter("2. Three more APs come up at HQ")?;
     let others: Vec<Mac> = (2..=4)
         .map(|i| Mac::parse(&format!("5c5b3500000{i}")))
         .collect::<Result<_, _>>()?;
@@ -125,26 +126,26 @@ pub async fn run() -> anyhow::Result<()> {
     }
     demo.show().await?;
 
-    chapter("3. Someone unplugs the first AP: the port goes back to 802.1X");
+    chapter("3. Someone unplugs the first AP: the port goes back to 802.1X")?;
     mist.unplug_ap(&ap1);
     demo.event("AP_DISCONNECTED", &ap1, HQ).await?;
     demo.show().await?;
 
-    chapter("4. The WAN at HQ goes down: every AP loses the cloud, all still plugged in");
+    chapter("4. The WAN at HQ goes down: every AP loses the cloud, all still plugged in")?;
     mist.site_outage(HQ);
     for ap in &others {
         demo.event("AP_DISCONNECTED", ap, HQ).await?;
     }
     demo.show().await?;
 
-    chapter("5. An AP is carried to the Branch and restarts on sw-branch-01 ge-0/0/5");
+    chapter("5. An AP is carried to the Branch and restarts on sw-branch-01 ge-0/0/5")?;
     mist.move_ap(&others[0], BRANCH, &branch_switch, "ge-0/0/5");
     demo.event("AP_RESTARTED", &others[0], BRANCH).await?;
     demo.show().await?;
 
-    chapter("Ports mesa now manages");
+    chapter("Ports mesa now manages")?;
     for port in demo.app.store.ports().await? {
-        println!(
+        crate::outln!(
             "  {:<14} {:<11} {:<8} {}",
             port.switch_name,
             port.port,
@@ -152,12 +153,20 @@ pub async fn run() -> anyhow::Result<()> {
             port.ap_mac
                 .map(|m| format!("AP {}", m.colon()))
                 .unwrap_or_default()
-        );
+        )?;
     }
-    println!(
+    crate::outln!(
         "\nMist API calls made: {}",
         demo.app.metrics.mist_api_calls_total()
-    );
-    let _ = std::fs::remove_dir_all(&data_dir);
+    )?;
     Ok(())
+}
+
+/// The demo's store, removed however the demo ends (a reader gone, an error).
+struct ScratchDir(std::path::PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -1,7 +1,7 @@
 //! A fake Mist cloud over real HTTP, for the tests, `mesa demo` and the benchmarks.
 //!
 //! It serves the handful of endpoints mesa reads and writes, with the response shapes of the
-//! Mist OpenAPI spec (`/work/shared/reference/mist.openapi.json`; each handler names its
+//! Mist OpenAPI spec (public Mist-Automation-Programmability/mist_openapi; each handler names its
 //! schema), over an axum server on `127.0.0.1:0`. Tests mutate the world through
 //! [`FakeMist`]'s builders (plug an AP into a switch port, cut a site off, move an AP), inject
 //! faults (429 with or without `Retry-After`, 5xx, latency) and read the call log to count

@@ -3,6 +3,7 @@
 //! decisions. [`Store`] is the seam; [`sqlite::SqliteStore`] is the embedded default. The SQL
 //! sticks to what PostgreSQL also speaks, so a shared store for several instances can follow.
 
+pub mod retention;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -71,12 +72,23 @@ pub struct PortRecord {
 pub enum JournalState {
     Pending,
     Done,
+    /// Parked after `journal.max_attempts` runs that never finished: not run again.
+    Failed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
     pub event: ApEvent,
+    /// Runs of this event started and never finished nor handed back: each one ended with
+    /// mesa stopping uncleanly (a new event starts at 1, its first run).
     pub attempts: u32,
+}
+
+/// Rows removed by one [`Store::prune`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub journal: u64,
+    pub decisions: u64,
 }
 
 /// The result of appending one event to the journal.
@@ -126,4 +138,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// One more run of each event starts now (resumed after a restart).
+    async fn journal_resume(&self, event_ids: &[String]) -> Result<(), StoreError>;
+    /// Runs that ended cleanly without a decision (handed back at a graceful stop): they do
+    /// not count as attempts.
+    async fn journal_release(&self, event_ids: &[String]) -> Result<(), StoreError>;
+    /// Records the final decision of a poison event and parks its entry as failed.
+    async fn journal_park(&self, decision: &Decision) -> Result<(), StoreError>;
+    /// Removes finished journal rows and decisions from before `before`, in chunks of
+    /// `chunk` rows so journal writes are never held up for long.
+    async fn prune(&self, before: DateTime<Utc>, chunk: u32) -> Result<Pruned, StoreError>;
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{ApRecord, Appended, JournalEntry, PortRecord, Store, StoreError};
+use super::{ApRecord, Appended, JournalEntry, PortRecord, Pruned, Store, StoreError};
 use crate::model::{
     same_switch_name, switch_key, ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef,
 };
@@ -110,6 +110,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX journal_subject ON journal (subject, event_ms);",
 ];
 
+/// Migrations numbered explicitly (versions added on parallel branches): each applies when
+/// its number is not recorded yet, whatever numbers around it exist, so it never depends on
+/// a version it does not name.
+const NUMBERED_MIGRATIONS: &[(i64, &str)] = &[
+    // 3: indexes for the retention prune (`store.retention`); `attempts` now counts runs that
+    // never finished (it counted transient retries before), so pending rows start afresh
+    // rather than being parked as poison at the upgrade.
+    (
+        3,
+        "CREATE INDEX IF NOT EXISTS decisions_decided_at ON decisions (decided_at);
+         CREATE INDEX IF NOT EXISTS journal_finished_at ON journal (state, finished_at);
+         UPDATE journal SET attempts = 0 WHERE state = 'pending';",
+    ),
+];
+
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
@@ -203,14 +218,19 @@ pub fn copy_database(data_dir: &Path, dest_dir: &Path) -> Result<(), StoreError>
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-        [],
-        |r| r.get(0),
-    )?;
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
-        let version = index as i64 + 1;
-        if version <= current {
+    let applied: std::collections::BTreeSet<i64> = conn
+        .prepare("SELECT version FROM schema_version")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut all: Vec<(i64, &str)> = MIGRATIONS
+        .iter()
+        .enumerate()
+        .map(|(index, sql)| (index as i64 + 1, *sql))
+        .chain(NUMBERED_MIGRATIONS.iter().copied())
+        .collect();
+    all.sort_by_key(|(version, _)| *version);
+    for (version, sql) in all {
+        if applied.contains(&version) {
             continue;
         }
         let tx = conn.unchecked_transaction()?;
@@ -267,9 +287,9 @@ impl Store for SqliteStore {
             let mut results = Vec::with_capacity(appends.len());
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, subject,
-                                          kind, source, event_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+                    "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, attempts,
+                                          subject, kind, source, event_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                 )?;
                 for (event, body) in &appends {
                     let subject = event.subject().key();
@@ -549,6 +569,97 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn journal_resume(&self, event_ids: &[String]) -> Result<(), StoreError> {
+        self.update_attempts(
+            event_ids,
+            "UPDATE journal SET attempts = attempts + 1 WHERE id = ?1 AND state = 'pending'",
+        )
+        .await
+    }
+
+    async fn journal_release(&self, event_ids: &[String]) -> Result<(), StoreError> {
+        self.update_attempts(
+            event_ids,
+            "UPDATE journal SET attempts = MAX(attempts - 1, 0) WHERE id = ?1 AND state = 'pending'",
+        )
+        .await
+    }
+
+    async fn journal_park(&self, decision: &Decision) -> Result<(), StoreError> {
+        let body = json(decision)?;
+        let d = decision.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            insert_decision(&tx, &d, &body)?;
+            tx.execute(
+                "UPDATE journal SET state = 'failed', finished_at = ?2 WHERE id = ?1",
+                params![d.event.id, Utc::now().to_rfc3339()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune(&self, before: DateTime<Utc>, chunk: u32) -> Result<Pruned, StoreError> {
+        // Same text form as stored (`to_rfc3339`, UTC): comparable as strings.
+        let cutoff = before.to_rfc3339();
+        let mut pruned = Pruned::default();
+        for (table, sql) in [
+            (
+                0,
+                "DELETE FROM journal WHERE rowid IN (SELECT rowid FROM journal
+                 WHERE state IN ('done', 'failed') AND finished_at < ?1 LIMIT ?2)",
+            ),
+            (
+                1,
+                "DELETE FROM decisions WHERE seq IN (SELECT seq FROM decisions
+                 WHERE decided_at < ?1 LIMIT ?2)",
+            ),
+        ] {
+            loop {
+                let cutoff = cutoff.clone();
+                let removed = self
+                    .write(move |conn| Ok(conn.execute(sql, params![cutoff, chunk])? as u64))
+                    .await?;
+                if table == 0 {
+                    pruned.journal += removed;
+                } else {
+                    pruned.decisions += removed;
+                }
+                if removed < u64::from(chunk.max(1)) {
+                    break;
+                }
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+impl SqliteStore {
+    async fn update_attempts(
+        &self,
+        event_ids: &[String],
+        sql: &'static str,
+    ) -> Result<(), StoreError> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        let ids = event_ids.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut update = tx.prepare_cached(sql)?;
+                for id in &ids {
+                    update.execute(params![id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 /// True when the latest journaled event of `subject` (by event time) came from a source
@@ -683,7 +794,9 @@ mod tests {
             org_id: None,
             site_id: "site-1".into(),
             site_name: None,
-            timestamp: crate::model::EventTime::from_secs(ts),
+            // `ts` in steps of ten minutes: events of different `ts` are changes of their
+            // own, not copies within `journal.dedupe_window`.
+            timestamp: crate::model::EventTime::from_secs(ts * 600),
             source: Source::Webhook,
             received_at: Utc::now(),
             known_port: None,
@@ -910,5 +1023,142 @@ mod tests {
             })
             .unwrap();
         assert_eq!((subject.as_str(), ms), ("5c5b35000001", 1_700_000_000_999));
+    }
+
+    fn decision_for(event: ApEvent, decided_at: DateTime<Utc>) -> Decision {
+        Decision {
+            event,
+            lookups: vec![],
+            verdicts: vec![],
+            changes: vec![],
+            outcome: crate::model::Outcome::Applied,
+            diff: None,
+            backend: "dry-run".into(),
+            decided_at,
+            duration_ms: 1,
+            will_retry: false,
+        }
+    }
+
+    async fn attempts(store: &SqliteStore) -> Vec<(String, u32)> {
+        store
+            .journal_pending()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event.id, e.attempts))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn attempts_count_runs_and_parked_events_leave_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        store
+            .journal_write(&[event("a", 1), event("b", 2)], &[])
+            .await
+            .unwrap();
+        // The run that starts at dispatch is the first attempt.
+        assert_eq!(attempts(&store).await, [("a".into(), 1), ("b".into(), 1)]);
+        let both = ["a".to_string(), "b".to_string()];
+        store.journal_resume(&both).await.unwrap();
+        store.journal_release(&both[1..]).await.unwrap();
+        assert_eq!(attempts(&store).await, [("a".into(), 2), ("b".into(), 1)]);
+        store
+            .journal_park(&decision_for(event("a", 1), Utc::now()))
+            .await
+            .unwrap();
+        assert_eq!(attempts(&store).await, [("b".into(), 1)]);
+        assert_eq!(store.journal_counts().await.unwrap(), (1, 0));
+        assert_eq!(store.recent_decisions(5).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn prune_removes_only_old_finished_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let old = Utc::now() - chrono::Duration::days(100);
+        let events: Vec<ApEvent> = (0..7).map(|i| event(&format!("e{i}"), i)).collect();
+        store.journal_write(&events, &[]).await.unwrap();
+        // e0..e4 finished 100 days ago, e5 finished now, e6 still pending.
+        let decisions: Vec<Decision> = events[..6]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| decision_for(e.clone(), if i < 5 { old } else { Utc::now() }))
+            .collect();
+        store.journal_write(&[], &decisions).await.unwrap();
+        {
+            let conn = store.writer.lock().unwrap();
+            conn.execute(
+                "UPDATE journal SET finished_at = ?1 WHERE id IN ('e0','e1','e2','e3','e4')",
+                params![old.to_rfc3339()],
+            )
+            .unwrap();
+        }
+        let cutoff = Utc::now() - chrono::Duration::days(90);
+        let pruned = store.prune(cutoff, 2).await.unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                journal: 5,
+                decisions: 5
+            }
+        );
+        assert_eq!(store.journal_counts().await.unwrap(), (1, 1));
+        assert_eq!(store.recent_decisions(10).await.unwrap().len(), 1);
+        assert_eq!(store.prune(cutoff, 2).await.unwrap(), Pruned::default());
+    }
+
+    #[test]
+    fn numbered_migration_applies_on_a_version_1_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mesa.db");
+        {
+            // A database written by a mesa that knew version 1 only.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version (version) VALUES (1);",
+            )
+            .unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            // Version 1 counted transient retries here: not a sign of poison.
+            conn.execute(
+                "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, attempts)
+                 VALUES ('old', 'k', '5c5b35000001', '2026-01-01T00:00:00+00:00', '{}', 6)",
+                [],
+            )
+            .unwrap();
+        }
+        drop(SqliteStore::open(dir.path(), false).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let versions: Vec<i64> = conn
+            .prepare("SELECT version FROM schema_version ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            versions.contains(&1) && versions.contains(&3),
+            "{versions:?}"
+        );
+        let index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'decisions_decided_at'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+        let attempts: i64 = conn
+            .query_row("SELECT attempts FROM journal WHERE id = 'old'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(attempts, 0);
+        // Opening again applies nothing twice.
+        drop(conn);
+        drop(SqliteStore::open(dir.path(), false).unwrap());
     }
 }

@@ -162,6 +162,7 @@ impl Fleet {
         config.server.fsync = false;
         config.mist = MistConfig {
             webhook_secret: Some(Secret::new(SECRET)),
+            max_event_age: super::mesa::FIXTURE_EVENT_AGE,
             lookup_delay: CfgDuration::from_secs(0),
             lookup_backoff: CfgDuration::from_millis(200),
             retry_backoff: CfgDuration::from_millis(100),
@@ -182,7 +183,7 @@ impl Fleet {
         let mut text = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{data}\"\nfsync = false\n\n\
              [mist]\napi_url = \"{url}\"\napi_token = \"{token}\"\norg_id = \"{org}\"\n\
-             webhook_secret = \"{SECRET}\"\nlookup_delay = \"0s\"\nlookup_backoff = \"200ms\"\n\
+             webhook_secret = \"{SECRET}\"\nmax_event_age = \"36500days\"\nlookup_delay = \"0s\"\nlookup_backoff = \"200ms\"\n\
              retry_backoff = \"100ms\"\n\n\
              [engine]\nretry_backoff = \"500ms\"\n\n\
              [backend]\nkind = \"netconf\"\nbatch_window = \"{batch_window}\"\n\n\

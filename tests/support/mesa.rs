@@ -13,6 +13,10 @@ use mesa::ingest::signature::sign_v2;
 
 pub const SECRET: &str = "test-webhook-secret";
 
+/// `mist.max_event_age` for tests whose events carry fixed 2023 timestamps.
+pub const FIXTURE_EVENT_AGE: mesa::config::Duration =
+    mesa::config::Duration::from_secs(100 * 365 * 86_400);
+
 pub struct TestMesa {
     pub app: App,
     pub addr: SocketAddr,
@@ -30,6 +34,8 @@ pub fn config(dir: &std::path::Path) -> Config {
     config.server.data_dir = dir.to_path_buf();
     config.server.fsync = false;
     config.mist.webhook_secret = Some(Secret::new(SECRET));
+    // Fixture events carry fixed timestamps from 2023; replay protection has its own tests.
+    config.mist.max_event_age = FIXTURE_EVENT_AGE;
     config.mist.lookup_delay = mesa::config::Duration::from_secs(0);
     config.mist.lookup_backoff = mesa::config::Duration::from_millis(10);
     config.guards.disconnect_delay = mesa::config::Duration::from_secs(0);

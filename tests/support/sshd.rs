@@ -5,7 +5,7 @@
 //! a `known_hosts` with the host key, `sshd_config`, `sshd.log`. Key-only login for the
 //! current user (root in CI, hence `PermitRootLogin prohibit-password`). sshd runs in the
 //! foreground as our child and is killed on drop. Settings follow
-//! `shared/tools/netconf-peer.sh`, known to work with Debian's OpenSSH.
+//! `scripts/netconf-peer.sh`, known to work with Debian's OpenSSH.
 
 use std::fs;
 use std::io::Read;

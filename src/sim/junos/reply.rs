@@ -1,5 +1,5 @@
-//! The XML of the replies, shaped after real Junos replies (`shared/reference/junos-rpc-replies`,
-//! copied to `tests/fixtures/junos/`): `rpc-reply` with the NETCONF and `junos` namespaces and
+//! The XML of the replies, shaped after real Junos replies (from py-junos-eznc's
+//! test-suite, copied to `tests/fixtures/junos/`): `rpc-reply` with the NETCONF and `junos` namespaces and
 //! the request's `message-id`; errors as `rpc-error` (`utils__commit-configuration.xml`), load
 //! errors inside `load-configuration-results` (`load-configuration-error.xml`), commit errors as
 //! `xnm:error` inside `commit-results` (`get-rpc-error.xml`). Like Junos, error messages are
