@@ -75,10 +75,10 @@ impl App {
         mist: Option<Arc<MistClient>>,
     ) -> Result<App, AppError> {
         let config = Arc::new(config);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
-            &config.server.data_dir,
-            config.server.fsync,
-        )?);
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&config.server.data_dir, config.server.fsync)?
+                .with_dedupe_window(config.journal.dedupe_window.get()),
+        );
         let notify = Notifications::new(&config.notify, &config.mist.api_url, metrics.clone());
         let (dispatch, events) = mpsc::unbounded_channel();
         let journal = Journal::start(store.clone(), metrics.clone(), dispatch);

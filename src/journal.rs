@@ -5,7 +5,9 @@
 //!
 //! Appends from concurrent requests are grouped into one transaction (group commit), so an
 //! fsync per commit stays affordable under a burst. The same delivery twice (Mist sends one
-//! per org- and site-level webhook) is recognised by its dedupe key and not handed on again.
+//! per org- and site-level webhook) is recognised by its dedupe key, and the same change
+//! reported twice (same AP and kind, event times within `journal.dedupe_window`, nothing
+//! else in between) by its content; neither is handed on again.
 //!
 //! Poison events: each entry counts the runs that started and never finished nor were handed
 //! back at a graceful stop, i.e. runs that ended with mesa dying. At `journal.max_attempts`

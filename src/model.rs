@@ -166,6 +166,111 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// When something happened, as its source tells it (Mist's event `timestamp`, the moment a
+/// reconcile's reading of Mist was true), to the millisecond: Mist sends epoch seconds,
+/// sometimes with a fraction, and one second can hold a connect, a disconnect and a connect.
+/// Written as epoch seconds (with a fraction) in the journal and the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventTime(i64);
+
+/// Above this an epoch number is milliseconds, not seconds (seconds reach it in year 5138):
+/// journal rows of external triggers were once written in milliseconds, and a sender in
+/// milliseconds must not put its events 50,000 years after everyone else's.
+const MILLIS_FROM: f64 = 1e11;
+
+impl EventTime {
+    /// Epoch seconds, fraction kept to the millisecond. Not finite → 0 (callers refuse
+    /// such input before).
+    pub fn from_secs_f64(secs: f64) -> EventTime {
+        if secs.is_finite() {
+            EventTime((secs * 1000.0).round() as i64)
+        } else {
+            EventTime(0)
+        }
+    }
+
+    /// An epoch number as senders write it: seconds (with a fraction), or milliseconds
+    /// when it is too large to be seconds. Not finite → 0.
+    pub fn from_epoch(number: f64) -> EventTime {
+        if number.is_finite() && number.abs() >= MILLIS_FROM {
+            EventTime(number.round() as i64)
+        } else {
+            EventTime::from_secs_f64(number)
+        }
+    }
+
+    pub fn from_secs(secs: i64) -> EventTime {
+        EventTime(secs.saturating_mul(1000))
+    }
+
+    pub fn from_millis(millis: i64) -> EventTime {
+        EventTime(millis)
+    }
+
+    pub fn now() -> EventTime {
+        Utc::now().into()
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// The time to order events by, in ms. A whole-second time (Mist often cuts its
+    /// timestamps to the second) stands for "within that second" and orders at its end: a
+    /// webhook event at `12:00:05` is not older than a reconcile reading at `12:00:05.705`.
+    pub fn ordering(self) -> i64 {
+        if self.0 % 1000 == 0 {
+            self.0 + 999
+        } else {
+            self.0
+        }
+    }
+
+    pub fn secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+}
+
+impl From<DateTime<Utc>> for EventTime {
+    fn from(at: DateTime<Utc>) -> EventTime {
+        EventTime(at.timestamp_millis())
+    }
+}
+
+impl fmt::Display for EventTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match DateTime::<Utc>::from_timestamp_millis(self.0) {
+            Some(at) => write!(
+                f,
+                "{}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            ),
+            None => write!(f, "{} ms", self.0),
+        }
+    }
+}
+
+impl Serialize for EventTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 1000 == 0 {
+            s.serialize_i64(self.0 / 1000)
+        } else {
+            s.serialize_f64(self.secs_f64())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<EventTime, D::Error> {
+        let number = f64::deserialize(d)?;
+        if !number.is_finite() {
+            return Err(serde::de::Error::custom("event time is not a number"));
+        }
+        Ok(EventTime::from_epoch(number))
+    }
+}
+
 /// Where an event came from; shown in the audit and in notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -181,9 +286,24 @@ pub enum Source {
     },
     /// The Mist WebSocket stream (`ingest.mode = "stream"`).
     Stream,
+    /// mesa's own follow-up of an earlier decision: the old port of a moved AP.
+    FollowUp,
 }
 
 impl Source {
+    /// Sources that relay Mist's own device events: two of them reporting the same change
+    /// (org- and site-level webhooks) are one event.
+    pub fn reports_mist_events(self) -> bool {
+        match self {
+            Source::Webhook | Source::Stream => true,
+            Source::External
+            | Source::Reconcile
+            | Source::Replay
+            | Source::FollowUp
+            | Source::Recheck { .. } => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Webhook => "webhook",
@@ -192,16 +312,71 @@ impl Source {
             Source::Replay => "replay",
             Source::Recheck { .. } => "recheck",
             Source::Stream => "stream",
+            Source::FollowUp => "follow-up",
         }
     }
 }
 
-/// A switch and port named directly by the event (external NAC trigger, reconcile), so no
-/// LLDP lookup is needed.
+/// A switch and port named directly by the event (external NAC trigger, reconcile, the old
+/// port of a moved AP), so no LLDP lookup is needed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownPort {
-    pub switch_mac: Mac,
+    /// Mist's MAC of the switch, by which it is looked up; `None` only for a switch mesa
+    /// recorded by name alone (then `recorded` says which).
+    pub switch_mac: Option<Mac>,
     pub port: String,
+    /// The event is about this port, not about an AP (a NAC trigger that named none): it is
+    /// ordered and flap-counted per port, and never follows "the AP" to another port.
+    #[serde(default)]
+    pub port_only: bool,
+    /// The switch as mesa recorded it, used as is without asking Mist (the old port of a
+    /// moved AP: Mist no longer shows the AP there).
+    #[serde(default)]
+    pub recorded: Option<SwitchRef>,
+}
+
+impl KnownPort {
+    /// The key of the named switch (see [`SwitchRef::key`]).
+    pub fn switch_key(&self) -> String {
+        match (&self.switch_mac, &self.recorded) {
+            (Some(mac), _) => mac.to_string(),
+            (None, Some(switch)) => switch.key(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// Whom an event is about: its ordering lane and its flap count follow this.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Ap(Mac),
+    /// One switch port (switch key, interface) for events that name no AP.
+    Port(String, String),
+}
+
+impl Subject {
+    /// The journal's spelling: the AP MAC, or `<switch MAC>/<port>`.
+    pub fn key(&self) -> String {
+        match self {
+            Subject::Ap(mac) => mac.to_string(),
+            Subject::Port(switch, port) => format!("{switch}/{port}"),
+        }
+    }
+}
+
+impl From<&Mac> for Subject {
+    fn from(mac: &Mac) -> Subject {
+        Subject::Ap(mac.clone())
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Ap(mac) => write!(f, "AP {}", mac.colon()),
+            Subject::Port(switch, port) => write!(f, "port {port} of switch {switch}"),
+        }
+    }
 }
 
 /// What Mist (or another source) told us about one access point.
@@ -215,8 +390,9 @@ pub struct ApEvent {
     pub org_id: Option<String>,
     pub site_id: String,
     pub site_name: Option<String>,
-    /// Mist's event timestamp (epoch seconds); part of the duplicate-delivery key.
-    pub timestamp: i64,
+    /// When it happened per its source (Mist's event timestamp): orders the events of one
+    /// lane and is part of the duplicate-delivery key.
+    pub timestamp: EventTime,
     pub source: Source,
     pub received_at: DateTime<Utc>,
     pub known_port: Option<KnownPort>,
@@ -229,7 +405,7 @@ impl ApEvent {
             self.source.as_str(),
             &self.ap_mac,
             self.kind,
-            self.timestamp,
+            self.timestamp.millis(),
         );
         let key = match &self.known_port {
             // Triggers without an AP share the switch MAC: the port tells them apart.
@@ -243,12 +419,22 @@ impl ApEvent {
         }
     }
 
-    /// An external trigger that named a port but no AP: mesa cannot follow "the AP" across
-    /// ports or ask LLDP about it, only act on the port named.
-    pub fn is_portless_trigger(&self) -> bool {
+    /// True for an event about a port alone (see [`KnownPort::port_only`]). Journal rows
+    /// written before that flag existed spelled it as "the switch MAC in place of the AP".
+    pub fn is_port_only(&self) -> bool {
         self.known_port
             .as_ref()
-            .is_some_and(|known| known.switch_mac == self.ap_mac)
+            .is_some_and(|known| known.port_only || known.switch_mac.as_ref() == Some(&self.ap_mac))
+    }
+
+    /// The lane this event is ordered in and the subject of its flap count.
+    pub fn subject(&self) -> Subject {
+        match &self.known_port {
+            Some(known) if self.is_port_only() => {
+                Subject::Port(known.switch_key(), known.port.clone())
+            }
+            _ => Subject::Ap(self.ap_mac.clone()),
+        }
     }
 }
 
@@ -286,6 +472,11 @@ impl fmt::Display for Profile {
 }
 
 /// A switch as far as mesa knows it: enough for any backend to reach it.
+///
+/// A switch *is* its MAC (Mist's device record): LLDP may call it `sw1.campus.example` where
+/// Mist says `sw1`, and Mist keeps former hostnames. The name is for people and for reaching
+/// the switch (NETCONF host, CSO device); only a switch whose MAC is unknown is told apart by
+/// its name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SwitchRef {
     /// LLDP system name / Mist hostname.
@@ -294,6 +485,65 @@ pub struct SwitchRef {
     pub mac: Option<Mac>,
     /// LLDP management address, when Mist knows it.
     pub mgmt_addr: Option<String>,
+}
+
+impl SwitchRef {
+    /// A switch known only by its name (tools, tests, records from before MACs were kept).
+    pub fn named(name: impl Into<String>) -> SwitchRef {
+        SwitchRef {
+            name: name.into(),
+            site_id: String::new(),
+            mac: None,
+            mgmt_addr: None,
+        }
+    }
+
+    /// What locks, batches and store rows are keyed by: the MAC, else the name.
+    pub fn key(&self) -> String {
+        switch_key(self.mac.as_ref(), &self.name)
+    }
+
+    /// True when both denote the same switch (see [`same_switch`]).
+    pub fn same_as(&self, other: &SwitchRef) -> bool {
+        same_switch(
+            self.mac.as_ref(),
+            &self.name,
+            other.mac.as_ref(),
+            &other.name,
+        )
+    }
+}
+
+/// The key of a switch: its MAC (12 hex digits) where known, else its lowercased name.
+pub fn switch_key(mac: Option<&Mac>, name: &str) -> String {
+    match mac {
+        Some(mac) => mac.to_string(),
+        None => name.trim().to_ascii_lowercase(),
+    }
+}
+
+/// Two references to switches name the same one: by MAC when both know it (names do not
+/// matter then), else by name, case-insensitively and tolerant of an FQDN against its first
+/// label (`sw1.campus.example` is `sw1`).
+pub fn same_switch(a_mac: Option<&Mac>, a_name: &str, b_mac: Option<&Mac>, b_name: &str) -> bool {
+    match (a_mac, b_mac) {
+        (Some(a), Some(b)) => a == b,
+        _ => same_switch_name(a_name, b_name),
+    }
+}
+
+/// Switch names compared the way LLDP and Mist spell them: exact (case-insensitive), else by
+/// their first DNS label.
+pub fn same_switch_name(a: &str, b: &str) -> bool {
+    let short = |name: &str| {
+        let name = name.trim();
+        name.split('.')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(name)
+            .to_ascii_lowercase()
+    };
+    a.trim().eq_ignore_ascii_case(b.trim()) || short(a) == short(b)
 }
 
 /// The AP a change is made for, to fill templates and messages.
@@ -418,7 +668,9 @@ impl Decision {
         match &self.outcome {
             Outcome::Failed { .. } => Severity::Critical,
             Outcome::Rejected { .. } => Severity::Warning,
-            Outcome::Skipped { guard, .. } if guard == "superseded" || guard == "duplicate" => {
+            Outcome::Skipped { guard, .. }
+                if guard == "superseded" || guard == "duplicate" || guard == "stale" =>
+            {
                 Severity::Debug
             }
             Outcome::Skipped { .. } => Severity::Warning,
@@ -451,6 +703,48 @@ mod tests {
             Mac::parse("5c5b35aabbcc").map(|m| m.colon()),
             Ok("5c:5b:35:aa:bb:cc".into())
         );
+    }
+
+    #[test]
+    fn event_times_keep_milliseconds_and_read_old_rows() {
+        let read = |json: &str| serde_json::from_str::<EventTime>(json).map(EventTime::millis);
+        assert_eq!(read("1700000000").ok(), Some(1_700_000_000_000));
+        assert_eq!(read("1700000000.25").ok(), Some(1_700_000_000_250));
+        // External triggers were journaled in milliseconds once.
+        assert_eq!(read("1796199204661").ok(), Some(1_796_199_204_661));
+        let t = EventTime::from_secs_f64(1_596_588_619.007);
+        assert_eq!(t.millis(), 1_596_588_619_007);
+        assert_eq!(
+            serde_json::to_string(&t).ok().and_then(|j| read(&j).ok()),
+            Some(t.millis())
+        );
+        assert_eq!(
+            serde_json::to_string(&EventTime::from_secs(5))
+                .ok()
+                .as_deref(),
+            Some("5")
+        );
+        // Whole seconds order at the end of their second.
+        assert!(EventTime::from_secs(5).ordering() > EventTime::from_millis(5_705).ordering());
+        assert!(EventTime::from_secs(5).ordering() < EventTime::from_millis(6_001).ordering());
+    }
+
+    #[test]
+    fn a_switch_is_its_mac_and_else_its_name() {
+        let mac = |s: &str| Mac::parse(s).ok();
+        let (a, b) = (mac("d420b0000001"), mac("d420b0000002"));
+        assert!(same_switch(
+            a.as_ref(),
+            "sw1.campus.example",
+            a.as_ref(),
+            "sw1"
+        ));
+        assert!(same_switch(a.as_ref(), "old-name", a.as_ref(), "sw1"));
+        assert!(!same_switch(a.as_ref(), "sw1", b.as_ref(), "sw1"));
+        assert!(same_switch(None, "SW1.campus.example", a.as_ref(), "sw1"));
+        assert!(!same_switch(None, "sw1", None, "sw10"));
+        assert_eq!(switch_key(a.as_ref(), "sw1"), "d420b0000001");
+        assert_eq!(switch_key(None, " SW1 "), "sw1");
     }
 
     #[test]

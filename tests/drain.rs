@@ -32,12 +32,18 @@ async fn drain_finishes_what_is_under_way_and_hands_back_the_rest() {
     })
     .await;
     let now = chrono::Utc::now().timestamp();
-    // AP a: a connect (its lookup will be under way) and a second event queued behind it.
+    // AP a: a connect (its lookup under way) and a second event queued behind it, sent once
+    // the lookup started (sent earlier, the newer event would supersede the connect).
     for (kind, ts) in [("AP_CONNECTED", now), ("AP_RESTARTED", now + 1)] {
         let r = mesa
             .post_signed(&device_event(kind, a.as_str(), SITE, ts))
             .await;
         assert_eq!(r.status(), 200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while fake.calls().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no lookup started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     // AP b: a disconnect waiting out its (hour-long) delay.
     let r = mesa

@@ -63,7 +63,7 @@ async fn connect_sets_ap_profile_and_disconnect_reverts() {
     let record = mesa
         .app
         .store
-        .port("sw1", &port("ge-0/0/12"))
+        .port(&mesa::model::SwitchRef::named("sw1"), &port("ge-0/0/12"))
         .await
         .unwrap()
         .unwrap();
@@ -562,4 +562,240 @@ async fn waits_for_mist_to_learn_the_lldp_neighbor_and_a_newer_event_ends_the_wa
         Some("superseded"),
         "{connect:?}"
     );
+}
+
+/// The dry-run backend, with switches that can be made to refuse (configuration locked).
+struct Lockable {
+    inner: std::sync::Arc<mesa::backend::dry_run::DryRun>,
+    locked: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+#[async_trait::async_trait]
+impl mesa::backend::SwitchBackend for Lockable {
+    fn kind(&self) -> &'static str {
+        "dry-run"
+    }
+    async fn apply(
+        &self,
+        switch: &mesa::model::SwitchRef,
+        changes: &[mesa::model::PortChange],
+    ) -> Result<Vec<mesa::backend::PortResult>, mesa::backend::BackendError> {
+        if self.locked.lock().unwrap().contains(&switch.name) {
+            return Err(mesa::backend::BackendError::Locked(format!(
+                "configuration database locked by: admin terminal on {}",
+                switch.name
+            )));
+        }
+        self.inner.apply(switch, changes).await
+    }
+}
+
+/// A moved AP gets its new port first: its old switch being locked neither delays the new
+/// port nor loses the AP's new location, and the old port's revert is retried on its own
+/// until the old switch lets it through.
+#[tokio::test]
+async fn a_moved_ap_gets_its_new_port_first_and_the_old_one_is_reverted_later() {
+    let fake = FakeMist::start().await;
+    let sw1 = world(&fake);
+    let sw2 = mac("d420b0000002");
+    fake.add_switch(&sw2, "sw2", SITE, "10.0.0.12");
+    let ap = mac("5c5b35000015");
+    fake.plug_ap(&ap, &sw1, "ge-0/0/1");
+    let dry = std::sync::Arc::new(mesa::backend::dry_run::DryRun::new());
+    let backend = std::sync::Arc::new(Lockable {
+        inner: dry.clone(),
+        locked: Default::default(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    let mist = fake.mist_config();
+    config.mist.api_url = mist.api_url;
+    config.mist.api_token = mist.api_token;
+    config.mist.org_id = mist.org_id;
+    config.engine.retry_attempts = 50;
+    let mesa = support::mesa::start_with_backend(dir, config, backend.clone()).await;
+    let post = |kind: &'static str| {
+        let body = support::mesa::device_event(
+            kind,
+            ap.as_str(),
+            SITE,
+            TS.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        );
+        let mesa = &mesa;
+        async move { assert_eq!(mesa.post_signed(&body).await.status(), 200) }
+    };
+    post("AP_CONNECTED").await;
+    mesa.idle().await;
+
+    backend.locked.lock().unwrap().insert("sw1".into());
+    fake.unplug_ap(&ap);
+    fake.plug_ap(&ap, &sw2, "ge-0/0/2");
+    post("AP_RESTARTED").await;
+    // The move's own decision ends while sw1 is still locked.
+    let moved = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let decisions = mesa.app.store.recent_decisions(20).await.unwrap();
+            if let Some(d) = decisions
+                .into_iter()
+                .find(|d| d.event.kind == mesa::model::EventKind::ApRestarted && !d.will_retry)
+            {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the move is decided while the old switch is locked");
+    assert_eq!(moved.outcome.label(), "applied", "{moved:#?}");
+    assert_eq!(dry.profile("sw2", &port("ge-0/0/2")), Some(Profile::Ap));
+    let record = mesa.app.store.ap(&ap).await.unwrap().unwrap();
+    assert_eq!(
+        (record.switch_mac.as_ref(), record.port.as_str()),
+        (Some(&sw2), "ge-0/0/2"),
+        "the new location is recorded at once"
+    );
+    assert_eq!(dry.profile("sw1", &port("ge-0/0/1")), Some(Profile::Ap));
+
+    backend.locked.lock().unwrap().clear();
+    mesa.idle().await;
+    assert_eq!(
+        dry.profile("sw1", &port("ge-0/0/1")),
+        Some(Profile::Secured)
+    );
+    assert_eq!(dry.profile("sw2", &port("ge-0/0/2")), Some(Profile::Ap));
+    let decisions = mesa.app.store.recent_decisions(100).await.unwrap();
+    let revert = decisions
+        .iter()
+        .find(|d| !d.will_retry && d.changes.iter().any(|c| c.profile == Profile::Secured))
+        .expect("the old port has its own decision");
+    assert_eq!(revert.outcome.label(), "applied", "{revert:#?}");
+    assert_eq!(revert.event.ap_mac, ap);
+}
+
+fn events_body(events: &[(&str, &str, f64)]) -> String {
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(kind, ap, ts)| {
+            serde_json::json!({"type": kind, "mac": ap, "device_name": "ap", "device_type": "ap",
+                "org_id": mesa::sim::mist::ORG_ID, "site_id": SITE, "timestamp": ts})
+        })
+        .collect();
+    serde_json::json!({"topic": "device-events", "events": events}).to_string()
+}
+
+/// Connect, disconnect and connect again within one second (Mist's fractional timestamps)
+/// are three changes: the last connect is not taken for a copy of the first. The copy the
+/// site-level webhook sends of the last one is.
+#[tokio::test]
+async fn three_changes_within_one_second_are_kept_and_copies_are_not() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000016");
+    fake.plug_ap(&ap, &sw, "ge-0/0/16");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.disconnect_delay = mesa::config::Duration::from_secs(2)
+    })
+    .await;
+    let t = 1_700_001_000.0;
+    let a = ap.as_str();
+    let body = events_body(&[
+        ("AP_CONNECTED", a, t + 0.1),
+        ("AP_DISCONNECTED", a, t + 0.5),
+        ("AP_CONNECTED", a, t + 0.9),
+    ]);
+    let answer: serde_json::Value = mesa.post_signed(&body).await.json().await.unwrap();
+    assert_eq!(answer["accepted"], 3, "{answer}");
+    let copy = events_body(&[("AP_CONNECTED", a, t + 1.4)]);
+    let answer: serde_json::Value = mesa.post_signed(&copy).await.json().await.unwrap();
+    assert_eq!(
+        (answer["accepted"].clone(), answer["duplicates"].clone()),
+        (serde_json::json!(0), serde_json::json!(1)),
+        "{answer}"
+    );
+    mesa.idle().await;
+    assert_eq!(mesa.profile("sw1", "ge-0/0/16"), Some(Profile::Ap));
+    assert!(mesa.never_reverted());
+}
+
+/// A reconcile plan read from Mist before the AP was unplugged arrives after the
+/// disconnect: it is older, so it neither supersedes the waiting disconnect nor acts.
+#[tokio::test]
+async fn an_older_reconcile_plan_does_not_supersede_a_newer_disconnect() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000017");
+    fake.plug_ap(&ap, &sw, "ge-0/0/17");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.disconnect_delay = mesa::config::Duration::from_millis(800)
+    })
+    .await;
+    let now = mesa::sim::mist::now();
+    let body = events_body(&[("AP_CONNECTED", ap.as_str(), now - 60.0)]);
+    assert_eq!(mesa.post_signed(&body).await.status(), 200);
+    mesa.idle().await;
+
+    fake.unplug_ap(&ap);
+    let body = events_body(&[("AP_DISCONNECTED", ap.as_str(), now)]);
+    assert_eq!(mesa.post_signed(&body).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Planned from a reading of 10 s ago, when the AP was still up.
+    let plan = mesa::model::ApEvent {
+        id: "reconcile-old-reading".into(),
+        kind: mesa::model::EventKind::ApConnected,
+        ap_mac: ap.clone(),
+        ap_name: None,
+        org_id: Some(mesa::sim::mist::ORG_ID.into()),
+        site_id: SITE.into(),
+        site_name: None,
+        timestamp: mesa::model::EventTime::from_secs_f64(now - 10.0),
+        source: mesa::model::Source::Reconcile,
+        received_at: chrono::Utc::now(),
+        known_port: None,
+    };
+    mesa.app.journal.accept(vec![plan]).await.unwrap();
+    mesa.idle().await;
+
+    assert_eq!(mesa.profile("sw1", "ge-0/0/17"), Some(Profile::Secured));
+    let decisions = mesa.app.store.recent_decisions(10).await.unwrap();
+    let of = |kind| {
+        decisions
+            .iter()
+            .find(|d| d.event.kind == kind)
+            .unwrap_or_else(|| panic!("{kind:?}: {decisions:#?}"))
+    };
+    let disconnect = of(mesa::model::EventKind::ApDisconnected);
+    assert_eq!(disconnect.outcome.label(), "applied", "{disconnect:#?}");
+    let plan = decisions
+        .iter()
+        .find(|d| d.event.id == "reconcile-old-reading")
+        .unwrap();
+    assert_eq!(skipped_by(plan).as_deref(), Some("stale"), "{plan:#?}");
+}
+
+/// The AP left its old port even when its new port is one mesa must not touch: the old
+/// port is still reverted.
+#[tokio::test]
+async fn a_move_onto_a_protected_port_still_reverts_the_old_port() {
+    let fake = FakeMist::start().await;
+    let sw = world(&fake);
+    let ap = mac("5c5b35000018");
+    fake.plug_ap(&ap, &sw, "ge-0/0/18");
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.protected_ports = vec!["ge-0/0/4[0-7]".into()]
+    })
+    .await;
+    send(&mesa, "AP_CONNECTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    fake.unplug_ap(&ap);
+    fake.plug_ap(&ap, &sw, "ge-0/0/47");
+    send(&mesa, "AP_RESTARTED", ap.as_str(), SITE).await;
+    mesa.idle().await;
+    let decisions = mesa.app.store.recent_decisions(10).await.unwrap();
+    let restart = decisions
+        .iter()
+        .find(|d| d.event.kind == mesa::model::EventKind::ApRestarted)
+        .unwrap();
+    assert_eq!(skipped_by(restart).as_deref(), Some("protected-port"));
+    assert_eq!(mesa.profile("sw1", "ge-0/0/18"), Some(Profile::Secured));
+    assert_eq!(mesa.profile("sw1", "ge-0/0/47"), None);
 }

@@ -67,3 +67,42 @@ async fn nac_trigger_sets_and_reverts_the_named_port() {
     mesa.idle().await;
     assert_eq!(mesa.backend.profile("sw1", &port), Some(Profile::Secured));
 }
+
+/// A NAC names ports, not APs: triggers for many ports of one switch are not one flapping
+/// "AP" (the switch MAC), and each port keeps its own flap count.
+#[tokio::test]
+async fn triggers_without_an_ap_are_counted_per_port() {
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "HQ");
+    let sw = Mac::parse("d420b0000001").unwrap();
+    fake.add_switch(&sw, "sw1", SITE, "10.0.0.11");
+    let mesa = start_with_mist(&fake, |c| {
+        c.external.enabled = true;
+        c.external.api_key = Some(Secret::new(KEY));
+        c.guards.flap.max_events = 3;
+    })
+    .await;
+    let url = mesa.url("/external");
+    for port in 0..8 {
+        let body = serde_json::json!({"switch_mac": "d420b0000001", "switch_port": format!("ge-0/0/{port}"), "type": "AP_CONNECTED"});
+        let answer = mesa
+            .http
+            .post(&url)
+            .header("X-ClientApiKey", KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    mesa.idle().await;
+    let decisions = mesa.app.store.recent_decisions(20).await.unwrap();
+    assert_eq!(decisions.len(), 8);
+    for d in &decisions {
+        assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    }
+    for port in 0..8 {
+        let name = InterfaceName::parse(&format!("ge-0/0/{port}")).unwrap();
+        assert_eq!(mesa.backend.profile("sw1", &name), Some(Profile::Ap));
+    }
+}

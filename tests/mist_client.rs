@@ -68,7 +68,7 @@ fn event(site: &str) -> ApEvent {
         org_id: None,
         site_id: site.into(),
         site_name: None,
-        timestamp: 1_700_000_000,
+        timestamp: mesa::model::EventTime::from_secs(1_700_000_000),
         source: Source::Webhook,
         received_at: Utc::now(),
         known_port: None,

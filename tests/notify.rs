@@ -186,7 +186,7 @@ fn decision(id: &str, outcome: Outcome, site_id: &str) -> Decision {
             org_id: Some(ORG.into()),
             site_id: site_id.into(),
             site_name: Some("Campus North".into()),
-            timestamp: 1_700_000_000,
+            timestamp: mesa::model::EventTime::from_secs(1_700_000_000),
             source: Source::Webhook,
             received_at: Utc::now(),
             known_port: None,

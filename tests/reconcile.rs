@@ -121,7 +121,7 @@ async fn missed_connect_is_caught() {
     let record = mesa
         .app
         .store
-        .port("sw1", &port("ge-0/0/12"))
+        .port(&mesa::model::SwitchRef::named("sw1"), &port("ge-0/0/12"))
         .await
         .unwrap()
         .unwrap();
@@ -640,4 +640,48 @@ async fn reconcile_events_skip_the_settle_delays() {
     assert_eq!(mesa.profile("sw1", "ge-0/0/1"), Some(Profile::Secured));
     assert_eq!(mesa.profile("sw1", "ge-0/0/2"), Some(Profile::Secured));
     assert_eq!(mesa.profile("sw2", "ge-0/0/4"), Some(Profile::Ap));
+}
+
+/// A switch is its MAC: LLDP says `sw1.campus.example` where Mist says `sw1`. An AP set up by
+/// reconcile (Mist's name) that restarts on the same port (webhook: LLDP's name) has not
+/// moved: no revert, no re-set. The next reconcile finds it in place.
+#[tokio::test]
+async fn fqdn_from_lldp_and_short_name_from_mist_are_one_switch() {
+    let fake = FakeMist::start().await;
+    world(&fake);
+    let ap = mac("5c5b35000031");
+    fake.plug_ap(&ap, &sw1(), "ge-0/0/31");
+    fake.set_ap_lldp(
+        &ap,
+        Some(mesa::sim::mist::Lldp {
+            system_name: "sw1.campus.example".into(),
+            port_id: "ge-0/0/31".into(),
+            port_desc: "ge-0/0/31.0".into(),
+            mgmt_addr: Some("10.0.0.11".into()),
+        }),
+    );
+    let mesa = start_with_mist(&fake, |_| {}).await;
+    let report = reconcile(&mesa).await;
+    assert_eq!(report.outcomes.get("applied"), Some(&1), "{report:?}");
+    let batches = mesa.backend.batches().len();
+
+    let r = mesa
+        .post_signed(&device_event(
+            "AP_RESTARTED",
+            ap.as_str(),
+            SITE,
+            now() as i64,
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    mesa.idle().await;
+    let d = mesa.app.store.recent_decisions(1).await.unwrap().remove(0);
+    assert_eq!(d.event.kind, EventKind::ApRestarted);
+    assert_eq!(d.outcome.label(), "already-in-place", "{d:#?}");
+    assert_eq!(mesa.backend.batches().len(), batches, "nothing sent");
+    assert!(mesa.never_reverted());
+
+    let again = reconcile(&mesa).await;
+    assert!(again.planned.is_empty(), "{again:?}");
+    assert_eq!(again.counts.in_place, 1);
 }

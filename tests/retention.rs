@@ -19,7 +19,8 @@ fn event(id: &str, timestamp: i64) -> ApEvent {
         org_id: None,
         site_id: "site-1".into(),
         site_name: None,
-        timestamp,
+        // Ten minutes apart: each is a change of its own, not a copy of the one before.
+        timestamp: mesa::model::EventTime::from_secs(timestamp * 600),
         source: Source::Webhook,
         received_at: Utc::now(),
         known_port: None,

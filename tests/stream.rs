@@ -132,7 +132,7 @@ async fn an_ap_seen_with_lldp_gets_its_port_without_any_webhook() {
     assert_eq!(connects[0].event.source, Source::Stream);
     assert_eq!(connects[0].outcome, Outcome::Applied);
     assert!(
-        connects[0].event.timestamp > 0,
+        connects[0].event.timestamp.millis() > 0,
         "the event carries Mist's time of the report"
     );
     // The LLDP data of the message served the lookup: no AP search in Mist.
@@ -671,6 +671,7 @@ async fn an_ap_gone_while_mesa_was_down_is_found_by_its_silence() {
         store
             .upsert_port(&PortRecord {
                 switch_name: "sw1".into(),
+                switch_mac: None,
                 port: port.clone(),
                 site_id: SITE.into(),
                 profile: Profile::Ap,

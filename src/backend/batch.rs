@@ -2,7 +2,8 @@
 //! (one session, one lock, one commit). A rollout of 48 APs on one switch then costs one or
 //! two commits instead of 48, which matters when a commit on an EX takes tens of seconds.
 //!
-//! Each switch has a lane (a task and a queue). While a batch is being applied, new changes
+//! Each switch has a lane (a task and a queue), keyed by the switch's MAC where known (LLDP
+//! and Mist may spell its name differently). While a batch is being applied, new changes
 //! pile up in the queue and become the next batch. Switches proceed in parallel; a backend
 //! bounds its own sessions.
 
@@ -55,7 +56,7 @@ impl Batcher {
     /// Applies one change, together with whatever else is pending for its switch.
     pub async fn apply(&self, change: PortChange) -> Result<PortResult, BackendError> {
         let (reply, answer) = oneshot::channel();
-        let switch = change.switch.name.clone();
+        let switch = change.switch.key();
         let mut job = Job { change, reply };
         // A lane whose task ended (it never does on its own) is replaced, not lost.
         for _ in 0..2 {
@@ -100,10 +101,14 @@ async fn lane(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-async fn apply_batch(inner: &Inner, jobs: Vec<Job>) {
+async fn apply_batch(inner: &Inner, mut jobs: Vec<Job>) {
+    // The newest reference carries the freshest name and address; every change of the batch
+    // is addressed the same way (one switch, whatever LLDP or Mist called it).
+    let switch = jobs[jobs.len() - 1].change.switch.clone();
+    for job in &mut jobs {
+        job.change.switch = switch.clone();
+    }
     let changes: Vec<PortChange> = jobs.iter().map(|j| j.change.clone()).collect();
-    // The newest reference carries the freshest address.
-    let switch = changes[changes.len() - 1].switch.clone();
     let kind = inner.backend.kind();
     let result = inner.backend.apply(&switch, &changes).await;
     match result {
@@ -201,6 +206,31 @@ mod tests {
         let batches = backend.batches();
         assert_eq!(batches.len(), 2, "one batch per switch");
         assert!(batches.iter().any(|b| b.len() == 12));
+    }
+
+    /// LLDP and Mist name one switch differently: its MAC makes it one lane, one batch, and
+    /// every change of the batch addressed the same way (a backend refuses mixed names).
+    #[tokio::test]
+    async fn one_switch_under_two_names_is_one_batch() {
+        let backend = Arc::new(DryRun::new());
+        let batcher = Batcher::new(backend.clone(), Duration::from_millis(50), Metrics::new());
+        let mac = Mac::parse("d420b0000001").ok();
+        let tasks: Vec<_> = [("sw1.campus.example", 1), ("sw1", 2)]
+            .into_iter()
+            .map(|(name, port)| {
+                let mut c = change(name, port);
+                c.switch.mac = mac.clone();
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.apply(c).await })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().is_ok());
+        }
+        let batches = backend.batches();
+        assert_eq!(batches.len(), 1, "{batches:?}");
+        assert!(batches[0].iter().all(|c| c.switch == batches[0][0].switch));
+        assert!(crate::backend::ensure_one_switch(&batches[0][0].switch, &batches[0]).is_ok());
     }
 
     /// Fails every call with a fixed error and counts the calls.

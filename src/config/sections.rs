@@ -472,11 +472,17 @@ pub struct JournalConfig {
     /// Runs of one event that ended with mesa stopping uncleanly (crash, kill) before it is
     /// parked as failed instead of run again.
     pub max_attempts: u32,
+    /// Two reports of the same change of one AP (same kind, event times at most this far
+    /// apart, no other change in between) are one event: org- and site-level webhooks.
+    pub dedupe_window: Duration,
 }
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { max_attempts: 5 }
+        JournalConfig {
+            max_attempts: 5,
+            dedupe_window: Duration::from_secs(120),
+        }
     }
 }
 

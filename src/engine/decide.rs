@@ -13,10 +13,10 @@ use super::guards::{ports, sites};
 use super::holds::HoldKind;
 use super::lookup::{Lookup, LookupError};
 use super::wait::Wait;
-use super::{plan, Inner};
+use super::{plan, Inner, Order};
 use crate::model::{
-    ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, Outcome, PortChange, Profile,
-    Source, SwitchRef,
+    ApEvent, Decision, EventKind, GuardVerdict, InterfaceName, KnownPort, Outcome, PortChange,
+    Profile, Source, SwitchRef,
 };
 
 /// Why a step stopped the flow.
@@ -32,9 +32,9 @@ type Flow<T> = Result<T, Stop>;
 pub(crate) struct Run<'a> {
     inner: &'a Inner,
     event: ApEvent,
-    seq: u64,
+    order: Order,
     /// None for `mesa replay`: no delays, nothing can supersede.
-    newest: Option<watch::Receiver<u64>>,
+    newest: Option<watch::Receiver<Order>>,
     lookups: Vec<String>,
     verdicts: Vec<GuardVerdict>,
     changes: Vec<PortChange>,
@@ -56,13 +56,13 @@ impl<'a> Run<'a> {
     pub(crate) fn new(
         inner: &'a Inner,
         event: ApEvent,
-        seq: u64,
-        newest: Option<watch::Receiver<u64>>,
+        order: Order,
+        newest: Option<watch::Receiver<Order>>,
     ) -> Run<'a> {
         Run {
             inner,
             event,
-            seq,
+            order,
             newest,
             lookups: Vec::new(),
             verdicts: Vec::new(),
@@ -81,6 +81,66 @@ impl<'a> Run<'a> {
     /// announces it and closes its journal entry.
     pub(crate) async fn finish(mut self) -> Decision {
         let started = Instant::now();
+        let outcome = match self.older_than_journaled().await {
+            Some(outcome) => outcome,
+            None => self.run_to_the_end(started).await,
+        };
+        if self.handed_back {
+            // No decision recorded: the journal entry stays open and the event resumes at the
+            // next start, from its beginning (its wait was cut short, not done).
+            tracing::info!("mesa is stopping: event handed back to the journal");
+            let handed_back = self.superseded();
+            return self.decision(handed_back, started);
+        }
+        // A re-check that is held again or found nothing new was already announced once.
+        let recheck = matches!(self.event.source, Source::Recheck { .. });
+        if recheck && (matches!(outcome, Outcome::Skipped { .. }) || self.hold.is_some()) {
+            self.quiet = true;
+        }
+        self.schedule_recheck().await;
+        let decision = self.decision(outcome, started);
+        if let Err(e) = self.inner.journal.finish(decision.clone()).await {
+            tracing::error!(error = %e, "decision not recorded, journal entry not closed; the event will be re-run at the next start");
+        }
+        self.announce(&decision);
+        decision
+    }
+
+    /// An event that happened before one already journaled for the same AP (or port) is an
+    /// older observation: recorded, never acted on, so it cannot undo the newer one.
+    async fn older_than_journaled(&mut self) -> Option<Outcome> {
+        // `mesa replay` runs an old event on purpose.
+        self.newest.as_ref()?;
+        let newer = match self.inner.store.journal_newer(&self.event).await {
+            Ok(newer) => newer?,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check for newer events; handling this one");
+                return None;
+            }
+        };
+        let reason = format!(
+            "stale: {} {} at {} (via {}) is newer than this event ({}); recorded, not acted on",
+            newer.kind,
+            newer.id,
+            newer.timestamp,
+            newer.source.as_str(),
+            self.event.timestamp
+        );
+        let verdict = GuardVerdict::hold("stale", reason.clone()).with_numbers(serde_json::json!({
+            "event_time": self.event.timestamp.secs_f64(),
+            "newer_event_time": newer.timestamp.secs_f64(),
+            "newer_event_id": newer.id,
+        }));
+        self.inner.metrics.guard_verdict(&verdict.guard, false);
+        self.verdicts.push(verdict);
+        Some(Outcome::Skipped {
+            guard: "stale".into(),
+            reason,
+        })
+    }
+
+    /// The flow with its retries, to a final outcome.
+    async fn run_to_the_end(&mut self, started: Instant) -> Outcome {
         let engine = &self.inner.config.engine;
         let mut attempt = 0u32;
         let max_age = self.inner.config.mist.max_event_age.get();
@@ -89,14 +149,14 @@ impl<'a> Run<'a> {
         // A replayed event is not a sign of life of the AP: it does not count as a flap.
         if self.stale.is_none() {
             let flapping = if recheck {
-                self.inner.flap.peek(&self.event.ap_mac)
+                self.inner.flap.peek(self.event.subject())
             } else {
-                self.inner.flap.observe(&self.event.ap_mac)
+                self.inner.flap.observe(self.event.subject())
             };
             self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
             self.flap = Some(flapping.verdict);
         }
-        let outcome = loop {
+        loop {
             attempt += 1;
             self.reset();
             match self.flow().await {
@@ -140,25 +200,7 @@ impl<'a> Run<'a> {
                     };
                 }
             }
-        };
-        if self.handed_back {
-            // No decision recorded: the journal entry stays open and the event resumes at the
-            // next start, from its beginning (its wait was cut short, not done).
-            tracing::info!("mesa is stopping: event handed back to the journal");
-            let handed_back = self.superseded();
-            return self.decision(handed_back, started);
         }
-        // A re-check that is held again or found nothing new was already announced once.
-        if recheck && (matches!(outcome, Outcome::Skipped { .. }) || self.hold.is_some()) {
-            self.quiet = true;
-        }
-        self.schedule_recheck().await;
-        let decision = self.decision(outcome, started);
-        if let Err(e) = self.inner.journal.finish(decision.clone()).await {
-            tracing::error!(error = %e, "decision not recorded, journal entry not closed; the event will be re-run at the next start");
-        }
-        self.announce(&decision);
-        decision
     }
 
     /// Writes the re-check of a hold to the journal before the held decision closes, so a
@@ -171,7 +213,7 @@ impl<'a> Run<'a> {
         if self.newest.is_none() {
             return;
         }
-        let (recheck, delay) = self.inner.holds.follow_up(&self.event, kind, self.seq);
+        let (recheck, delay) = self.inner.holds.follow_up(&self.event, kind, self.order.1);
         let due = recheck.received_at;
         match self.inner.journal.accept(vec![recheck]).await {
             Ok(_) => self.step(format!(
@@ -267,18 +309,17 @@ impl<'a> Run<'a> {
 
     /// Waits `delay` unless a newer event of the same AP arrives first (returns true then).
     async fn pause(&mut self, delay: Duration) -> bool {
-        // A NAC trigger names its port: no wait, and a trigger for another port of the same
-        // switch (same lane when no AP was named) must not cancel it.
+        // A NAC trigger names its port and saw the change itself: nothing to wait for.
         if self.event.source == Source::External {
             return false;
         }
         let Some(newest) = self.newest.as_mut() else {
             return false;
         };
-        let seq = self.seq;
+        let order = self.order;
         // Checked before the zero-delay shortcut: a newer event already queued wins even
         // when this one has nothing to wait for.
-        if *newest.borrow() > seq {
+        if *newest.borrow() > order {
             return true;
         }
         if delay.is_zero() {
@@ -292,13 +333,13 @@ impl<'a> Run<'a> {
         }
         let woken_early = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
-            changed = newest.wait_for(|n| *n > seq) => changed.is_ok(),
+            changed = newest.wait_for(|n| *n > order) => changed.is_ok(),
             stop = stopping.wait_for(|s| *s) => {
                 self.handed_back = stop.is_ok();
                 self.handed_back
             }
         };
-        woken_early || *newest.borrow() > seq
+        woken_early || *newest.borrow() > order
     }
 
     /// The wait before acting on an event: Mist needs a moment to learn a new LLDP neighbor,
@@ -307,7 +348,7 @@ impl<'a> Run<'a> {
     fn settle(&self, configured: Duration) -> Duration {
         if matches!(
             self.event.source,
-            Source::Reconcile | Source::Recheck { .. }
+            Source::Reconcile | Source::FollowUp | Source::Recheck { .. }
         ) {
             Duration::ZERO
         } else {
@@ -370,8 +411,9 @@ impl<'a> Run<'a> {
     }
 
     /// AP_CONNECTED and AP_RESTARTED: give the AP's port the AP profile. If mesa knew the
-    /// AP on another port, the AP is provably elsewhere now, so that port is reverted too
-    /// (a quick move can supersede the AP_DISCONNECTED that would have reverted it).
+    /// AP on another port, the AP is provably elsewhere now, so that port is reverted too, by
+    /// a follow-up event of its own (a quick move can supersede the AP_DISCONNECTED that
+    /// would have reverted it).
     async fn connected(&mut self) -> Flow<Outcome> {
         let restarted = self.event.kind == EventKind::ApRestarted;
         if self.event.known_port.is_none()
@@ -387,7 +429,7 @@ impl<'a> Run<'a> {
         } else {
             "AP connected"
         };
-        if self.event.is_portless_trigger() {
+        if self.event.is_port_only() {
             return self.set_ap_port(&found.switch, &found.port, reason).await;
         }
         let previous = self
@@ -401,12 +443,12 @@ impl<'a> Run<'a> {
             self.remember_ap(&found.switch, &found.port).await?;
             return Ok(outcome);
         };
-        if previous.switch_name == found.switch.name && previous.port == found.port {
+        if previous.switch().same_as(&found.switch) && previous.port == found.port {
             if restarted {
                 let record = self
                     .inner
                     .store
-                    .port(&found.switch.name, &found.port)
+                    .port(&found.switch, &found.port)
                     .await
                     .map_err(store_error)?;
                 if record.is_some_and(|r| r.profile == Profile::Ap) {
@@ -426,35 +468,60 @@ impl<'a> Run<'a> {
             "AP moved: was on {} {}, now on {} {}",
             previous.switch_name, previous.port, found.switch.name, found.port
         ));
-        // The AP is provably elsewhere: no outage / LLDP guard for the old port, but the
-        // port rules still hold.
-        let old_switch = SwitchRef {
-            name: previous.switch_name.clone(),
-            site_id: previous.site_id.clone(),
-            mac: previous.switch_mac.clone(),
-            mgmt_addr: None,
-        };
-        let revert = self
-            .revert_port(
-                &old_switch,
-                &previous.port,
-                false,
-                "AP seen on another port",
-            )
-            .await;
-        // The new port first: the AP needs service more than the old port needs closing.
+        // The new port first: the AP needs service more than the old port needs closing, and
+        // a locked or unreachable old switch must not hold it up. Only once the new port is
+        // set does the store move the AP: until then a retry still sees the old location.
         let set = self
             .set_ap_port(&found.switch, &found.port, "AP on a new port")
-            .await?;
-        match revert {
-            // Only now does the store move the AP: until the old port is handled, a retry
-            // must still see it there and try again.
-            Ok(_) | Err(Stop::Final(Outcome::Skipped { .. })) => {
-                self.remember_ap(&found.switch, &found.port).await?;
-                Ok(set)
-            }
-            Err(stop) => Err(stop),
+            .await;
+        if let Err(Stop::Transient(_)) = set {
+            // Retried as a whole; the old port waits for the new one's outcome.
+            return set;
         }
+        // The AP left the old port whatever became of the new one. Its revert is its own
+        // durable event (own lane, own retries), journaled before the AP record moves so
+        // that a crash in between re-runs this event, never forgets the old port.
+        self.follow_up_old_port(&previous).await?;
+        let set = set?;
+        self.remember_ap(&found.switch, &found.port).await?;
+        Ok(set)
+    }
+
+    /// Journals the revert of the port a moved AP left: the AP is provably elsewhere, so no
+    /// outage / LLDP guard applies to it, but the port rules (managed by mesa for this AP,
+    /// protected ports) are checked when it runs.
+    async fn follow_up_old_port(&mut self, previous: &crate::store::ApRecord) -> Flow<()> {
+        let old_switch = previous.switch();
+        let follow_up = ApEvent {
+            // Derived from this event: a re-run of this event journals the same follow-up
+            // once.
+            id: format!("{}-old-port", self.event.id),
+            kind: EventKind::ApDisconnected,
+            ap_mac: self.event.ap_mac.clone(),
+            ap_name: self.event.ap_name.clone(),
+            org_id: self.event.org_id.clone(),
+            site_id: old_switch.site_id.clone(),
+            site_name: None,
+            timestamp: self.event.timestamp,
+            source: Source::FollowUp,
+            received_at: Utc::now(),
+            known_port: Some(KnownPort {
+                switch_mac: old_switch.mac.clone(),
+                port: previous.port.to_string(),
+                port_only: true,
+                recorded: Some(old_switch),
+            }),
+        };
+        self.inner
+            .journal
+            .accept(vec![follow_up.clone()])
+            .await
+            .map_err(store_error)?;
+        self.step(format!(
+            "old port {} {}: reverted by its own event {}",
+            previous.switch_name, previous.port, follow_up.id
+        ));
+        Ok(())
     }
 
     async fn disconnected(&mut self) -> Flow<Outcome> {
@@ -474,13 +541,12 @@ impl<'a> Run<'a> {
             // The trigger names the port; the NAC saw the device leave it, so Mist's cloud
             // view (outage, LLDP) has nothing to add.
             let found = self.locate().await?;
+            let reason = match &self.event.known_port {
+                Some(known) if known.recorded.is_some() => "AP seen on another port",
+                _ => "device left (external trigger)",
+            };
             return self
-                .revert_port(
-                    &found.switch,
-                    &found.port,
-                    false,
-                    "device left (external trigger)",
-                )
+                .revert_port(&found.switch, &found.port, false, reason)
                 .await;
         }
         let (switch, port) = match self
@@ -500,13 +566,7 @@ impl<'a> Run<'a> {
                 if self.event.site_id.is_empty() {
                     self.event.site_id = ap.site_id.clone();
                 }
-                let switch = SwitchRef {
-                    name: ap.switch_name,
-                    site_id: ap.site_id,
-                    mac: ap.switch_mac,
-                    mgmt_addr: None,
-                };
-                (switch, ap.port)
+                (ap.switch(), ap.port)
             }
             None => {
                 self.step("no stored port for this AP; asking Mist for its last LLDP neighbor");
@@ -531,7 +591,7 @@ impl<'a> Run<'a> {
         let record = self
             .inner
             .store
-            .port(&switch.name, port)
+            .port(switch, port)
             .await
             .map_err(store_error)?;
         let only_managed = self.inner.config.guards.only_revert_managed;
@@ -543,7 +603,7 @@ impl<'a> Run<'a> {
         if disconnect_guards {
             // No permits here: both guards spend most of their time waiting (for a site's
             // drop to settle, for the LLDP recheck); their Mist reads are shared per site.
-            let mut wait = Wait::lane(self.newest.clone(), self.seq);
+            let mut wait = Wait::lane(self.newest.clone(), self.order);
             if let Some(outage) = &self.inner.outage {
                 let revert = Revert {
                     site_id: &switch.site_id,
@@ -616,13 +676,13 @@ impl<'a> Run<'a> {
         // One decision at a time per port: two APs swapping a port must not interleave
         // "check who owns it" and "apply". A revert re-checks ownership under the lock,
         // since the guards before it may have waited minutes (LLDP recheck).
-        let lock = self.inner.port_lock(&change.switch.name, &change.port);
+        let lock = self.inner.port_lock(&change.switch, &change.port);
         let _port = lock.lock().await;
         if change.profile == Profile::Secured {
             let record = self
                 .inner
                 .store
-                .port(&change.switch.name, &change.port)
+                .port(&change.switch, &change.port)
                 .await
                 .map_err(store_error)?;
             let only_managed = self.inner.config.guards.only_revert_managed;
@@ -676,6 +736,39 @@ impl<'a> Run<'a> {
                     reason: e.to_string(),
                 })
             })?;
+            if let Some(mut switch) = known.recorded {
+                self.step(format!(
+                    "switch {} on site {}, port {port} as mesa recorded it",
+                    switch.name, switch.site_id
+                ));
+                // The store keeps no address: Mist's record of the switch has it. Without
+                // it (Mist down, switch gone from Mist) the name still reaches the switch.
+                let org = self
+                    .event
+                    .org_id
+                    .clone()
+                    .or_else(|| self.inner.config.mist.org_id.clone());
+                if let (Some(mac), Some(org)) = (switch.mac.clone(), org) {
+                    let info = {
+                        let _permit = inner.permit().await;
+                        mist.switch_by_mac(&org, &mac).await
+                    };
+                    if let Ok(Some(info)) = info {
+                        switch.mgmt_addr = info.mgmt_ip;
+                    }
+                }
+                return Ok(Lookup {
+                    site_id: switch.site_id.clone(),
+                    ap_name: self.event.ap_name.clone(),
+                    switch,
+                    port,
+                });
+            }
+            let Some(switch_mac) = known.switch_mac else {
+                return Err(Stop::Final(Outcome::Rejected {
+                    reason: "the event names a port but no switch".into(),
+                }));
+            };
             let org = self
                 .event
                 .org_id
@@ -688,12 +781,12 @@ impl<'a> Run<'a> {
                 })?;
             let switch = {
                 let _permit = inner.permit().await;
-                mist.switch_by_mac(&org, &known.switch_mac).await
+                mist.switch_by_mac(&org, &switch_mac).await
             }
             .map_err(|e| Stop::Transient(e.to_string()))?;
             let Some(switch) = switch else {
                 return Err(Stop::Final(Outcome::Failed {
-                    error: format!("no switch with MAC {} in the org", known.switch_mac),
+                    error: format!("no switch with MAC {switch_mac} in the org"),
                 }));
             };
             self.step(format!(

@@ -20,7 +20,11 @@ pub fn check(event: &ApEvent, max_age: Duration) -> Option<GuardVerdict> {
     }
     let received = event.received_at.timestamp();
     // A sender clock ahead of ours is not a replay; only lateness counts.
-    let age = received.saturating_sub(event.timestamp).max(0) as u64;
+    let late_ms = event
+        .received_at
+        .timestamp_millis()
+        .saturating_sub(event.timestamp.millis());
+    let age = (late_ms.max(0) / 1000) as u64;
     if age <= max_age.as_secs() {
         return None;
     }
@@ -53,7 +57,7 @@ mod tests {
             org_id: None,
             site_id: "s".into(),
             site_name: None,
-            timestamp: received_at.timestamp() - age,
+            timestamp: crate::model::EventTime::from_secs(received_at.timestamp() - age),
             source,
             received_at,
             known_port: None,

@@ -177,7 +177,7 @@ mod tests {
             org_id: None,
             site_id: "s".into(),
             site_name: None,
-            timestamp: 1_700_000_000,
+            timestamp: crate::model::EventTime::from_secs(1_700_000_000),
             source: Source::Webhook,
             received_at: Utc::now(),
             known_port: None,

@@ -4,7 +4,11 @@
 //!
 //! Holds are not final: [`holds`] schedules a re-check for each.
 //!
-//! Ordering: each AP has a lane; its events are handled one at a time, in arrival order.
+//! Ordering: each AP has a lane; its events are handled one at a time, in arrival order. An
+//! event that names a port but no AP (a NAC trigger) has the port as its lane instead. What
+//! counts as newer is Mist's event time (arrival breaks ties): an event that happened before
+//! one already journaled for its lane is stale, recorded without acting, and never
+//! supersedes the newer one.
 //! Different APs run concurrently; `engine.max_concurrent` bounds how many talk to Mist at
 //! once. An event that is
 //! waiting (lookup delay, disconnect delay, retry backoff) is superseded by a newer event of
@@ -40,7 +44,7 @@ use crate::engine::lookup::Locator;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mist::MistClient;
-use crate::model::{ApEvent, Decision, InterfaceName, Mac};
+use crate::model::{ApEvent, Decision, InterfaceName, Subject, SwitchRef};
 use crate::notify::Notifications;
 use crate::store::{Store, StoreError};
 
@@ -76,7 +80,8 @@ pub(crate) struct Inner {
     pub(crate) protected: ProtectedPorts,
     pub(crate) flap: FlapGuard,
     pub(crate) holds: Holds,
-    lanes: DashMap<Mac, Lane>,
+    lanes: DashMap<Subject, Lane>,
+    /// Keyed by switch key (MAC, else name) and port.
     port_locks: DashMap<(String, InterfaceName), Arc<tokio::sync::Mutex<()>>>,
     /// Events submitted whose decision is not recorded yet (handed back ones stay here).
     unfinished: DashMap<String, ()>,
@@ -87,9 +92,13 @@ pub(crate) struct Inner {
     idle: Notify,
 }
 
+/// Which of two events of a lane is newer: event time (ms), then arrival.
+pub(crate) type Order = (i64, u64);
+
 struct Lane {
-    tx: mpsc::UnboundedSender<(u64, ApEvent)>,
-    newest: watch::Sender<u64>,
+    tx: mpsc::UnboundedSender<(Order, ApEvent)>,
+    /// The newest event submitted, as its [`Order`].
+    newest: watch::Sender<Order>,
     pending: usize,
 }
 
@@ -200,15 +209,15 @@ impl Engine {
         inner.holds.note(&event, seq);
         inner.in_flight.fetch_add(1, Ordering::SeqCst);
         inner.unfinished.insert(event.id.clone(), ());
-        let mac = event.ap_mac.clone();
+        let subject = event.subject();
         let mut event = event;
         // A lane whose task died (it should not) is replaced once rather than losing events.
         for _ in 0..2 {
             // The shard lock held by `entry` makes submit and lane retirement exclusive.
-            let mut lane = inner.lanes.entry(mac.clone()).or_insert_with(|| {
+            let mut lane = inner.lanes.entry(subject.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let (newest, newest_rx) = watch::channel(0);
-                tokio::spawn(run_lane(self.inner.clone(), mac.clone(), rx, newest_rx));
+                let (newest, newest_rx) = watch::channel((i64::MIN, 0));
+                tokio::spawn(run_lane(self.inner.clone(), subject.clone(), rx, newest_rx));
                 Lane {
                     tx,
                     newest,
@@ -216,17 +225,26 @@ impl Engine {
                 }
             });
             lane.pending += 1;
-            lane.newest.send_replace(seq);
-            match lane.tx.send((seq, event)) {
+            let order = (event.timestamp.ordering(), seq);
+            // Only a newer event ends a waiting one's wait: an older one queued behind it
+            // (a late delivery, a reconcile reading from before) is stale when its turn comes.
+            lane.newest.send_if_modified(|newest| {
+                let newer = order > *newest;
+                if newer {
+                    *newest = order;
+                }
+                newer
+            });
+            match lane.tx.send((order, event)) {
                 Ok(()) => return,
                 Err(mpsc::error::SendError((_, returned))) => {
                     event = returned;
                     drop(lane);
-                    inner.lanes.remove(&mac);
+                    inner.lanes.remove(&subject);
                 }
             }
         }
-        tracing::error!(ap = %mac, event_id = %event.id, "AP lane unavailable; the event stays in the journal for the next start");
+        tracing::error!(subject = %subject, event_id = %event.id, "AP lane unavailable; the event stays in the journal for the next start");
         inner.event_done();
     }
 
@@ -234,7 +252,7 @@ impl Engine {
     pub async fn decide_now(&self, event: ApEvent) -> Decision {
         // Counts the Mist calls the decision took (`decision()` reads it).
         crate::mist::CallCount::new()
-            .scope(decide::Run::new(&self.inner, event, 0, None).finish())
+            .scope(decide::Run::new(&self.inner, event, (0, 0), None).finish())
             .await
     }
 
@@ -291,19 +309,18 @@ pub struct Drained {
 
 async fn run_lane(
     inner: Arc<Inner>,
-    mac: Mac,
-    mut rx: mpsc::UnboundedReceiver<(u64, ApEvent)>,
-    newest: watch::Receiver<u64>,
+    subject: Subject,
+    mut rx: mpsc::UnboundedReceiver<(Order, ApEvent)>,
+    newest: watch::Receiver<Order>,
 ) {
-    while let Some((seq, event)) = rx.recv().await {
-        let span =
-            tracing::info_span!("event", event_id = %event.id, ap = %mac, kind = %event.kind);
+    while let Some((order, event)) = rx.recv().await {
+        let span = tracing::info_span!("event", event_id = %event.id, subject = %subject, kind = %event.kind);
         // Stopping: an event not started yet stays in the journal for the next start.
         if !*inner.stopping.borrow() {
             let id = event.id.clone();
             let decision = tracing::Instrument::instrument(
                 crate::mist::CallCount::new()
-                    .scope(decide::Run::new(&inner, event, seq, Some(newest.clone())).finish()),
+                    .scope(decide::Run::new(&inner, event, order, Some(newest.clone())).finish()),
                 span,
             )
             .await;
@@ -312,12 +329,12 @@ async fn run_lane(
             }
         }
         let retired = {
-            if let Some(mut lane) = inner.lanes.get_mut(&mac) {
+            if let Some(mut lane) = inner.lanes.get_mut(&subject) {
                 lane.pending -= 1;
             }
             inner
                 .lanes
-                .remove_if(&mac, |_, lane| lane.pending == 0)
+                .remove_if(&subject, |_, lane| lane.pending == 0)
                 .is_some()
         };
         inner.event_done();
@@ -346,11 +363,11 @@ impl Inner {
     /// The lock that serialises decisions about one switch port.
     pub(crate) fn port_lock(
         &self,
-        switch: &str,
+        switch: &SwitchRef,
         port: &InterfaceName,
     ) -> Arc<tokio::sync::Mutex<()>> {
         self.port_locks
-            .entry((switch.to_string(), port.clone()))
+            .entry((switch.key(), port.clone()))
             .or_default()
             .clone()
     }

@@ -31,6 +31,7 @@ pub fn change(
 pub fn port_record(change: &PortChange, event_id: &str) -> PortRecord {
     PortRecord {
         switch_name: change.switch.name.clone(),
+        switch_mac: change.switch.mac.clone(),
         port: change.port.clone(),
         site_id: change.switch.site_id.clone(),
         profile: change.profile,

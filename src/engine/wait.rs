@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::Order;
+
 pub struct Wait {
     /// The newest event number of the AP's lane; `None` waits without interruption.
-    newest: Option<watch::Receiver<u64>>,
-    seq: u64,
+    newest: Option<watch::Receiver<Order>>,
+    order: Order,
     superseded: bool,
 }
 
@@ -18,16 +20,16 @@ impl Wait {
     pub fn plain() -> Wait {
         Wait {
             newest: None,
-            seq: 0,
+            order: (0, 0),
             superseded: false,
         }
     }
 
-    /// A wait for event `seq` of a lane whose newest event number is `newest`.
-    pub(crate) fn lane(newest: Option<watch::Receiver<u64>>, seq: u64) -> Wait {
+    /// A wait for the event at `order` of a lane whose newest event number is `newest`.
+    pub(crate) fn lane(newest: Option<watch::Receiver<Order>>, order: Order) -> Wait {
         Wait {
             newest,
-            seq,
+            order,
             superseded: false,
         }
     }
@@ -37,16 +39,16 @@ impl Wait {
         if self.superseded {
             return false;
         }
-        let seq = self.seq;
+        let order = self.order;
         let Some(newest) = self.newest.as_mut() else {
             tokio::time::sleep(delay).await;
             return true;
         };
         let newer = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
-            changed = newest.wait_for(|n| *n > seq) => changed.is_ok(),
+            changed = newest.wait_for(|n| *n > order) => changed.is_ok(),
         };
-        self.superseded = newer || *newest.borrow() > seq;
+        self.superseded = newer || *newest.borrow() > order;
         !self.superseded
     }
 

@@ -78,11 +78,12 @@ pub async fn receive(
         let switch_mac = Mac::parse(&trigger.switch_mac).map_err(|e| format!("switch_mac: {e}"))?;
         let port =
             InterfaceName::parse(&trigger.switch_port).map_err(|e| format!("switch_port: {e}"))?;
-        let ap_mac = match &trigger.ap_mac {
-            Some(raw) => Mac::parse(raw).map_err(|e| format!("ap_mac: {e}"))?,
-            // Without an AP, events of one switch port are ordered together.
-            None => switch_mac.clone(),
-        };
+        let ap_mac = trigger
+            .ap_mac
+            .as_deref()
+            .map(Mac::parse)
+            .transpose()
+            .map_err(|e| format!("ap_mac: {e}"))?;
         Ok::<_, String>((switch_mac, port, ap_mac))
     })();
     let (switch_mac, port, ap_mac) = match parsed {
@@ -96,7 +97,9 @@ pub async fn receive(
     let event = ApEvent {
         id: uuid::Uuid::new_v4().to_string(),
         kind,
-        ap_mac,
+        // Without an AP the event is about the port alone (its own lane and flap count);
+        // the switch MAC stands in where the audit wants a device.
+        ap_mac: ap_mac.clone().unwrap_or_else(|| switch_mac.clone()),
         ap_name: trigger.ap_name,
         org_id: state
             .config
@@ -106,12 +109,14 @@ pub async fn receive(
             .or_else(|| state.config.mist.org_id.clone()),
         site_id: String::new(),
         site_name: None,
-        timestamp: now.timestamp_millis(),
+        timestamp: now.into(),
         source: Source::External,
         received_at: now,
         known_port: Some(KnownPort {
-            switch_mac,
+            switch_mac: Some(switch_mac),
             port: port.to_string(),
+            port_only: ap_mac.is_none(),
+            recorded: None,
         }),
     };
     let id = event.id.clone();

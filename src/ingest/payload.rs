@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::{ApEvent, EventKind, Mac, Source};
+use crate::model::{ApEvent, EventKind, EventTime, Mac, Source};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
@@ -192,7 +192,7 @@ fn event(raw: Value, received_at: chrono::DateTime<Utc>) -> Result<Judged, (Skip
         // Optional in the spec: empty means "find it through the org".
         site_id: raw.site_id.unwrap_or_default().trim().to_string(),
         site_name: raw.site_name,
-        timestamp: timestamp as i64,
+        timestamp: EventTime::from_epoch(timestamp),
         source: Source::Webhook,
         received_at,
         known_port: None,

@@ -371,7 +371,7 @@ mod tests {
                 org_id: Some("6f4bf402-45f9-4b6b-a2e0-1a2b3c4d5e6f".into()),
                 site_id: "978c48e6-6ef6-11e6-8bbf-02e208b2d34f".into(),
                 site_name: Some("Campus North".into()),
-                timestamp: 1_700_000_000,
+                timestamp: crate::model::EventTime::from_secs(1_700_000_000),
                 source: Source::Webhook,
                 received_at: Utc::now(),
                 known_port: None,

@@ -66,7 +66,7 @@ mod tests {
                 org_id: None,
                 site_id: site.into(),
                 site_name: Some(format!("name-{site}")),
-                timestamp: 0,
+                timestamp: crate::model::EventTime::from_secs(0),
                 source: Source::Webhook,
                 received_at: Utc::now(),
                 known_port: None,

@@ -26,7 +26,7 @@ use chrono::Utc;
 use crate::app::App;
 use crate::engine::guards::ports::ProtectedPorts;
 use crate::mist::{MistError, SwitchInfo};
-use crate::model::{ApEvent, KnownPort, Mac, Profile, Source};
+use crate::model::{same_switch_name, ApEvent, EventTime, KnownPort, Mac, Profile, Source};
 use crate::store::{ApRecord, PortRecord, StoreError};
 
 pub use plan::{Adoption, Counts, Planned, PortAction};
@@ -88,6 +88,8 @@ pub async fn run(app: &App, opts: &ReconcileOptions) -> Result<ReconcileReport, 
     let mut progress = progress::Progress::new(opts.progress);
 
     progress.phase("reading", 0);
+    // What the read shows was true no earlier than this.
+    let read_at = EventTime::now();
     let aps = mist.org_ap_stats(&org, site).await?;
     progress.set(0, format!("{} APs from Mist", aps.len()));
 
@@ -132,7 +134,7 @@ pub async fn run(app: &App, opts: &ReconcileOptions) -> Result<ReconcileReport, 
     if opts.adopt && !opts.dry_run {
         adopt(app, &plan.adoptions).await?;
     } else if !opts.dry_run && !plan.planned.is_empty() {
-        let stamp = run_stamp();
+        let stamp = run_stamp(read_at);
         let events: Vec<ApEvent> = plan.planned.iter().map(|p| event(p, &org, stamp)).collect();
         event_ids = events.iter().map(|e| e.id.clone()).collect();
         let accepted = app.journal.accept(events).await?;
@@ -246,13 +248,22 @@ async fn stored_aps(
     Ok(out)
 }
 
-/// The switch of `name` as Mist knows it on `site`, exact name before first label. Never a
-/// switch of another site: two sites may both have an "sw1", and naming the wrong one would
-/// configure an unrelated port. Without a match the engine does its own (site-scoped) lookup.
-fn find_switch<'a>(switches: &'a [SwitchInfo], site: &str, name: &str) -> Option<&'a SwitchInfo> {
-    let exact = |s: &&SwitchInfo| s.name.trim().eq_ignore_ascii_case(name.trim());
-    let short = |s: &&SwitchInfo| plan::same_switch(&s.name, name);
+/// The switch as Mist knows it on `site`: by MAC when the plan knows it, else by name (exact
+/// before first label). Never a switch of another site: two sites may both have an "sw1",
+/// and naming the wrong one would configure an unrelated port. Without a match the engine
+/// does its own (site-scoped) lookup.
+fn find_switch<'a>(
+    switches: &'a [SwitchInfo],
+    site: &str,
+    mac: Option<&Mac>,
+    name: &str,
+) -> Option<&'a SwitchInfo> {
     let on_site = |s: &&SwitchInfo| s.site_id == site;
+    if let Some(found) = mac.and_then(|m| switches.iter().filter(on_site).find(|s| &s.mac == m)) {
+        return Some(found);
+    }
+    let exact = |s: &&SwitchInfo| s.name.trim().eq_ignore_ascii_case(name.trim());
+    let short = |s: &&SwitchInfo| same_switch_name(&s.name, name);
     switches
         .iter()
         .filter(on_site)
@@ -266,15 +277,28 @@ fn fill_switches(plan: &mut plan::Plan, switches: &[SwitchInfo]) {
         let Some(target) = planned.ap_target() else {
             continue;
         };
-        planned.known_port =
-            find_switch(switches, &target.site_id, &target.switch).map(|s| KnownPort {
-                switch_mac: s.mac.clone(),
-                port: target.port.to_string(),
-            });
+        planned.known_port = find_switch(
+            switches,
+            &target.site_id,
+            target.switch_mac.as_ref(),
+            &target.switch,
+        )
+        .map(|s| KnownPort {
+            switch_mac: Some(s.mac.clone()),
+            port: target.port.to_string(),
+            port_only: false,
+            recorded: None,
+        });
     }
     for adoption in &mut plan.adoptions {
-        adoption.switch_mac =
-            find_switch(switches, &adoption.site_id, &adoption.switch).map(|s| s.mac.clone());
+        adoption.switch_mac = find_switch(
+            switches,
+            &adoption.site_id,
+            adoption.switch_mac.as_ref(),
+            &adoption.switch,
+        )
+        .map(|s| s.mac.clone())
+        .or(adoption.switch_mac.take());
     }
 }
 
@@ -285,6 +309,7 @@ async fn adopt(app: &App, adoptions: &[Adoption]) -> Result<(), StoreError> {
         app.store
             .upsert_port(&PortRecord {
                 switch_name: a.switch.clone(),
+                switch_mac: a.switch_mac.clone(),
                 port: a.port.clone(),
                 site_id: a.site_id.clone(),
                 profile: Profile::Ap,
@@ -313,7 +338,9 @@ async fn adopt(app: &App, adoptions: &[Adoption]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn event(p: &Planned, org: &str, stamp: i64) -> ApEvent {
+/// The event for a plan, timed when its reading was true (see [`Planned::observed`]): a
+/// newer event of the AP that arrived meanwhile makes it stale, never the other way round.
+fn event(p: &Planned, org: &str, stamp: EventTime) -> ApEvent {
     ApEvent {
         id: uuid::Uuid::new_v4().to_string(),
         kind: p.kind,
@@ -322,22 +349,22 @@ fn event(p: &Planned, org: &str, stamp: i64) -> ApEvent {
         org_id: Some(org.to_string()),
         site_id: p.site_id.clone(),
         site_name: None,
-        timestamp: stamp,
+        timestamp: p.observed.unwrap_or(stamp),
         source: Source::Reconcile,
         received_at: Utc::now(),
         known_port: p.known_port.clone(),
     }
 }
 
-/// The timestamp of this run's events: epoch seconds, strictly increasing within the
-/// process, so each run's events have their own dedupe keys (`reconcile:mac:kind:ts`).
-fn run_stamp() -> i64 {
+/// The time of this run's read, strictly increasing within the process (milliseconds), so
+/// each run's events timed by it have their own dedupe keys (`reconcile:mac:kind:ts`).
+fn run_stamp(read_at: EventTime) -> EventTime {
     static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = Utc::now().timestamp();
+    let at = read_at.millis();
     match LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
-        Some(now.max(last + 1))
+        Some(at.max(last + 1))
     }) {
-        Ok(previous) | Err(previous) => now.max(previous + 1),
+        Ok(previous) | Err(previous) => EventTime::from_millis(at.max(previous + 1)),
     }
 }
 

@@ -12,8 +12,10 @@
 //! - an AP with an event still in the journal is left to that event, and ports that would
 //!   never converge (protected ports, ignored sites) are only mentioned.
 //!
-//! Switch names are compared case-insensitively and, failing that, by their first DNS label:
-//! LLDP may say `sw1.campus.example` where Mist's inventory says `sw1`.
+//! A switch is its MAC: the AP's LLDP `chassis_id` where it is a MAC mesa has recorded for a
+//! switch, against the MAC in the store. Where either side has no MAC, switch names are
+//! compared case-insensitively and, failing that, by their first DNS label: LLDP may say
+//! `sw1.campus.example` where Mist's inventory says `sw1`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
@@ -23,7 +25,9 @@ use serde::Serialize;
 use crate::engine::guards::ports::ProtectedPorts;
 use crate::engine::lookup::interface_from_lldp;
 use crate::mist::ApStat;
-use crate::model::{EventKind, InterfaceName, KnownPort, Mac, Profile};
+use crate::model::{
+    same_switch, EventKind, EventTime, InterfaceName, KnownPort, Mac, Profile, SwitchRef,
+};
 use crate::store::{ApRecord, PortRecord};
 
 /// Everything a plan is made from, read just before planning.
@@ -50,6 +54,8 @@ pub struct Snapshot<'a> {
 pub struct PortAction {
     pub site_id: String,
     pub switch: String,
+    /// The switch's MAC, when the store or LLDP (`chassis_id`) knows it.
+    pub switch_mac: Option<Mac>,
     pub port: InterfaceName,
     pub ap_mac: Mac,
     pub ap_name: Option<String>,
@@ -68,6 +74,10 @@ pub struct Planned {
     pub site_id: String,
     /// Filled by the run once the switch MAC is known; `None` lets the engine look the AP up.
     pub known_port: Option<KnownPort>,
+    /// When Mist last heard from the AP (`last_seen`, Mist's clock): the time the reading
+    /// behind a connect or a move was true. `None`: the time the run read Mist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<EventTime>,
     pub actions: Vec<PortAction>,
 }
 
@@ -118,47 +128,78 @@ pub struct Plan {
     pub counts: Counts,
 }
 
-/// Stored ports, findable by switch name (exact, else first label) and port.
+/// Stored ports, findable by switch MAC, else by name (exact, else first label).
 struct PortIndex<'a> {
-    exact: HashMap<(String, &'a InterfaceName), &'a PortRecord>,
-    short: HashMap<(String, &'a InterfaceName), &'a PortRecord>,
+    ports: Vec<&'a PortRecord>,
 }
 
 impl<'a> PortIndex<'a> {
     fn new(ports: impl Iterator<Item = &'a PortRecord>) -> PortIndex<'a> {
-        let mut index = PortIndex {
-            exact: HashMap::new(),
-            short: HashMap::new(),
-        };
-        for p in ports {
-            index
-                .exact
-                .insert((p.switch_name.to_ascii_lowercase(), &p.port), p);
-            index.short.insert((short_name(&p.switch_name), &p.port), p);
+        PortIndex {
+            ports: ports.collect(),
         }
-        index
     }
 
-    fn get(&self, switch: &str, port: &InterfaceName) -> Option<&'a PortRecord> {
-        self.exact
-            .get(&(switch.to_ascii_lowercase(), port))
-            .or_else(|| self.short.get(&(short_name(switch), port)))
-            .copied()
+    /// The MAC row first; else a row of the same name where either side lacks the MAC,
+    /// exact names before first labels.
+    fn get(&self, mac: Option<&Mac>, switch: &str, port: &InterfaceName) -> Option<&'a PortRecord> {
+        let on_port = || self.ports.iter().copied().filter(move |p| &p.port == port);
+        if let Some(mac) = mac {
+            if let Some(found) = on_port().find(|p| p.switch_mac.as_ref() == Some(mac)) {
+                return Some(found);
+            }
+        }
+        let named = |p: &&PortRecord| {
+            (mac.is_none() || p.switch_mac.is_none())
+                && same_switch(None, &p.switch_name, None, switch)
+        };
+        on_port()
+            .filter(named)
+            .find(|p| p.switch_name.trim().eq_ignore_ascii_case(switch.trim()))
+            .or_else(|| on_port().find(named))
     }
 }
 
-fn short_name(name: &str) -> String {
-    let name = name.trim();
-    name.split('.')
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(name)
-        .to_ascii_lowercase()
-}
-
-/// True when two switch names denote the same switch.
-pub fn same_switch(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim()) || short_name(a) == short_name(b)
+/// The revert of a port a moved AP left behind, as an event naming the port as recorded.
+fn left_behind(
+    record: &PortRecord,
+    owner: &Mac,
+    name: Option<String>,
+    now_on: &Location,
+) -> Planned {
+    let switch = SwitchRef {
+        name: record.switch_name.clone(),
+        site_id: record.site_id.clone(),
+        mac: record.switch_mac.clone(),
+        mgmt_addr: None,
+    };
+    Planned {
+        kind: EventKind::ApDisconnected,
+        ap_mac: owner.clone(),
+        ap_name: name.clone(),
+        site_id: record.site_id.clone(),
+        known_port: Some(KnownPort {
+            switch_mac: record.switch_mac.clone(),
+            port: record.port.to_string(),
+            port_only: true,
+            recorded: Some(switch),
+        }),
+        observed: None,
+        actions: vec![PortAction {
+            site_id: record.site_id.clone(),
+            switch: record.switch_name.clone(),
+            switch_mac: record.switch_mac.clone(),
+            port: record.port.clone(),
+            ap_mac: owner.clone(),
+            ap_name: name,
+            current: Some(Profile::Ap),
+            target: Profile::Secured,
+            why: format!(
+                "AP is on {} {} now; this port was left behind by a move",
+                now_on.switch, now_on.port
+            ),
+        }],
+    }
 }
 
 fn is_ours(record: &PortRecord, ap: &Mac) -> bool {
@@ -172,10 +213,19 @@ fn age_text(secs: f64) -> String {
 /// Where an AP is plugged in according to its LLDP neighbor.
 struct Location {
     switch: String,
+    /// The LLDP chassis id, when it is the MAC of a switch the store knows: only then is it
+    /// surely the MAC Mist (and so the store) uses for that switch.
+    switch_mac: Option<Mac>,
     port: InterfaceName,
 }
 
-fn locate(ap: &ApStat) -> Result<Location, String> {
+impl Location {
+    fn is(&self, mac: Option<&Mac>, switch: &str, port: &InterfaceName) -> bool {
+        &self.port == port && same_switch(self.switch_mac.as_ref(), &self.switch, mac, switch)
+    }
+}
+
+fn locate(ap: &ApStat, known_switches: &HashSet<&Mac>) -> Result<Location, String> {
     let lldp = ap.lldp_stat.as_ref();
     let switch = lldp
         .and_then(|l| l.system_name.as_deref())
@@ -186,8 +236,13 @@ fn locate(ap: &ApStat) -> Result<Location, String> {
         lldp.and_then(|l| l.port_id.as_deref()),
         lldp.and_then(|l| l.port_desc.as_deref()),
     )?;
+    let switch_mac = lldp
+        .and_then(|l| l.chassis_id.as_deref())
+        .and_then(|c| Mac::parse(c).ok())
+        .filter(|m| known_switches.contains(m));
     Ok(Location {
         switch: switch.to_string(),
+        switch_mac,
         port,
     })
 }
@@ -200,6 +255,12 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
     let ignored = |site: &str| s.ignored_sites.iter().any(|i| i == site);
     let ports = PortIndex::new(s.ports.iter().filter(|p| in_scope(&p.site_id)));
     let stats: HashMap<&Mac, &ApStat> = s.aps.iter().map(|a| (&a.mac, a)).collect();
+    let known_switches: HashSet<&Mac> = s
+        .ports
+        .iter()
+        .filter_map(|p| p.switch_mac.as_ref())
+        .chain(s.stored_aps.values().filter_map(|a| a.switch_mac.as_ref()))
+        .collect();
     let mut sites = BTreeSet::new();
     // APs this plan has dealt with (planned, in place, busy, noted).
     let mut handled: HashSet<Mac> = HashSet::new();
@@ -227,7 +288,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             out.counts.busy += 1;
             continue;
         }
-        let here = match locate(ap) {
+        let here = match locate(ap, &known_switches) {
             Ok(here) => here,
             Err(why) => {
                 out.notes.push(format!("{label} is connected: {why}"));
@@ -241,13 +302,19 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             ));
             continue;
         }
-        let record = ports.get(&here.switch, &here.port);
+        let record = ports.get(here.switch_mac.as_ref(), &here.switch, &here.port);
         let stored = s.stored_aps.get(&ap.mac);
         let stored_elsewhere =
-            stored.filter(|r| !(same_switch(&r.switch_name, &here.switch) && r.port == here.port));
+            stored.filter(|r| !here.is(r.switch_mac.as_ref(), &r.switch_name, &r.port));
+        // The MAC the store has for this port's switch, when LLDP did not give one.
+        let here_mac = here
+            .switch_mac
+            .clone()
+            .or_else(|| record.and_then(|r| r.switch_mac.clone()));
         let row = |current: Option<Profile>, why: String| PortAction {
             site_id: site.clone(),
             switch: here.switch.clone(),
+            switch_mac: here_mac.clone(),
             port: here.port.clone(),
             ap_mac: ap.mac.clone(),
             ap_name: name.clone(),
@@ -272,7 +339,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
                     out.adoptions.push(Adoption {
                         site_id: site.clone(),
                         switch: here.switch.clone(),
-                        switch_mac: None,
+                        switch_mac: here_mac.clone(),
                         port: here.port.clone(),
                         ap_mac: ap.mac.clone(),
                         ap_name: name.clone(),
@@ -284,13 +351,14 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
         }
 
         if let Some(old) = stored_elsewhere {
-            let old_record = ports.get(&old.switch_name, &old.port);
+            let old_record = ports.get(old.switch_mac.as_ref(), &old.switch_name, &old.port);
             let mut actions = Vec::new();
             let from = format!("{} {}", old.switch_name, old.port);
             if old_record.is_some_and(|r| is_ours(r, &ap.mac)) {
                 actions.push(PortAction {
                     site_id: old.site_id.clone(),
                     switch: old.switch_name.clone(),
+                    switch_mac: old.switch_mac.clone(),
                     port: old.port.clone(),
                     ap_mac: ap.mac.clone(),
                     ap_name: name.clone(),
@@ -314,6 +382,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
                 ap_name: name.clone(),
                 site_id: site.clone(),
                 known_port: None,
+                observed: ap.last_seen.map(EventTime::from_secs_f64),
                 actions,
             });
             continue;
@@ -339,6 +408,7 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             ap_name: name.clone(),
             site_id: site.clone(),
             known_port: None,
+            observed: ap.last_seen.map(EventTime::from_secs_f64),
             actions: vec![row(record.map(|r| r.profile), why)],
         });
     }
@@ -361,25 +431,41 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
         let stored = s.stored_aps.get(owner);
         let stat = stats.get(owner).copied();
         if handled.contains(owner) {
-            // Connected: the AP pass dealt with it. A port left behind by an earlier move
-            // that the AP's record no longer points to cannot be named by an event.
-            let points_here = stored.is_some_and(|r| {
-                same_switch(&r.switch_name, &record.switch_name) && r.port == record.port
-            });
+            // Connected: the AP pass dealt with it, except for a port an earlier move left
+            // behind (its follow-up failed for good): where LLDP shows the AP elsewhere and
+            // its record no longer points here, the port is reverted by an event naming it.
+            let is_record = |mac: Option<&Mac>, name: &str, port: &InterfaceName| {
+                port == &record.port
+                    && same_switch(mac, name, record.switch_mac.as_ref(), &record.switch_name)
+            };
+            let points_here =
+                stored.is_some_and(|r| is_record(r.switch_mac.as_ref(), &r.switch_name, &r.port));
             let planned_here = out.planned.iter().any(|p| {
                 p.actions
                     .iter()
-                    .any(|a| same_switch(&a.switch, &record.switch_name) && a.port == record.port)
+                    .any(|a| is_record(a.switch_mac.as_ref(), &a.switch, &a.port))
             });
-            let connected_here = stat.and_then(|a| locate(a).ok()).is_some_and(|l| {
-                same_switch(&l.switch, &record.switch_name) && l.port == record.port
-            });
-            if !points_here && !planned_here && !connected_here {
+            let location = stat.and_then(|a| locate(a, &known_switches).ok());
+            let connected_here = location
+                .as_ref()
+                .is_some_and(|l| is_record(l.switch_mac.as_ref(), &l.switch, &l.port));
+            if points_here || planned_here || connected_here {
+                continue;
+            }
+            if s.pending.contains(owner) {
+                out.counts.busy += 1;
+                continue;
+            }
+            let Some(now_on) = location.filter(|_| s.protected.check(&record.port).proceed) else {
                 out.notes.push(format!(
                     "{at} is still recorded for AP {}, which is connected elsewhere: check it by hand",
                     owner.colon()
                 ));
-            }
+                continue;
+            };
+            let name = stat.and_then(|a| a.name.clone()).filter(|n| !n.is_empty());
+            out.counts.secured += 1;
+            out.planned.push(left_behind(record, owner, name, &now_on));
             continue;
         }
         if s.pending.contains(owner) {
@@ -422,7 +508,14 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             continue;
         }
         if let Some(r) = stored {
-            if !(same_switch(&r.switch_name, &record.switch_name) && r.port == record.port) {
+            let same = r.port == record.port
+                && same_switch(
+                    r.switch_mac.as_ref(),
+                    &r.switch_name,
+                    record.switch_mac.as_ref(),
+                    &record.switch_name,
+                );
+            if !same {
                 out.notes.push(format!(
                     "{at} is still recorded for AP {}, last recorded on {} {}: check it by hand",
                     owner.colon(),
@@ -457,9 +550,12 @@ pub fn plan(s: &Snapshot<'_>, adopt: bool) -> Plan {
             ap_name: name.clone(),
             site_id: record.site_id.clone(),
             known_port: None,
+            // "Disconnected for `revert_after`" is true as of the read.
+            observed: None,
             actions: vec![PortAction {
                 site_id: record.site_id.clone(),
                 switch: record.switch_name.clone(),
+                switch_mac: record.switch_mac.clone(),
                 port: record.port.clone(),
                 ap_mac: owner.clone(),
                 ap_name: name,
@@ -508,6 +604,7 @@ mod tests {
     fn ap_port(sw: &str, p: &str, ap: &str) -> PortRecord {
         PortRecord {
             switch_name: sw.into(),
+            switch_mac: None,
             port: port(p),
             site_id: "s1".into(),
             profile: Profile::Ap,
@@ -653,6 +750,83 @@ mod tests {
             ]
         );
         assert_eq!(plan.counts.moved, 1);
+    }
+
+    /// A switch is its MAC: LLDP's chassis id names the recorded switch even under another
+    /// name (renamed switch), and the same name with another MAC is another switch.
+    #[test]
+    fn lldp_chassis_id_is_the_switch() {
+        let sw1 = "d420b0000001";
+        let with_chassis = |name: &str, chassis: &str| {
+            let mut ap = stat("5c5b35000001", "connected", 0.0, Some((name, "ge-0/0/3")));
+            if let Some(lldp) = ap.lldp_stat.as_mut() {
+                lldp.chassis_id = Some(chassis.into());
+            }
+            ap
+        };
+        let mut record = ap_record("5c5b35000001", "sw1", "ge-0/0/3");
+        record.switch_mac = Some(mac(sw1));
+        let mut port_row = ap_port("sw1", "ge-0/0/3", "5c5b35000001");
+        port_row.switch_mac = Some(mac(sw1));
+        let stored = [record];
+        let ports = [port_row];
+
+        let renamed = run(
+            &[with_chassis("core-sw-a", "d4:20:b0:00:00:01")],
+            &stored,
+            &ports,
+            &[],
+            false,
+        );
+        assert!(renamed.planned.is_empty(), "{renamed:?}");
+        assert_eq!(renamed.counts.in_place, 1);
+
+        // Another switch also called sw1 whose MAC the store knows: a move.
+        let mut other = ap_port("sw1", "ge-0/0/3", "5c5b35000009");
+        other.switch_mac = Some(mac("d420b0000002"));
+        let ports = [ports[0].clone(), other];
+        let moved = run(
+            &[with_chassis("sw1", "d420b0000002")],
+            &stored,
+            &ports,
+            &[],
+            false,
+        );
+        assert_eq!(moved.planned.len(), 1, "{moved:?}");
+        assert_eq!(moved.planned[0].kind, EventKind::ApRestarted);
+    }
+
+    /// A port a move left behind (its follow-up failed for good) is not lost: the next
+    /// reconcile reverts it by an event that names it.
+    #[test]
+    fn a_port_left_behind_by_a_move_is_reverted() {
+        let plan = run(
+            &[stat(
+                "5c5b35000001",
+                "connected",
+                0.0,
+                Some(("sw2", "ge-0/0/9")),
+            )],
+            &[ap_record("5c5b35000001", "sw2", "ge-0/0/9")],
+            &[
+                ap_port("sw1", "ge-0/0/3", "5c5b35000001"),
+                ap_port("sw2", "ge-0/0/9", "5c5b35000001"),
+            ],
+            &[],
+            false,
+        );
+        assert_eq!(plan.planned.len(), 1, "{plan:?}");
+        let p = &plan.planned[0];
+        assert_eq!(p.kind, EventKind::ApDisconnected);
+        let known = p.known_port.as_ref().unwrap();
+        assert!(known.port_only);
+        assert_eq!(known.port, "ge-0/0/3");
+        assert_eq!(
+            known.recorded.as_ref().map(|s| s.name.as_str()),
+            Some("sw1")
+        );
+        assert_eq!(p.actions[0].target, Profile::Secured);
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
     }
 
     #[test]

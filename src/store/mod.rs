@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile};
+use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,10 +37,25 @@ pub struct ApRecord {
     pub last_seen: DateTime<Utc>,
 }
 
+impl ApRecord {
+    /// The switch the AP was last seen on (no management address: that is Mist's to tell).
+    pub fn switch(&self) -> SwitchRef {
+        SwitchRef {
+            name: self.switch_name.clone(),
+            site_id: self.site_id.clone(),
+            mac: self.switch_mac.clone(),
+            mgmt_addr: None,
+        }
+    }
+}
+
 /// A port mesa has set (or adopted), and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortRecord {
     pub switch_name: String,
+    /// The switch's MAC: the row's identity when known (rows of switches known only by
+    /// name are keyed by the name).
+    pub switch_mac: Option<Mac>,
     pub port: InterfaceName,
     pub site_id: String,
     pub profile: Profile,
@@ -80,7 +95,9 @@ pub struct Pruned {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
     New,
-    /// Same delivery seen before (same AP, type, timestamp): not journaled again.
+    /// Same delivery seen before (same AP, type, timestamp), or the same change reported
+    /// again by a relay of Mist's events (see [`crate::model::Source::reports_mist_events`]
+    /// and `journal.dedupe_window`): not journaled again.
     Duplicate,
 }
 
@@ -96,6 +113,10 @@ pub trait Store: Send + Sync + 'static {
     /// Events accepted but not finished, oldest first (resumed on start).
     async fn journal_pending(&self) -> Result<Vec<JournalEntry>, StoreError>;
     async fn journal_attempt(&self, event_id: &str) -> Result<(), StoreError>;
+    /// The newest event of the same subject that was journaled before `event` and happened
+    /// after it: `event` is then stale. `None` when there is none (or `event` was never
+    /// journaled).
+    async fn journal_newer(&self, event: &ApEvent) -> Result<Option<ApEvent>, StoreError>;
     async fn journal_counts(&self) -> Result<(u64, u64), StoreError>;
 
     /// Records a decision that is not final (a first failure before retries).
@@ -105,9 +126,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ap(&self, mac: &Mac) -> Result<Option<ApRecord>, StoreError>;
     async fn upsert_ap(&self, ap: &ApRecord) -> Result<(), StoreError>;
 
+    /// The record of `port` on `switch`: by the switch MAC when known, else (or for a row
+    /// recorded without a MAC) by name, tolerant of FQDN vs short name, on the same site.
     async fn port(
         &self,
-        switch_name: &str,
+        switch: &SwitchRef,
         port: &InterfaceName,
     ) -> Result<Option<PortRecord>, StoreError>;
     async fn upsert_port(&self, port: &PortRecord) -> Result<(), StoreError>;

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{ApRecord, Appended, JournalEntry, PortRecord, Pruned, Store, StoreError};
-use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile};
+use crate::model::{
+    same_switch_name, switch_key, ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef,
+};
 
 /// Schema versions, applied in order; the index + 1 is the version number.
 const MIGRATIONS: &[&str] = &[
@@ -60,6 +62,52 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     );
     CREATE INDEX decisions_event ON decisions (event_id);",
+    // 2: a switch is its MAC. Ports are keyed by (switch key, port), the key being the
+    // switch MAC where known, else the lowercased name; a port row learns its switch's MAC
+    // from an AP record of the same switch name. APs carry the same key. Journal rows carry
+    // their subject (AP, or port for events about a port alone), kind, source and event
+    // time (ms), for ordering and duplicate detection by content.
+    "CREATE TABLE ports_v2 (
+        switch_key TEXT NOT NULL,
+        switch_name TEXT NOT NULL,
+        switch_mac TEXT,
+        port TEXT NOT NULL,
+        site_id TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        managed INTEGER NOT NULL,
+        ap_mac TEXT,
+        since TEXT NOT NULL,
+        event_id TEXT,
+        PRIMARY KEY (switch_key, port)
+    );
+    INSERT INTO ports_v2 (switch_key, switch_name, switch_mac, port, site_id, profile, managed,
+                          ap_mac, since, event_id)
+    SELECT COALESCE(m.mac, lower(trim(p.switch_name))), p.switch_name, m.mac, p.port, p.site_id,
+           p.profile, p.managed, p.ap_mac, p.since, p.event_id
+    FROM ports p
+    LEFT JOIN (SELECT switch_name, MAX(switch_mac) AS mac FROM aps
+               WHERE switch_mac IS NOT NULL GROUP BY switch_name) m
+      ON m.switch_name = p.switch_name
+    WHERE true
+    ORDER BY p.since
+    ON CONFLICT (switch_key, port) DO UPDATE SET switch_name = excluded.switch_name,
+      site_id = excluded.site_id, profile = excluded.profile, managed = excluded.managed,
+      ap_mac = excluded.ap_mac, since = excluded.since, event_id = excluded.event_id;
+    DROP TABLE ports;
+    ALTER TABLE ports_v2 RENAME TO ports;
+    ALTER TABLE aps ADD COLUMN switch_key TEXT;
+    UPDATE aps SET switch_key = COALESCE(switch_mac, lower(trim(switch_name)));
+    ALTER TABLE journal ADD COLUMN subject TEXT;
+    ALTER TABLE journal ADD COLUMN kind TEXT;
+    ALTER TABLE journal ADD COLUMN source TEXT;
+    ALTER TABLE journal ADD COLUMN event_ms INTEGER; -- ordering time, see EventTime::ordering
+    UPDATE journal SET subject = ap_mac,
+      kind = json_extract(event, '$.kind'),
+      source = json_extract(event, '$.source'),
+      event_ms = CASE WHEN json_extract(event, '$.timestamp') > 100000000000
+                      THEN json_extract(event, '$.timestamp')
+                      ELSE CAST(json_extract(event, '$.timestamp') * 1000 AS INTEGER) + 999 END;
+    CREATE INDEX journal_subject ON journal (subject, event_ms);",
 ];
 
 /// Migrations numbered explicitly (versions added on parallel branches): each applies when
@@ -80,7 +128,12 @@ const NUMBERED_MIGRATIONS: &[(i64, &str)] = &[
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// `journal.dedupe_window`.
+    dedupe_window: std::time::Duration,
 }
+
+/// `journal.dedupe_window` when none is given.
+pub const DEDUPE_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl SqliteStore {
     /// Opens (or creates) `<data_dir>/mesa.db` and brings its schema up to date.
@@ -102,7 +155,15 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            dedupe_window: DEDUPE_WINDOW,
         })
+    }
+
+    /// Two reports of the same change of one AP (webhook and stream, org- and site-level
+    /// webhooks) whose event times are at most `window` apart are one event.
+    pub fn with_dedupe_window(mut self, window: std::time::Duration) -> SqliteStore {
+        self.dedupe_window = window;
+        self
     }
 
     async fn with<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
@@ -220,21 +281,34 @@ impl Store for SqliteStore {
             .iter()
             .map(|d| Ok((d.clone(), json(d)?)))
             .collect::<Result<_, StoreError>>()?;
+        let window_ms = i64::try_from(self.dedupe_window.as_millis()).unwrap_or(i64::MAX);
         self.write(move |conn| {
             let tx = conn.transaction()?;
             let mut results = Vec::with_capacity(appends.len());
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, attempts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT DO NOTHING",
+                    "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, attempts,
+                                          subject, kind, source, event_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                 )?;
                 for (event, body) in &appends {
+                    let subject = event.subject().key();
+                    if event.source.reports_mist_events()
+                        && reported_just_before(&tx, event, &subject, window_ms)?
+                    {
+                        results.push(Appended::Duplicate);
+                        continue;
+                    }
                     let inserted = insert.execute(params![
                         event.id,
                         event.dedupe_key(),
                         event.ap_mac.as_str(),
                         event.received_at.to_rfc3339(),
-                        body
+                        body,
+                        subject,
+                        event.kind.as_str(),
+                        event.source.as_str(),
+                        event.timestamp.ordering(),
                     ])?;
                     results.push(if inserted == 1 {
                         Appended::New
@@ -284,6 +358,28 @@ impl Store for SqliteStore {
                 params![id],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn journal_newer(&self, event: &ApEvent) -> Result<Option<ApEvent>, StoreError> {
+        let (subject, at, id) = (
+            event.subject().key(),
+            event.timestamp.ordering(),
+            event.id.clone(),
+        );
+        self.read(move |conn| {
+            let body = conn
+                .query_row(
+                    "SELECT event FROM journal
+                     WHERE subject = ?1 AND event_ms > ?2
+                       AND rowid < (SELECT rowid FROM journal WHERE id = ?3)
+                     ORDER BY event_ms DESC, rowid DESC LIMIT 1",
+                    params![subject, at, id],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?;
+            body.as_deref().map(from_json).transpose()
         })
         .await
     }
@@ -367,11 +463,12 @@ impl Store for SqliteStore {
         let ap = ap.clone();
         self.write(move |conn| {
             conn.execute(
-                "INSERT INTO aps (mac, name, site_id, switch_name, switch_mac, port, last_event, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO aps (mac, name, site_id, switch_name, switch_mac, port, last_event, last_seen, switch_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (mac) DO UPDATE SET name = excluded.name, site_id = excluded.site_id,
                    switch_name = excluded.switch_name, switch_mac = excluded.switch_mac,
-                   port = excluded.port, last_event = excluded.last_event, last_seen = excluded.last_seen",
+                   port = excluded.port, last_event = excluded.last_event, last_seen = excluded.last_seen,
+                   switch_key = excluded.switch_key",
                 params![
                     ap.mac.as_str(),
                     ap.name,
@@ -380,7 +477,8 @@ impl Store for SqliteStore {
                     ap.switch_mac.as_ref().map(|m| m.to_string()),
                     ap.port.as_str(),
                     ap.last_event,
-                    ap.last_seen.to_rfc3339()
+                    ap.last_seen.to_rfc3339(),
+                    switch_key(ap.switch_mac.as_ref(), &ap.switch_name),
                 ],
             )?;
             Ok(())
@@ -390,19 +488,13 @@ impl Store for SqliteStore {
 
     async fn port(
         &self,
-        switch_name: &str,
+        switch: &SwitchRef,
         port: &InterfaceName,
     ) -> Result<Option<PortRecord>, StoreError> {
-        let (switch_name, port) = (switch_name.to_string(), port.to_string());
+        let (switch, port) = (switch.clone(), port.clone());
         self.read(move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "{PORT_SELECT} WHERE switch_name = ?1 AND port = ?2"
-            ))?;
-            let mut rows = stmt.query(params![switch_name, port])?;
-            match rows.next()? {
-                Some(row) => Ok(Some(port_row(row)?)),
-                None => Ok(None),
-            }
+            let rows = rows_of_port(conn, &port)?;
+            Ok(pick_port(rows, &switch))
         })
         .await
     }
@@ -410,14 +502,38 @@ impl Store for SqliteStore {
     async fn upsert_port(&self, port: &PortRecord) -> Result<(), StoreError> {
         let p = port.clone();
         self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO ports (switch_name, port, site_id, profile, managed, ap_mac, since, event_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (switch_name, port) DO UPDATE SET site_id = excluded.site_id,
+            let tx = conn.transaction()?;
+            let key = switch_key(p.switch_mac.as_ref(), &p.switch_name);
+            if p.switch_mac.is_some() {
+                // The switch's MAC is known now: a row recorded under its name alone is
+                // the same port and takes the MAC key from here on.
+                let switch = SwitchRef {
+                    name: p.switch_name.clone(),
+                    site_id: p.site_id.clone(),
+                    mac: None,
+                    mgmt_addr: None,
+                };
+                for old in rows_of_port(&tx, &p.port)? {
+                    if old.switch_mac.is_none() && named_alike(&old, &switch) {
+                        tx.execute(
+                            "DELETE FROM ports WHERE switch_key = ?1 AND port = ?2",
+                            params![switch_key(None, &old.switch_name), old.port.as_str()],
+                        )?;
+                    }
+                }
+            }
+            tx.execute(
+                "INSERT INTO ports (switch_key, switch_name, switch_mac, port, site_id, profile,
+                                    managed, ap_mac, since, event_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (switch_key, port) DO UPDATE SET switch_name = excluded.switch_name,
+                   switch_mac = excluded.switch_mac, site_id = excluded.site_id,
                    profile = excluded.profile, managed = excluded.managed, ap_mac = excluded.ap_mac,
                    since = excluded.since, event_id = excluded.event_id",
                 params![
+                    key,
                     p.switch_name,
+                    p.switch_mac.as_ref().map(|m| m.to_string()),
                     p.port.as_str(),
                     p.site_id,
                     p.profile.as_str(),
@@ -427,6 +543,7 @@ impl Store for SqliteStore {
                     p.event_id
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -545,6 +662,40 @@ impl SqliteStore {
     }
 }
 
+/// True when the latest journaled event of `subject` (by event time) came from a source
+/// relaying Mist's events too, is of the same kind, and happened within `window_ms` of
+/// `event`: the same change, reported twice. A different kind in between (connect,
+/// disconnect, connect within a second) is a new change.
+fn reported_just_before(
+    conn: &Connection,
+    event: &ApEvent,
+    subject: &str,
+    window_ms: i64,
+) -> Result<bool, StoreError> {
+    let latest = conn
+        .prepare_cached(
+            "SELECT kind, source, event_ms FROM journal WHERE subject = ?1
+             ORDER BY event_ms DESC, rowid DESC LIMIT 1",
+        )?
+        .query_row(params![subject], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        })
+        .optional()?;
+    let Some((Some(kind), Some(source), Some(at))) = latest else {
+        return Ok(false);
+    };
+    let relays_mist =
+        serde_json::from_value::<crate::model::Source>(serde_json::Value::String(source))
+            .is_ok_and(|s| s.reports_mist_events());
+    Ok(relays_mist
+        && kind == event.kind.as_str()
+        && (event.timestamp.ordering() - at).abs() <= window_ms)
+}
+
 fn insert_decision(conn: &Connection, d: &Decision, body: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO decisions (event_id, ap_mac, site_id, kind, outcome, decided_at, body)
@@ -563,12 +714,17 @@ fn insert_decision(conn: &Connection, d: &Decision, body: &str) -> Result<(), St
 }
 
 const PORT_SELECT: &str =
-    "SELECT switch_name, port, site_id, profile, managed, ap_mac, since, event_id FROM ports";
+    "SELECT switch_name, port, site_id, profile, managed, ap_mac, since, event_id, switch_mac FROM ports";
 
 fn port_row(row: &rusqlite::Row<'_>) -> Result<PortRecord, StoreError> {
     let profile: String = row.get(3)?;
     Ok(PortRecord {
         switch_name: row.get(0)?,
+        switch_mac: row
+            .get::<_, Option<String>>(8)?
+            .as_deref()
+            .map(mac)
+            .transpose()?,
         port: interface(&row.get::<_, String>(1)?)?,
         site_id: row.get(2)?,
         profile: Profile::parse(&profile)
@@ -582,6 +738,46 @@ fn port_row(row: &rusqlite::Row<'_>) -> Result<PortRecord, StoreError> {
         since: time(&row.get::<_, String>(6)?)?,
         event_id: row.get(7)?,
     })
+}
+
+/// Every record of an interface name, across switches (a handful: one per switch at most).
+fn rows_of_port(conn: &Connection, port: &InterfaceName) -> Result<Vec<PortRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{PORT_SELECT} WHERE port = ?1"))?;
+    let mut rows = stmt.query(params![port.as_str()])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(port_row(row)?);
+    }
+    Ok(out)
+}
+
+/// Same name (FQDN-tolerant) and, when both say, the same site: two sites may each have an
+/// `sw1`.
+fn named_alike(record: &PortRecord, switch: &SwitchRef) -> bool {
+    same_switch_name(&record.switch_name, &switch.name)
+        && (switch.site_id.is_empty()
+            || record.site_id.is_empty()
+            || record.site_id == switch.site_id)
+}
+
+/// The row for `switch` among the rows of one interface name: the MAC row; else a row
+/// recorded by name only; else, when the switch's MAC is unknown here, a row of the same name.
+/// Exact names before first labels.
+fn pick_port(rows: Vec<PortRecord>, switch: &SwitchRef) -> Option<PortRecord> {
+    if let Some(mac) = &switch.mac {
+        if let Some(row) = rows.iter().find(|r| r.switch_mac.as_ref() == Some(mac)) {
+            return Some(row.clone());
+        }
+    }
+    let candidates = rows
+        .into_iter()
+        .filter(|r| (switch.mac.is_none() || r.switch_mac.is_none()) && named_alike(r, switch));
+    let (exact, other): (Vec<_>, Vec<_>) = candidates.partition(|r| {
+        r.switch_name
+            .trim()
+            .eq_ignore_ascii_case(switch.name.trim())
+    });
+    exact.into_iter().chain(other).next()
 }
 
 #[cfg(test)]
@@ -598,7 +794,9 @@ mod tests {
             org_id: None,
             site_id: "site-1".into(),
             site_name: None,
-            timestamp: ts,
+            // `ts` in steps of ten minutes: events of different `ts` are changes of their
+            // own, not copies within `journal.dedupe_window`.
+            timestamp: crate::model::EventTime::from_secs(ts * 600),
             source: Source::Webhook,
             received_at: Utc::now(),
             known_port: None,
@@ -610,7 +808,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), false).unwrap();
         let first = store
-            .journal_write(&[event("a", 1), event("b", 1), event("c", 2)], &[])
+            .journal_write(&[event("a", 1), event("b", 1), event("c", 1000)], &[])
             .await
             .unwrap();
         assert_eq!(
@@ -643,27 +841,188 @@ mod tests {
         assert_eq!(store.journal_counts().await.unwrap(), (1, 1));
     }
 
+    fn at(id: &str, kind: EventKind, source: Source, millis: i64) -> ApEvent {
+        ApEvent {
+            kind,
+            source,
+            timestamp: crate::model::EventTime::from_millis(millis),
+            ..event(id, 0)
+        }
+    }
+
+    /// Duplicates by content: the same change from two Mist relays within the window is
+    /// one event; connect / disconnect / connect within one second are three.
     #[tokio::test]
-    async fn ports_round_trip() {
+    async fn the_same_change_reported_twice_is_one_event() {
+        use EventKind::{ApConnected as Up, ApDisconnected as Down};
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), false).unwrap();
-        let port = InterfaceName::parse("ge-0/0/3").unwrap();
-        let record = PortRecord {
-            switch_name: "sw1".into(),
-            port: port.clone(),
-            site_id: "s".into(),
+        let t = 1_700_000_000_100;
+        let appended = store
+            .journal_write(
+                &[
+                    at("1", Up, Source::Webhook, t),
+                    at("2", Down, Source::Webhook, t + 300),
+                    at("3", Up, Source::Webhook, t + 600),
+                    // The site-level webhook's copy of the last connect, a bit later.
+                    at("4", Up, Source::Webhook, t + 1600),
+                    // Reconcile plans on its own: never a duplicate by content.
+                    at("5", Up, Source::Reconcile, t + 2000),
+                    // Far outside the window: a change of its own.
+                    at("6", Up, Source::Webhook, t + 10 * 60_000),
+                ],
+                &[],
+            )
+            .await
+            .unwrap();
+        use Appended::{Duplicate as D, New as N};
+        assert_eq!(appended, vec![N, N, N, D, N, N]);
+    }
+
+    /// An event is stale when one of its subject, journaled before it, happened later.
+    #[tokio::test]
+    async fn an_older_event_journaled_later_is_stale() {
+        use EventKind::{ApConnected as Up, ApDisconnected as Down};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let t = 1_700_000_000_000;
+        let (down, up) = (
+            at("down", Down, Source::Webhook, t + 5000),
+            at("up", Up, Source::Reconcile, t),
+        );
+        store
+            .journal_write(&[down.clone(), up.clone()], &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.journal_newer(&up).await.unwrap().map(|e| e.id),
+            Some("down".to_string())
+        );
+        assert_eq!(store.journal_newer(&down).await.unwrap(), None);
+    }
+
+    fn ap_port(switch: &str, switch_mac: Option<&str>, site: &str) -> PortRecord {
+        PortRecord {
+            switch_name: switch.into(),
+            switch_mac: switch_mac.map(|m| Mac::parse(m).unwrap()),
+            port: InterfaceName::parse("ge-0/0/3").unwrap(),
+            site_id: site.into(),
             profile: Profile::Ap,
             managed: true,
             ap_mac: Some(Mac::parse("5c5b35000001").unwrap()),
             since: Utc::now(),
             event_id: Some("e".into()),
-        };
+        }
+    }
+
+    fn switch(name: &str, switch_mac: Option<&str>, site: &str) -> SwitchRef {
+        SwitchRef {
+            name: name.into(),
+            site_id: site.into(),
+            mac: switch_mac.map(|m| Mac::parse(m).unwrap()),
+            mgmt_addr: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn ports_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let record = ap_port("sw1", None, "s");
         store.upsert_port(&record).await.unwrap();
         assert_eq!(
-            store.port("sw1", &port).await.unwrap().map(|p| p.profile),
+            store
+                .port(&SwitchRef::named("sw1"), &record.port)
+                .await
+                .unwrap()
+                .map(|p| p.profile),
             Some(Profile::Ap)
         );
         assert_eq!(store.ports().await.unwrap().len(), 1);
+    }
+
+    /// A switch is its MAC: FQDN and short name, or a former name, find the same row; a
+    /// row recorded by name alone takes the MAC key once the MAC is known.
+    #[tokio::test]
+    async fn ports_are_keyed_by_switch_mac() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let port = InterfaceName::parse("ge-0/0/3").unwrap();
+        let (mac1, mac2) = (Some("d420b0000001"), Some("d420b0000002"));
+        store
+            .upsert_port(&ap_port("sw1.campus.example", None, "s"))
+            .await
+            .unwrap();
+        let found = |sw: SwitchRef| {
+            let store = &store;
+            let port = port.clone();
+            async move { store.port(&sw, &port).await.unwrap() }
+        };
+        // Known by name only: the short name finds it, another site's sw1 does not.
+        assert!(found(switch("sw1", mac1, "s")).await.is_some());
+        assert!(found(switch("sw1", None, "other-site")).await.is_none());
+        store.upsert_port(&ap_port("sw1", mac1, "s")).await.unwrap();
+        assert_eq!(
+            store.ports().await.unwrap().len(),
+            1,
+            "re-keyed, not doubled"
+        );
+        assert!(found(switch("renamed", mac1, "s")).await.is_some());
+        assert!(
+            found(switch("sw1", mac2, "s")).await.is_none(),
+            "another switch"
+        );
+        assert!(found(switch("SW1.campus.example", None, ""))
+            .await
+            .is_some());
+    }
+
+    /// Version 1 databases keep working: port rows learn their switch MAC from the APs.
+    #[tokio::test]
+    async fn migration_2_keys_existing_ports_by_mac() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("mesa.db")).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES (1);
+                 INSERT INTO aps VALUES ('5c5b35000001', 'ap', 's', 'sw1', 'd420b0000001',
+                   'ge-0/0/3', 'AP_CONNECTED', '2026-01-01T00:00:00+00:00');
+                 INSERT INTO ports VALUES ('sw1', 'ge-0/0/3', 's', 'ap', 1, '5c5b35000001',
+                   '2026-01-01T00:00:00+00:00', 'e1');
+                 INSERT INTO ports VALUES ('sw9', 'ge-0/0/3', 's', 'ap', 1, '5c5b35000009',
+                   '2026-01-01T00:00:00+00:00', 'e2');
+                 INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event) VALUES
+                   ('e1', 'k1', '5c5b35000001', '2026-01-01T00:00:00+00:00',
+                    '{\"kind\":\"AP_CONNECTED\",\"source\":\"webhook\",\"timestamp\":1700000000}');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path(), false).unwrap();
+        let port = InterfaceName::parse("ge-0/0/3").unwrap();
+        let by_mac = store
+            .port(
+                &switch("sw1.campus.example", Some("d420b0000001"), "s"),
+                &port,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_mac.switch_mac, Mac::parse("d420b0000001").ok());
+        let by_name = store
+            .port(&SwitchRef::named("sw9"), &port)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_name.switch_mac, None);
+        let conn = store.reader.lock().unwrap();
+        let (subject, ms): (String, i64) = conn
+            .query_row("SELECT subject, event_ms FROM journal", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((subject.as_str(), ms), ("5c5b35000001", 1_700_000_000_999));
     }
 
     fn decision_for(event: ApEvent, decided_at: DateTime<Utc>) -> Decision {

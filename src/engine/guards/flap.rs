@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::config::FlapGuardConfig;
-use crate::model::{GuardVerdict, Mac};
+use crate::model::{GuardVerdict, Subject};
 
 pub const NAME: &str = "flap";
 
@@ -18,7 +18,7 @@ pub struct FlapGuard {
     enabled: bool,
     max_events: usize,
     within: Duration,
-    history: DashMap<Mac, History>,
+    history: DashMap<Subject, History>,
 }
 
 #[derive(Default)]
@@ -44,29 +44,29 @@ impl FlapGuard {
         }
     }
 
-    /// Records one event of `ap` now and judges it.
-    pub fn observe(&self, ap: &Mac) -> FlapVerdict {
-        self.observe_at(ap, Instant::now())
+    /// Records one event of `subject` (an AP, or a port a NAC trigger named) now and judges it.
+    pub fn observe(&self, subject: impl Into<Subject>) -> FlapVerdict {
+        self.observe_at(subject, Instant::now())
     }
 
-    /// Judges `ap` as things stand, without counting an event: a re-check of a hold is not
-    /// a flap.
-    pub fn peek(&self, ap: &Mac) -> FlapVerdict {
-        self.judge_at(ap, Instant::now(), false)
+    /// Judges `subject` as things stand, without counting an event: a re-check of a hold is
+    /// not a flap.
+    pub fn peek(&self, subject: impl Into<Subject>) -> FlapVerdict {
+        self.judge_at(subject, Instant::now(), false)
     }
 
-    fn observe_at(&self, ap: &Mac, now: Instant) -> FlapVerdict {
-        self.judge_at(ap, now, true)
+    fn observe_at(&self, subject: impl Into<Subject>, now: Instant) -> FlapVerdict {
+        self.judge_at(subject, now, true)
     }
 
-    fn judge_at(&self, ap: &Mac, now: Instant, record: bool) -> FlapVerdict {
+    fn judge_at(&self, subject: impl Into<Subject>, now: Instant, record: bool) -> FlapVerdict {
         if !self.enabled {
             return FlapVerdict {
                 verdict: GuardVerdict::proceed(NAME, "flap damping disabled"),
                 first_hold: false,
             };
         }
-        let mut history = self.history.entry(ap.clone()).or_default();
+        let mut history = self.history.entry(subject.into()).or_default();
         while history
             .seen
             .front()
@@ -101,7 +101,11 @@ impl FlapGuard {
             FlapVerdict {
                 verdict: GuardVerdict::proceed(
                     NAME,
-                    format!("{count} events within {}s", self.within.as_secs()),
+                    format!(
+                        "{} within {}s",
+                        crate::output::count(count as u64, "event"),
+                        self.within.as_secs()
+                    ),
                 )
                 .with_numbers(numbers),
                 first_hold: false,
@@ -122,7 +126,7 @@ mod tests {
             max_events: 3,
             within: CfgDuration::from_secs(60),
         });
-        let ap = Mac::parse("5c5b35000001").unwrap();
+        let ap = crate::model::Mac::parse("5c5b35000001").unwrap();
         let t0 = Instant::now();
         for i in 0..3 {
             assert!(

@@ -28,7 +28,7 @@ use super::message::ApReport;
 use super::tracker::{Heard, PortSeen, Tracker};
 use crate::app::App;
 use crate::mist::{ApStat, MistError};
-use crate::model::{ApEvent, EventKind, KnownPort, Mac, Profile, Source};
+use crate::model::{ApEvent, EventKind, EventTime, KnownPort, Mac, Profile, Source};
 use crate::store::StoreError;
 
 /// Sites coming back after a gap are gathered this long into one catch-up.
@@ -232,7 +232,7 @@ impl Hub {
             org_id: self.app.config.mist.org_id.clone(),
             site_id: report.site_id.clone(),
             site_name: None,
-            timestamp: self.stamp(mac, report.last_seen),
+            timestamp: EventTime::from_secs(self.stamp(mac, report.last_seen)),
             source: Source::Stream,
             received_at: now,
             known_port,
@@ -257,17 +257,19 @@ impl Hub {
     async fn known_port(&self, seen: &PortSeen) -> Option<KnownPort> {
         let switch_mac = seen.switch_mac.clone()?;
         let known = KnownPort {
-            switch_mac,
+            switch_mac: Some(switch_mac.clone()),
             port: seen.port.to_string(),
+            port_only: false,
+            recorded: None,
         };
         let (Some(mist), Some(org)) = (&self.app.mist, self.app.config.mist.org_id.as_deref())
         else {
             return None;
         };
-        match mist.switch_by_mac(org, &known.switch_mac).await {
+        match mist.switch_by_mac(org, &switch_mac).await {
             Ok(Some(_)) => Some(known),
             Ok(None) => {
-                tracing::info!(switch = %seen.switch_name, chassis = %known.switch_mac, "stream: LLDP chassis MAC is no switch of the org; the engine looks the AP up");
+                tracing::info!(switch = %seen.switch_name, chassis = %switch_mac, "stream: LLDP chassis MAC is no switch of the org; the engine looks the AP up");
                 None
             }
             // The engine asks again and retries a Mist that is down.
@@ -288,7 +290,7 @@ impl Hub {
         ) {
             return Ok(false);
         }
-        let port = store.port(&record.switch_name, &record.port).await?;
+        let port = store.port(&record.switch(), &record.port).await?;
         Ok(port.is_some_and(|p| p.profile == Profile::Ap && p.ap_mac.as_ref() == Some(mac)))
     }
 
@@ -414,7 +416,7 @@ impl Hub {
                 tracing::debug!(ap = %mac, "stream: disconnected AP has no port mesa knows; nothing to revert");
                 continue;
             };
-            let port = store.port(&record.switch_name, &record.port).await?;
+            let port = store.port(&record.switch(), &record.port).await?;
             if !port.is_some_and(|p| p.profile == Profile::Ap && p.ap_mac.as_ref() == Some(mac)) {
                 tracing::info!(ap = %mac, switch = %record.switch_name, port = %record.port, "stream: disconnected AP's port is no longer its AP port; nothing to revert");
                 continue;
@@ -431,7 +433,7 @@ impl Hub {
                 org_id: self.app.config.mist.org_id.clone(),
                 site_id: site.to_string(),
                 site_name: None,
-                timestamp: self.stamp(mac, stat.last_seen),
+                timestamp: EventTime::from_secs(self.stamp(mac, stat.last_seen)),
                 source: Source::Stream,
                 received_at: Utc::now(),
                 known_port: None,
