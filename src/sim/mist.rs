@@ -7,7 +7,7 @@
 //! faults (429 with or without `Retry-After`, 5xx, latency) and read the call log to count
 //! what the client really asked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -126,6 +126,9 @@ pub struct MistState {
     pub configs: HashMap<Mac, Map<String, Value>>,
     pub calls: Vec<Call>,
     faults: Faults,
+    /// Switches that lost the cloud (a site's WAN cut): `stats/devices` and the inventory
+    /// report them disconnected; their port stats stay as last reported, as Mist keeps them.
+    pub switches_down: BTreeSet<Mac>,
 }
 
 struct Shared {
@@ -349,6 +352,16 @@ impl FakeMist {
         {
             ap.status = ApStatus::Disconnected;
             ap.last_seen = t;
+        }
+    }
+
+    /// Mist's view of a switch's cloud connection (a site's WAN cut takes its switches too).
+    pub fn set_switch_connected(&self, switch: &Mac, connected: bool) {
+        let mut state = self.state();
+        if connected {
+            state.switches_down.remove(switch);
+        } else {
+            state.switches_down.insert(switch.clone());
         }
     }
 
@@ -763,11 +776,17 @@ fn device_stats(
     }
     if kind == "switch" || kind == "all" {
         for sw in state.switches.values() {
+            let down = state.switches_down.contains(&sw.mac);
+            let status = if down { "disconnected" } else { "connected" };
             if on_site(&sw.site_id)
-                && status_ok("connected")
+                && status_ok(status)
                 && mac.as_ref().is_none_or(|m| m == &sw.mac)
             {
-                all.push(switch_stat(sw));
+                let mut stat = switch_stat(sw);
+                if down {
+                    stat["status"] = json!(status);
+                }
+                all.push(stat);
             }
         }
     }
@@ -1025,7 +1044,7 @@ async fn org_inventory(
             &sw.site_id,
             "switch",
             "EX4100-48MP",
-            true,
+            !state.switches_down.contains(&sw.mac),
         );
     }
     for ap in state.aps.values() {
