@@ -79,8 +79,11 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             ));
         }
     }
+    let held_on_purpose = |port: super::world::PortId| {
+        p.unknown_port_holds && !world.topo.switches[port.switch].in_mist
+    };
     for (&port, &profile) in &world.profiles {
-        if profile == Profile::Ap && world.ap_on(port).is_none() {
+        if profile == Profile::Ap && world.ap_on(port).is_none() && !held_on_purpose(port) {
             let sw = &world.topo.switches[port.switch];
             out.push((
                 Invariant::UnpluggedSecured,
@@ -101,7 +104,7 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             .rev()
             .find(|a| a.port == Some(d.port) && a.at <= d.left_at)
             .is_some_and(|a| a.profile == Profile::Ap);
-        if !was_ap {
+        if !was_ap || held_on_purpose(d.port) {
             continue;
         }
         let secured = world
@@ -115,13 +118,18 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
         let by_connect = d
             .connect_sent
             .map(|t| world.sim(t) + p.lookup_total + p.secure_bound());
-        let deadline = match (by_disconnect, by_connect) {
+        let planned = match (by_disconnect, by_connect) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => match a.or(b) {
                 Some(x) => x,
                 None => continue,
             },
         };
+        // Time the runtime stood still (a starved machine) delayed mesa as much.
+        let mut deadline = planned;
+        for _ in 0..3 {
+            deadline = planned + world.stalled(d.left_at, world.at_sim(deadline));
+        }
         if let (Some(s), Some(sent)) = (secured, d.disconnect_sent) {
             latencies.push(world.sim(s) - world.sim(sent) - p.disconnect_delay);
         }

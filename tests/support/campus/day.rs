@@ -46,6 +46,10 @@ pub struct Params {
     pub lookup_total: f64,
     pub flap_within: f64,
     pub reconcile_interval: Option<f64>,
+    /// `guards.lldp.on_unknown = "hold"` (once it exists): a port the LLDP guard cannot see
+    /// (its switch is not in Mist) is held on purpose, so its unplugs are not expected to be
+    /// secured.
+    pub unknown_port_holds: bool,
 }
 
 impl Params {
@@ -60,6 +64,13 @@ impl Params {
                 + f64::from(c.mist.lookup_attempts) * s(c.mist.lookup_backoff),
             flap_within: s(c.guards.flap.within),
             reconcile_interval: c.reconcile.enabled.then(|| s(c.reconcile.interval)),
+            unknown_port_holds: toml::Value::try_from(&c).ok().is_some_and(|tree| {
+                tree.get("guards")
+                    .and_then(|g| g.get("lldp"))
+                    .and_then(|l| l.get("on_unknown"))
+                    .and_then(|v| v.as_str())
+                    == Some("hold")
+            }),
         }
     }
 
@@ -199,6 +210,9 @@ struct Gen<'a> {
     used: BTreeSet<PortId>,
     /// Per site: windows no other incident may touch (outages).
     busy: Vec<Vec<(f64, f64)>>,
+    /// Per site: when the last incident there is over (an outage starts only after it: a
+    /// real unplug just before a WAN cut is rightly secured, inside the outage window).
+    quiet_at: Vec<f64>,
     incidents: BTreeMap<&'static str, usize>,
     multi_unplug_done: bool,
 }
@@ -215,6 +229,7 @@ pub fn generate(seed: u64, p: &Params) -> Day {
         ap_free: vec![0.0; n_aps],
         used: BTreeSet::new(),
         busy: vec![Vec::new(); topo.sites.len()],
+        quiet_at: vec![0.0; topo.sites.len()],
         incidents: BTreeMap::new(),
         multi_unplug_done: false,
         topo,
@@ -303,7 +318,9 @@ fn topology(rng: &mut StdRng) -> (Topology, Vec<Option<PortId>>) {
                 hostname,
                 lldp_name,
                 site: s,
-                in_mist: rng.gen_bool(0.75),
+                // The small site's switch is in Mist: its port stats are the direct evidence
+                // that tells three real unplugs from an outage.
+                in_mist: s == 0 || rng.gen_bool(0.75),
                 ifindex_ids: rng.gen_bool(0.3),
                 ip: format!("10.{}.0.{}", s + 1, 10 + k),
             });
@@ -381,6 +398,11 @@ impl Gen<'_> {
         self.busy[site]
             .iter()
             .all(|&(s, e)| to + 300.0 < s || from > e + 300.0)
+    }
+
+    /// The incident on `site` is over at `until`.
+    fn touch(&mut self, site: usize, until: f64) {
+        self.quiet_at[site] = self.quiet_at[site].max(until);
     }
 
     fn site_of_ap(&self, ap: usize) -> Option<usize> {
@@ -484,6 +506,9 @@ impl Gen<'_> {
     }
 
     fn unplug(&mut self, ap: usize, t: f64) {
+        if let Some(site) = self.site_of_ap(ap) {
+            self.touch(site, t + 400.0);
+        }
         self.ap_at[ap] = None;
         self.push(t, Action::Unplug { ap });
         let down = t + self.detection();
@@ -530,6 +555,7 @@ impl Gen<'_> {
         self.push(t, Action::Reassign { ap, site });
         let learned = self.boot_on(ap, port, t, "AP_CONNECTED");
         self.ap_free[ap] = learned + 150.0;
+        self.touch(site, learned + 150.0);
         self.count("new AP installed");
         true
     }
@@ -580,6 +606,9 @@ impl Gen<'_> {
         let learned = up + self.learn();
         self.push(learned, Action::MistLearns { ap });
         self.ap_free[ap] = learned + 150.0;
+        if let Some(site) = self.site_of_ap(ap) {
+            self.touch(site, learned + 400.0);
+        }
         self.count("reboot");
         true
     }
@@ -636,6 +665,8 @@ impl Gen<'_> {
         };
         let learned = self.boot_on(ap, port, t + carried, kind);
         self.ap_free[ap] = learned + 150.0;
+        self.touch(from_site, learned + 400.0);
+        self.touch(site, learned + 400.0);
         self.count(match roll {
             0..=3 => "move within a switch",
             4..=7 => "move across switches",
@@ -687,6 +718,9 @@ impl Gen<'_> {
         let settle = self.p.flap_settle();
         self.push(last_up + settle, Action::Flapping { ap, on: false });
         self.ap_free[ap] = last_up + 200.0;
+        if let Some(site) = self.site_of_ap(ap) {
+            self.touch(site, last_up + settle + 300.0);
+        }
         self.count("PoE flap that settles");
         true
     }
@@ -698,6 +732,7 @@ impl Gen<'_> {
             .filter(|&i| self.site_of_ap(i) == Some(site))
             .collect();
         if aps.len() < 3
+            || self.quiet_at[site] > t0
             || aps.iter().any(|&i| self.ap_free[i] > t0 - 60.0)
             || !self.site_free(site, t0, t0 + 1200.0)
         {

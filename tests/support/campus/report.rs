@@ -95,6 +95,13 @@ pub fn summary(reports: &[SeedReport], scale: Duration, wall: Duration) -> Strin
         );
     }
     if !walls.is_empty() {
+        let mut stalls: Vec<f64> = reports.iter().map(|r| r.stats.stalled).collect();
+        let _ = writeln!(
+            out,
+            "  runtime stalls per day (simulated s the day's runtime stood still): p50 {:.0}, max {:.0}",
+            pct(&mut stalls, 0.5),
+            pct(&mut stalls, 1.0)
+        );
         let (p50, max) = (pct(&mut walls, 0.5), pct(&mut walls, 1.0));
         let _ = writeln!(
             out,
@@ -116,7 +123,12 @@ fn pct(values: &mut [f64], q: f64) -> f64 {
 }
 
 /// The failing seeds, each with its first violations per invariant and how to replay it.
+/// `MESA_SIM_FAILURES` overrides `max_seeds`.
 pub fn failures(reports: &[SeedReport], replay: &str, max_seeds: usize) -> String {
+    let max_seeds = std::env::var("MESA_SIM_FAILURES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(max_seeds);
     let mut out = String::new();
     for r in reports.iter().filter(|r| !r.ok()).take(max_seeds) {
         let _ = writeln!(

@@ -47,6 +47,8 @@ pub struct Stats {
     /// How long the day should take (its simulated length, scaled): more wall time than
     /// this means the machine could not keep up and timings are stretched.
     pub planned: Duration,
+    /// Simulated seconds the day's runtime stood still (CPU starvation).
+    pub stalled: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -234,6 +236,7 @@ pub async fn run_seed(seed: u64, scale: Duration) -> SeedReport {
 
     let t0 = tokio::time::Instant::now();
     lock(&world).start = Instant::now();
+    let probe = tokio::spawn(watch_stalls(world.clone(), scale));
     let mut posts = tokio::task::JoinSet::new();
     for step in &day.steps {
         tokio::time::sleep_until(t0 + scale.mul_f64(step.at)).await;
@@ -255,6 +258,7 @@ pub async fn run_seed(seed: u64, scale: Duration) -> SeedReport {
     tokio::time::sleep_until(t0 + scale.mul_f64(day.end)).await;
     while posts.join_next().await.is_some() {}
     let idle = tokio::time::timeout(Duration::from_secs(120), app.engine.wait_idle()).await;
+    probe.abort();
 
     let mut found: Vec<(Invariant, String)> = Vec::new();
     if idle.is_err() {
@@ -295,6 +299,10 @@ pub async fn run_seed(seed: u64, scale: Duration) -> SeedReport {
     stats.incidents = day.incidents.clone();
     stats.wall = started.elapsed();
     stats.planned = scale.mul_f64(day.end);
+    stats.stalled = {
+        let w = lock(&world);
+        w.stalled(w.start, Instant::now())
+    };
     let mut violations: BTreeMap<Invariant, Vec<String>> = BTreeMap::new();
     for (invariant, why) in found {
         violations.entry(invariant).or_default().push(why);
@@ -303,6 +311,18 @@ pub async fn run_seed(seed: u64, scale: Duration) -> SeedReport {
         seed,
         violations,
         stats,
+    }
+}
+
+/// Records every time the day's runtime woke up more than two simulated seconds late.
+async fn watch_stalls(world: Arc<Mutex<World>>, scale: Duration) {
+    loop {
+        let before = Instant::now();
+        tokio::time::sleep(scale).await;
+        let late = before.elapsed().saturating_sub(scale);
+        if late > scale * 2 {
+            lock(&world).stalls.push((Instant::now(), late));
+        }
     }
 }
 

@@ -183,6 +183,9 @@ pub struct World {
     pub start: Instant,
     /// Real time per simulated second.
     pub scale: Duration,
+    /// When the day's runtime could not run on time (a starved machine), and for how long:
+    /// mesa's timers were late by as much, so deadlines move with it.
+    pub stalls: Vec<(Instant, Duration)>,
 }
 
 impl World {
@@ -212,7 +215,23 @@ impl World {
             violations: Vec::new(),
             start,
             scale,
+            stalls: Vec::new(),
         }
+    }
+
+    /// Simulated seconds the runtime stood still between `from` and `to`.
+    pub fn stalled(&self, from: Instant, to: Instant) -> f64 {
+        let total: Duration = self
+            .stalls
+            .iter()
+            .filter(|(at, _)| *at >= from && *at <= to)
+            .map(|(_, d)| *d)
+            .sum();
+        total.as_secs_f64() / self.scale.as_secs_f64()
+    }
+
+    pub fn at_sim(&self, secs: f64) -> Instant {
+        self.start + self.sim_secs(secs)
     }
 
     /// Simulated seconds since the day began.
