@@ -62,7 +62,7 @@ fn campus_days_hold_every_invariant() {
     let parallel = std::env::var("MESA_SIM_PARALLEL")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(200);
     let scale = run::scale_from_env();
     let started = Instant::now();
     let reports = run::run_many(&seeds, parallel, scale);

@@ -52,9 +52,22 @@ impl Invariant {
 }
 
 /// End-of-day checks of the world; the apply-time ones are already in `world.violations`.
-pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) -> Vec<f64> {
+/// What the end-of-day checks measured besides violations.
+#[derive(Debug, Clone, Default)]
+pub struct EndMeasures {
+    /// Per unplug: simulated seconds from `disconnect_delay` after Mist's AP_DISCONNECTED to
+    /// the port secured.
+    pub secured_after: Vec<f64>,
+    /// Ports secured, but after the deadline, on a day whose runtime stalled longer than the
+    /// bound itself (a starved machine): counted, not judged.
+    pub late_unjudged: usize,
+}
+
+pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) -> EndMeasures {
     let end = Instant::now();
     let t_end = world.sim(end);
+    let overloaded = world.stalled(world.start, end) > p.secure_bound();
+    let mut measures = EndMeasures::default();
     for (i, live) in world.aps.iter().enumerate() {
         let Some(port) = live.at else { continue };
         if live.cloud
@@ -96,7 +109,6 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             ));
         }
     }
-    let mut latencies = Vec::new();
     for d in &world.departures {
         let was_ap = world
             .applies
@@ -131,10 +143,14 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             deadline = planned + world.stalled(d.left_at, world.at_sim(deadline));
         }
         if let (Some(s), Some(sent)) = (secured, d.disconnect_sent) {
-            latencies.push(world.sim(s) - world.sim(sent) - p.disconnect_delay);
+            measures
+                .secured_after
+                .push(world.sim(s) - world.sim(sent) - p.disconnect_delay);
         }
         let late = secured.map(|s| world.sim(s)).is_none_or(|s| s > deadline);
-        if late {
+        if late && secured.is_some() && overloaded {
+            measures.late_unjudged += 1;
+        } else if late {
             let sw = &world.topo.switches[d.port.switch];
             out.push((
                 Invariant::UnpluggedSecured,
@@ -155,7 +171,7 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             ));
         }
     }
-    latencies
+    measures
 }
 
 fn last_applies(world: &World, port: super::world::PortId) -> String {

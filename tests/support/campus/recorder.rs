@@ -59,7 +59,11 @@ impl SwitchBackend for Recorder {
                         change.profile, change.switch.name, change.port
                     ),
                 )),
-                Some(port) if change.profile == Profile::Secured => {
+                // Securing a port that already is secured changes nothing on the switch.
+                Some(port)
+                    if change.profile == Profile::Secured
+                        && world.profiles.get(&port) != Some(&Profile::Secured) =>
+                {
                     let site = world.topo.site_of(port);
                     if let Some(i) = world.ap_on(port) {
                         let live = &world.aps[i];

@@ -102,6 +102,14 @@ pub fn summary(reports: &[SeedReport], scale: Duration, wall: Duration) -> Strin
             pct(&mut stalls, 0.5),
             pct(&mut stalls, 1.0)
         );
+        let unjudged: usize = reports.iter().map(|r| r.stats.late_unjudged).sum();
+        let overloaded = reports.iter().filter(|r| r.stats.late_unjudged > 0).count();
+        if unjudged > 0 {
+            let _ = writeln!(
+                out,
+                "  {unjudged} late securings on {overloaded} days whose runtime stalled longer than the bound: not judged"
+            );
+        }
         let (p50, max) = (pct(&mut walls, 0.5), pct(&mut walls, 1.0));
         let _ = writeln!(
             out,

@@ -27,7 +27,7 @@ const SECRET: &str = "campus-day-webhook-secret";
 pub const DEFAULT_SCALE_MS: u64 = 15;
 
 /// Between the first days of the workers.
-const STAGGER: Duration = Duration::from_millis(100);
+const STAGGER: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
@@ -49,6 +49,8 @@ pub struct Stats {
     pub planned: Duration,
     /// Simulated seconds the day's runtime stood still (CPU starvation).
     pub stalled: f64,
+    /// Late securings not judged because the day's runtime was starved.
+    pub late_unjudged: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -277,7 +279,9 @@ pub async fn run_seed(seed: u64, scale: Duration) -> SeedReport {
     {
         let w = lock(&world);
         found.extend(w.violations.iter().cloned());
-        stats.secured_after = check::world_end(&w, &params, &mut found);
+        let measures = check::world_end(&w, &params, &mut found);
+        stats.secured_after = measures.secured_after;
+        stats.late_unjudged = measures.late_unjudged;
     }
     let decisions = app.store.recent_decisions(1_000_000).await;
     let journal = app.store.journal_counts().await;
