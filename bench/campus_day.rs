@@ -28,7 +28,7 @@ fn main() {
         scale.as_millis()
     );
     let started = Instant::now();
-    let reports = run::run_many(&seeds, parallel, scale);
+    let reports = run::run_many(&seeds, parallel, scale, false);
     println!("{}", report::summary(&reports, scale, started.elapsed()));
     let failing = reports.iter().filter(|r| !r.ok()).count();
     if failing > 0 {

@@ -13,8 +13,8 @@ use super::world::World;
 pub enum Invariant {
     /// A connected AP whose port Mist reports ends on an AP port.
     ApOnApPort,
-    /// No port is reverted while its AP is on it (outside a PoE flap), none during a site
-    /// outage.
+    /// No port is reverted while its AP is on it (outside a PoE flap), none of an AP's port
+    /// during its site's outage.
     NoRevertWhileConnected,
     /// An unplugged AP's port is secured within `disconnect_delay` + the stated bound of
     /// Mist's `AP_DISCONNECTED`, and no trunk stays open with no AP.

@@ -1,7 +1,8 @@
 //! The switches of the simulated campus, as a [`SwitchBackend`]: every change mesa sends is
 //! applied to the world's port profiles and judged at that instant: a revert of a port whose
-//! AP is on it (outside a PoE flap), or of any port of a site that is cut off, is a violation
-//! of "no port is reverted while its AP is connected, and none during a site outage".
+//! AP is on it (outside a PoE flap), or of a port that still had its AP when its site was cut
+//! off, is a violation of "no port is reverted while its AP is connected, and none during a
+//! site outage". Securing a port that already is secured changes nothing and is not judged.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -83,7 +84,14 @@ impl SwitchBackend for Recorder {
                                 .push((Invariant::NoRevertWhileConnected, why));
                         }
                     }
-                    if world.site_in_outage(site, now) {
+                    // A port its AP left before the outage began is rightly secured even
+                    // then (late, if mesa held it meanwhile: that shows elsewhere).
+                    let outage = world.outage_started(site, now);
+                    let had_ap_then = outage.is_some_and(|start| {
+                        world.ap_on(port).is_some()
+                            || world.last_left(port).is_some_and(|left| left >= start)
+                    });
+                    if had_ap_then {
                         let why = format!(
                             "t={at:.0}s: {} {} reverted during the WAN outage of site {}: {}",
                             change.switch.name,

@@ -90,8 +90,9 @@ pub fn seeds_from_env(default: u64) -> Vec<u64> {
     (first..first + count).collect()
 }
 
-/// Runs `seeds` with up to `parallel` days at once; reports in seed order.
-pub fn run_many(seeds: &[u64], parallel: usize, scale: Duration) -> Vec<SeedReport> {
+/// Runs `seeds` with up to `parallel` days at once (`calm`: see [`Params::calm`]); reports
+/// in seed order.
+pub fn run_many(seeds: &[u64], parallel: usize, scale: Duration, calm: bool) -> Vec<SeedReport> {
     let next = Arc::new(AtomicUsize::new(0));
     let reports = Arc::new(Mutex::new(Vec::new()));
     let seeds: Arc<Vec<u64>> = Arc::new(seeds.to_vec());
@@ -106,7 +107,7 @@ pub fn run_many(seeds: &[u64], parallel: usize, scale: Duration) -> Vec<SeedRepo
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&seed) = seeds.get(i) else { return };
-                    let report = run_seed_blocking(seed, scale);
+                    let report = run_seed_blocking(seed, scale, calm);
                     if let Ok(mut r) = reports.lock() {
                         r.push(report);
                     }
@@ -123,7 +124,7 @@ pub fn run_many(seeds: &[u64], parallel: usize, scale: Duration) -> Vec<SeedRepo
 }
 
 /// One day on a runtime of its own, dropped afterwards with everything mesa spawned.
-pub fn run_seed_blocking(seed: u64, scale: Duration) -> SeedReport {
+pub fn run_seed_blocking(seed: u64, scale: Duration, calm: bool) -> SeedReport {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,7 +132,7 @@ pub fn run_seed_blocking(seed: u64, scale: Duration) -> SeedReport {
         Ok(rt) => rt,
         Err(e) => return harness_failure(seed, format!("no runtime: {e}")),
     };
-    let report = runtime.block_on(run_seed(seed, scale));
+    let report = runtime.block_on(run_seed(seed, scale, calm));
     runtime.shutdown_timeout(Duration::from_secs(1));
     report
 }
@@ -186,9 +187,12 @@ struct Deliveries {
     refused: Mutex<Vec<String>>,
 }
 
-pub async fn run_seed(seed: u64, scale: Duration) -> SeedReport {
+pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
     let started = Instant::now();
-    let params = Params::from_defaults();
+    let params = Params {
+        calm,
+        ..Params::from_defaults()
+    };
     let day = day::generate(seed, &params);
     let fake = match FakeMist::try_start().await {
         Ok(fake) => fake,

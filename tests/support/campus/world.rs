@@ -247,10 +247,21 @@ impl World {
         self.aps.iter().position(|a| a.at == Some(port))
     }
 
-    pub fn site_in_outage(&self, site: usize, at: Instant) -> bool {
+    /// When the outage `site` is in at `at` began.
+    pub fn outage_started(&self, site: usize, at: Instant) -> Option<Instant> {
         self.outages
             .iter()
-            .any(|o| o.site == site && o.start <= at && o.end.is_none_or(|e| at <= e))
+            .find(|o| o.site == site && o.start <= at && o.end.is_none_or(|e| at <= e))
+            .map(|o| o.start)
+    }
+
+    /// When an AP last left `port`.
+    pub fn last_left(&self, port: PortId) -> Option<Instant> {
+        self.departures
+            .iter()
+            .filter(|d| d.port == port)
+            .map(|d| d.left_at)
+            .max()
     }
 
     pub fn plug(&mut self, ap: usize, port: PortId, at: Instant) {
