@@ -28,7 +28,16 @@ fn main() {
         scale.as_millis()
     );
     let started = Instant::now();
-    let reports = run::run_many(&seeds, parallel, scale, false);
+    let mut reports = Vec::new();
+    // In chunks, each followed by the running totals, so a long run shows where it stands.
+    let chunks: Vec<&[u64]> = seeds.chunks(parallel.max(1) * 3).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        reports.extend(run::run_many(chunk, parallel, scale, false));
+        if i + 1 < chunks.len() {
+            println!("after {} seeds:", reports.len());
+            println!("{}", report::summary(&reports, scale, started.elapsed()));
+        }
+    }
     println!("{}", report::summary(&reports, scale, started.elapsed()));
     let failing = reports.iter().filter(|r| !r.ok()).count();
     if failing > 0 {
