@@ -42,6 +42,23 @@ pub fn summary(reports: &[SeedReport], scale: Duration, wall: Duration) -> Strin
     }
     let all = reports.iter().filter(|r| r.ok()).count();
     let _ = writeln!(out, "  {all:>6} / {n} held every invariant");
+    let not_run: Vec<&str> = reports
+        .iter()
+        .filter_map(|r| {
+            r.violations
+                .values()
+                .flatten()
+                .find(|v| v.starts_with("harness: "))
+        })
+        .map(String::as_str)
+        .collect();
+    if let Some(first) = not_run.first() {
+        let _ = writeln!(
+            out,
+            "  {} days did not run (counted as failing \"one final decision\"), e.g. {first}",
+            not_run.len()
+        );
+    }
 
     let mut incidents: BTreeMap<&str, usize> = BTreeMap::new();
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();

@@ -228,10 +228,17 @@ pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let server = app.clone();
-    tokio::spawn(async move { server.serve(Some(tx)).await });
+    let serving = tokio::spawn(async move { server.serve(Some(tx)).await });
     let addr = match rx.await {
         Ok(addr) => addr,
-        Err(_) => return harness_failure(seed, "mesa did not bind".into()),
+        Err(_) => {
+            let why = match serving.await {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => "serve returned".into(),
+                Err(e) => e.to_string(),
+            };
+            return harness_failure(seed, format!("mesa did not bind: {why}"));
+        }
     };
     let url = format!("http://{addr}{}", app.config.server.webhook_path);
     let http = reqwest::Client::new();
