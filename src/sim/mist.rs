@@ -1241,7 +1241,7 @@ async fn org_inventory(
             &sw.site_id,
             "switch",
             "EX4100-48MP",
-            true,
+            !state.switches_down.contains_key(&sw.mac),
         );
     }
     for ap in state.aps.values() {

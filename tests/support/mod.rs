@@ -2,6 +2,7 @@
 //! of them.
 #![allow(dead_code)]
 
+pub mod campus;
 pub mod fleet;
 pub mod mesa;
 pub mod scenario;

@@ -1,0 +1,600 @@
+//! Plays one campus day against the real mesa (`App::with_backend`, served over loopback HTTP
+//! like `mesa serve`) with the fake Mist cloud and the recording backend, then judges it.
+//!
+//! Time is scaled, not virtual: mesa's default configuration with every wait multiplied by
+//! the scale (a simulated second = `scale` of real time; timeouts are left alone), the
+//! timeline slept through in real time. Each day runs on its own single-threaded runtime so
+//! that dropping it stops everything mesa started; many days run side by side on threads.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mesa::config::{Config, Secret};
+use mesa::ingest::signature::sign_v2;
+use mesa::sim::mist::{now, FakeMist, ORG_ID};
+use serde_json::{json, Value};
+
+use super::check::{self, Invariant};
+use super::day::{self, Action, Day, Delivery, Fault, Odd, Params};
+use super::recorder::Recorder;
+use super::world::{Flap, World};
+
+const SECRET: &str = "campus-day-webhook-secret";
+
+/// Real time per simulated second unless `MESA_SIM_SCALE_MS` says otherwise.
+pub const DEFAULT_SCALE_MS: u64 = 15;
+
+/// Between the first days of the workers.
+const STAGGER: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub bodies: usize,
+    pub events: usize,
+    pub duplicate_deliveries: usize,
+    pub refused_bodies: usize,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub decisions: BTreeMap<String, usize>,
+    pub mist_calls: usize,
+    /// Per unplug: seconds between `disconnect_delay` after Mist's AP_DISCONNECTED and the
+    /// port secured (simulated).
+    pub secured_after: Vec<f64>,
+    pub incidents: BTreeMap<&'static str, usize>,
+    pub wall: Duration,
+    /// How long the day should take (its simulated length, scaled): more wall time than
+    /// this means the machine could not keep up and timings are stretched.
+    pub planned: Duration,
+    /// Simulated seconds the day's runtime stood still (CPU starvation).
+    pub stalled: f64,
+    /// Late securings not judged because the day's runtime was starved.
+    pub late_unjudged: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SeedReport {
+    pub seed: u64,
+    pub violations: BTreeMap<Invariant, Vec<String>>,
+    pub stats: Stats,
+}
+
+impl SeedReport {
+    pub fn holds(&self, invariant: Invariant) -> bool {
+        self.violations.get(&invariant).is_none_or(Vec::is_empty)
+    }
+
+    pub fn ok(&self) -> bool {
+        Invariant::ALL.iter().all(|&i| self.holds(i))
+    }
+}
+
+pub fn scale_from_env() -> Duration {
+    let ms = std::env::var("MESA_SIM_SCALE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_SCALE_MS);
+    Duration::from_millis(ms)
+}
+
+/// `MESA_SIM_SEED=n` → that seed alone; else `MESA_SIM_SEEDS` (default `default`) seeds
+/// from `MESA_SIM_FIRST_SEED` (default 1).
+pub fn seeds_from_env(default: u64) -> Vec<u64> {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(seed) = var("MESA_SIM_SEED") {
+        return vec![seed];
+    }
+    let first = var("MESA_SIM_FIRST_SEED").unwrap_or(1);
+    let count = var("MESA_SIM_SEEDS").unwrap_or(default);
+    (first..first + count).collect()
+}
+
+/// Runs `seeds` with up to `parallel` days at once (`calm`: see [`Params::calm`]); reports
+/// in seed order.
+pub fn run_many(seeds: &[u64], parallel: usize, scale: Duration, calm: bool) -> Vec<SeedReport> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seeds: Arc<Vec<u64>> = Arc::new(seeds.to_vec());
+    let workers: Vec<_> = (0..parallel.max(1).min(seeds.len().max(1)))
+        .map(|k| {
+            let (next, reports, seeds) = (next.clone(), reports.clone(), seeds.clone());
+            // Starting a day (HTTP clients, store, servers) is its busiest moment: staggered,
+            // a hundred mornings do not starve each other of CPU.
+            let stagger = STAGGER * k as u32;
+            std::thread::spawn(move || {
+                std::thread::sleep(stagger);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&seed) = seeds.get(i) else { return };
+                    let report = run_seed_blocking(seed, scale, calm);
+                    if let Ok(mut r) = reports.lock() {
+                        r.push(report);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    let mut out = std::mem::take(&mut *reports.lock().unwrap_or_else(|p| p.into_inner()));
+    out.sort_by_key(|r| r.seed);
+    out
+}
+
+/// One day on a runtime of its own, dropped afterwards with everything mesa spawned.
+pub fn run_seed_blocking(seed: u64, scale: Duration, calm: bool) -> SeedReport {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return harness_failure(seed, format!("no runtime: {e}")),
+    };
+    let report = runtime.block_on(run_seed(seed, scale, calm));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    report
+}
+
+fn harness_failure(seed: u64, why: String) -> SeedReport {
+    let mut violations = BTreeMap::new();
+    violations.insert(Invariant::OneFinalDecision, vec![format!("harness: {why}")]);
+    SeedReport {
+        seed,
+        violations,
+        stats: Stats::default(),
+    }
+}
+
+/// mesa's defaults with every wait scaled; timeouts stay real so a loaded machine does not
+/// turn a slow answer into a failure that real Mist would not cause.
+pub fn scaled_config(scale: Duration) -> Config {
+    let mut tree = match toml::Value::try_from(Config::default()) {
+        Ok(tree) => tree,
+        Err(e) => panic!("default config does not serialise: {e}"),
+    };
+    scale_tree(&mut tree, "", scale.as_secs_f64());
+    match tree.try_into::<Config>() {
+        Ok(config) => config,
+        Err(e) => panic!("scaled default config does not parse: {e}"),
+    }
+}
+
+fn scale_tree(value: &mut toml::Value, key: &str, factor: f64) {
+    match value {
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                scale_tree(v, k, factor);
+            }
+        }
+        toml::Value::String(text) => {
+            let keep = key.ends_with("timeout") || key == "commit_confirm";
+            if keep {
+                return;
+            }
+            if let Ok(d) = humantime::parse_duration(text) {
+                let scaled = Duration::from_micros((d.as_secs_f64() * factor * 1e6) as u64);
+                *text = humantime::format_duration(scaled).to_string();
+            }
+        }
+        _ => {}
+    }
+}
+
+struct Deliveries {
+    stats: Mutex<Stats>,
+    refused: Mutex<Vec<String>>,
+}
+
+pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
+    let started = Instant::now();
+    let params = Params {
+        calm,
+        ..Params::from_defaults()
+    };
+    let day = day::generate(seed, &params);
+    let fake = match FakeMist::try_start().await {
+        Ok(fake) => fake,
+        Err(e) => return harness_failure(seed, format!("fake Mist: {e}")),
+    };
+    for site in &day.topo.sites {
+        fake.add_site(&site.id, &site.name);
+    }
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => return harness_failure(seed, format!("temp dir: {e}")),
+    };
+    let mut config = scaled_config(scale);
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.data_dir = dir.path().to_path_buf();
+    config.server.fsync = false;
+    let mist = fake.mist_config();
+    config.mist.api_url = mist.api_url;
+    config.mist.api_token = mist.api_token;
+    config.mist.org_id = mist.org_id;
+    config.mist.webhook_secret = Some(Secret::new(SECRET));
+
+    let world = Arc::new(Mutex::new(World::new(
+        day.topo.clone(),
+        scale,
+        Instant::now(),
+    )));
+    lock(&world).sync(&fake);
+    let recorder = Arc::new(Recorder::new(world.clone(), 5.0));
+    let app = match mesa::app::App::with_backend(config, recorder).await {
+        Ok(app) => app,
+        Err(e) => return harness_failure(seed, format!("mesa does not start: {e}")),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let server = app.clone();
+    let serving = tokio::spawn(async move { server.serve(Some(tx)).await });
+    let addr = match rx.await {
+        Ok(addr) => addr,
+        Err(_) => {
+            let why = match serving.await {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => "serve returned".into(),
+                Err(e) => e.to_string(),
+            };
+            return harness_failure(seed, format!("mesa did not bind: {why}"));
+        }
+    };
+    let url = format!("http://{addr}{}", app.config.server.webhook_path);
+    let http = reqwest::Client::new();
+    let deliveries = Arc::new(Deliveries {
+        stats: Mutex::new(Stats::default()),
+        refused: Mutex::new(Vec::new()),
+    });
+
+    let t0 = tokio::time::Instant::now();
+    lock(&world).start = Instant::now();
+    let probe = tokio::spawn(watch_stalls(world.clone(), scale));
+    let mut posts = tokio::task::JoinSet::new();
+    for step in &day.steps {
+        tokio::time::sleep_until(t0 + scale.mul_f64(step.at)).await;
+        let bodies = apply(&world, &fake, &day, &step.action, scale);
+        for (body, delivery) in bodies {
+            let copies = std::iter::once(0.0).chain(delivery.dup_after);
+            for (n, after) in copies.enumerate() {
+                let (http, url, body, deliveries) =
+                    (http.clone(), url.clone(), body.clone(), deliveries.clone());
+                let delay = scale.mul_f64(after);
+                let at = step.at;
+                posts.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    post(&http, &url, &body, n > 0, at, &deliveries).await;
+                });
+            }
+        }
+    }
+    tokio::time::sleep_until(t0 + scale.mul_f64(day.end)).await;
+    while posts.join_next().await.is_some() {}
+    let idle = tokio::time::timeout(Duration::from_secs(120), app.engine.wait_idle()).await;
+    probe.abort();
+
+    let mut found: Vec<(Invariant, String)> = Vec::new();
+    if idle.is_err() {
+        found.push((
+            Invariant::OneFinalDecision,
+            format!(
+                "engine still busy 120 s after the day ended ({} events in flight)",
+                app.engine.in_flight()
+            ),
+        ));
+    }
+    let mut stats = std::mem::take(&mut *lock(&deliveries.stats));
+    for why in lock(&deliveries.refused).drain(..) {
+        found.push((Invariant::DeliveriesAccepted, why));
+    }
+    {
+        let w = lock(&world);
+        found.extend(w.violations.iter().cloned());
+        let measures = check::world_end(&w, &params, &mut found);
+        stats.secured_after = measures.secured_after;
+        stats.late_unjudged = measures.late_unjudged;
+    }
+    let decisions = app.store.recent_decisions(1_000_000).await;
+    let journal = app.store.journal_counts().await;
+    match (decisions, journal) {
+        (Ok(decisions), Ok(journal)) => {
+            stats.decisions = check::decisions(&decisions, journal, &mut found);
+            if std::env::var_os("MESA_SIM_TRACE").is_some() {
+                trace(&day, &lock(&world), &decisions);
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            found.push((
+                Invariant::OneFinalDecision,
+                format!("store unreadable: {e}"),
+            ));
+        }
+    }
+    stats.mist_calls = fake.calls().len();
+    stats.incidents = day.incidents.clone();
+    stats.wall = started.elapsed();
+    stats.planned = scale.mul_f64(day.end);
+    stats.stalled = {
+        let w = lock(&world);
+        w.stalled(w.start, Instant::now())
+    };
+    let mut violations: BTreeMap<Invariant, Vec<String>> = BTreeMap::new();
+    for (invariant, why) in found {
+        violations.entry(invariant).or_default().push(why);
+    }
+    SeedReport {
+        seed,
+        violations,
+        stats,
+    }
+}
+
+/// Records every time the day's runtime woke up more than two simulated seconds late.
+async fn watch_stalls(world: Arc<Mutex<World>>, scale: Duration) {
+    loop {
+        let before = Instant::now();
+        tokio::time::sleep(scale).await;
+        let late = before.elapsed().saturating_sub(scale);
+        if late > scale * 2 {
+            lock(&world).stalls.push((Instant::now(), late));
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Applies one step to the world and the fake cloud; returns the bodies Mist sends for it.
+fn apply(
+    world: &Mutex<World>,
+    fake: &FakeMist,
+    day: &Day,
+    action: &Action,
+    scale: Duration,
+) -> Vec<(String, Delivery)> {
+    let now_i = Instant::now();
+    let mut w = lock(world);
+    let mut bodies = Vec::new();
+    match action {
+        Action::Plug { ap, port } => w.plug(*ap, *port, now_i),
+        Action::Unplug { ap } => w.unplug(*ap, now_i),
+        Action::Link { ap, up } => w.link(*ap, *up),
+        Action::Neighbor { ap } => {
+            let live = &mut w.aps[*ap];
+            live.neighbor = live.link && live.at.is_some();
+        }
+        Action::MistLearns { ap } => {
+            let live = &mut w.aps[*ap];
+            if live.cloud {
+                live.mist_lldp = live.at;
+            }
+        }
+        Action::Silent { aps } => {
+            for &ap in aps {
+                w.silent(ap);
+            }
+        }
+        Action::CloudDown { aps, delivery } => {
+            for &ap in aps {
+                w.cloud_down(ap, now_i);
+            }
+            bodies.push((
+                body(&w, day, aps, "AP_DISCONNECTED", delivery.odd),
+                *delivery,
+            ));
+        }
+        Action::CloudUp {
+            aps,
+            kind,
+            fresh,
+            delivery,
+        } => {
+            for &ap in aps {
+                w.cloud_up(ap, *fresh, now_i);
+            }
+            bodies.push((body(&w, day, aps, kind, delivery.odd), *delivery));
+        }
+        Action::Reassign { ap, site } => w.aps[*ap].site = *site,
+        Action::SwitchCloud { site, up } => {
+            for s in 0..w.topo.switches.len() {
+                if w.topo.switches[s].site == *site {
+                    w.switch_up[s] = *up;
+                }
+            }
+        }
+        Action::Outage { site, on } => {
+            if *on {
+                w.outages.push(super::world::OutageWindow {
+                    site: *site,
+                    start: now_i,
+                    end: None,
+                });
+            } else if let Some(o) = w
+                .outages
+                .iter_mut()
+                .rev()
+                .find(|o| o.site == *site && o.end.is_none())
+            {
+                o.end = Some(now_i);
+            }
+        }
+        Action::Flapping { ap, on } => {
+            w.aps[*ap].flap = if *on { Flap::On } else { Flap::Off };
+        }
+        Action::Notice { ap, kind, delivery } => {
+            bodies.push((body(&w, day, &[*ap], kind, delivery.odd), *delivery));
+        }
+        Action::Fault(fault) => match fault {
+            Fault::RateLimit(n) => fake.fail_next_with_429(*n, None),
+            Fault::ServerErrors(n) => fake.fail_next_with_status(*n, 502),
+            Fault::Latency(secs) => fake.set_latency(scale.mul_f64(*secs)),
+        },
+    }
+    w.sync(fake);
+    bodies
+}
+
+/// A `device-events` body as Mist sends it (`webhook_device_events`), with an odd event
+/// beside the real ones if asked.
+fn body(w: &World, day: &Day, aps: &[usize], kind: &str, odd: Option<Odd>) -> String {
+    let ts = now() as i64;
+    let mut events: Vec<Value> = aps
+        .iter()
+        .map(|&ap| {
+            let spec = &w.topo.aps[ap];
+            let site = &w.topo.sites[w.aps[ap].site];
+            json!({
+                "type": kind,
+                "mac": spec.mac.as_str(),
+                "device_name": spec.name,
+                "device_type": "ap",
+                "ev_type": "NOTICE",
+                "org_id": ORG_ID,
+                "site_id": site.id,
+                "site_name": site.name,
+                "timestamp": ts,
+            })
+        })
+        .collect();
+    match odd {
+        Some(Odd::UnassignedAp) => events.push(json!({
+            "type": "AP_CONNECTED",
+            "mac": format!("5c5b35ff{:04x}", day.seed % 0xffff),
+            "device_name": "unassigned-ap",
+            "device_type": "ap",
+            "ev_type": "NOTICE",
+            "org_id": ORG_ID,
+            "timestamp": ts,
+        })),
+        Some(Odd::SwitchEvent) => {
+            let sw = &w.topo.switches[0];
+            events.push(json!({
+                "type": "SW_CONFIGURED",
+                "mac": sw.mac.as_str(),
+                "device_name": sw.hostname,
+                "device_type": "switch",
+                "ev_type": "NOTICE",
+                "org_id": ORG_ID,
+                "site_id": w.topo.sites[sw.site].id,
+                "timestamp": ts,
+            }))
+        }
+        None => {}
+    }
+    json!({"topic": "device-events", "events": events}).to_string()
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: &str,
+    duplicate: bool,
+    at: f64,
+    deliveries: &Deliveries,
+) {
+    let signature = sign_v2(SECRET.as_bytes(), body.as_bytes());
+    let sent = http
+        .post(url)
+        .header("X-Mist-Signature-v2", signature)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await;
+    let events = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["events"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let answer: Result<Value, String> = match sent {
+        Ok(r) if r.status().is_success() => Ok(r.json().await.unwrap_or(Value::Null)),
+        Ok(r) => {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            Err(format!("refused with {status}: {text}"))
+        }
+        Err(e) => Err(format!("delivery failed: {e}")),
+    };
+    let mut stats = lock(&deliveries.stats);
+    stats.bodies += 1;
+    stats.events += events;
+    stats.duplicate_deliveries += usize::from(duplicate);
+    match answer {
+        Ok(answer) => {
+            stats.accepted += answer["accepted"].as_u64().unwrap_or(0) as usize;
+            stats.duplicates += answer["duplicates"].as_u64().unwrap_or(0) as usize;
+        }
+        Err(why) => {
+            stats.refused_bodies += 1;
+            lock(&deliveries.refused).push(format!("t={at:.0}s: body [{}] {why}", describe(body)));
+        }
+    }
+}
+
+/// `AP_CONNECTED ap-hq-01, SW_CONFIGURED hq-sw1 (no site_id)`: a body for people.
+fn describe(body: &str) -> String {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let events = value["events"].as_array().cloned().unwrap_or_default();
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}{}",
+                e["type"].as_str().unwrap_or("?"),
+                e["device_name"].as_str().unwrap_or("?"),
+                if e.get("site_id").is_none() {
+                    " (no site_id)"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `MESA_SIM_TRACE=1`: the day's timeline and mesa's decisions, for replaying a seed.
+fn trace(day: &Day, w: &World, decisions: &[mesa::model::Decision]) {
+    println!("--- seed {} topology", day.seed);
+    for (i, sw) in day.topo.switches.iter().enumerate() {
+        println!(
+            "switch {i}: {} lldp {:?} site {} in_mist {} ifindex {}",
+            sw.hostname, sw.lldp_name, day.topo.sites[sw.site].name, sw.in_mist, sw.ifindex_ids
+        );
+    }
+    for (i, ap) in day.topo.aps.iter().enumerate() {
+        println!("ap {i}: {} {}", ap.name, ap.mac);
+    }
+    println!("--- timeline (simulated s)");
+    for step in &day.steps {
+        println!("{:>7.1} {:?}", step.at, step.action);
+    }
+    println!("--- changes");
+    for a in &w.applies {
+        println!(
+            "{:>7.1} {:?} {} for {} ({})",
+            w.sim(a.at),
+            a.port,
+            a.profile,
+            a.ap,
+            a.reason
+        );
+    }
+    println!("--- decisions");
+    let mut sorted: Vec<&mesa::model::Decision> = decisions.iter().collect();
+    sorted.sort_by_key(|d| d.decided_at);
+    for d in sorted {
+        let t = (d.decided_at - chrono::Utc::now()).num_milliseconds() as f64
+            / 1000.0
+            / w.scale.as_secs_f64()
+            + w.sim(Instant::now());
+        println!(
+            "{t:>7.1} {} {} {} [{}]{}: {}",
+            d.event.kind,
+            d.event.ap_mac,
+            d.event.source.as_str(),
+            d.outcome.summary(),
+            if d.will_retry { " (interim)" } else { "" },
+            d.lookups.join(" | ")
+        );
+    }
+}
