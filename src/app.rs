@@ -46,6 +46,8 @@ pub struct App {
     /// The engine's Mist client (None without `mist.api_token`); reconcile reads through it
     /// so the switches it learns also serve the engine's lookups.
     pub mist: Option<Arc<MistClient>>,
+    /// Shared by the chat handlers (replay guard, announcements).
+    pub chatops: crate::chatops::ChatOps,
 }
 
 impl App {
@@ -92,7 +94,9 @@ impl App {
             mist: mist.clone(),
         });
         engine.run(events);
+        let chatops = crate::chatops::ChatOps::new(notify.clone());
         Ok(App {
+            chatops,
             config,
             store,
             metrics,
@@ -123,7 +127,9 @@ impl App {
             self.config.store.retention.get(),
             self.metrics.clone(),
         );
+        let holds = crate::maintenance::spawn_expiry(self.store.clone(), self.notify.clone());
         let served = http::serve(self.http_state(), bound).await;
+        holds.abort();
         prune.abort();
         if let Some(task) = reconcile {
             task.abort();
@@ -167,6 +173,7 @@ impl App {
             journal: self.journal.clone(),
             store: self.store.clone(),
             metrics: self.metrics.clone(),
+            chatops: self.chatops.clone(),
         }
     }
 }

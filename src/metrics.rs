@@ -38,6 +38,7 @@ struct Inner {
     backend_batches: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
     pipeline_seconds: Histogram,
+    chatops_commands: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -123,8 +124,15 @@ impl Metrics {
             "Time from event accepted to decision recorded",
             pipeline_seconds.clone(),
         );
+        let chatops_commands = Family::<Labels, Counter>::default();
+        registry.register(
+            "chatops_commands",
+            "Chat commands, by platform, command and result (done, refused, unauthenticated)",
+            chatops_commands.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
+                chatops_commands,
                 registry,
                 events_received,
                 events_ignored,
@@ -233,6 +241,17 @@ impl Metrics {
     }
 
     /// Prometheus text exposition format.
+    pub fn chatops_command(&self, platform: &str, command: &str, result: &str) {
+        self.inner
+            .chatops_commands
+            .get_or_create(&labels(&[
+                ("platform", platform),
+                ("command", command),
+                ("result", result),
+            ]))
+            .inc();
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.inner.registry).is_err() {

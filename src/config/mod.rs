@@ -109,6 +109,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub journal: JournalConfig,
+    #[serde(default)]
+    pub chatops: ChatopsConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -129,6 +131,7 @@ impl Default for Config {
             reconcile: ReconcileConfig::default(),
             store: StoreConfig::default(),
             journal: JournalConfig::default(),
+            chatops: ChatopsConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
     }
