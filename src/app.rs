@@ -94,7 +94,7 @@ impl App {
             mist: mist.clone(),
         });
         engine.run(events);
-        let chatops = crate::chatops::ChatOps::new(notify.clone());
+        let chatops = crate::chatops::ChatOps::new(notify.clone(), engine.clone());
         Ok(App {
             chatops,
             config,

@@ -174,6 +174,8 @@ pub enum Source {
     External,
     Reconcile,
     Replay,
+    /// A person's `apply` / `revert` from Slack or Mattermost.
+    Chat,
 }
 
 impl Source {
@@ -183,6 +185,7 @@ impl Source {
             Source::External => "external",
             Source::Reconcile => "reconcile",
             Source::Replay => "replay",
+            Source::Chat => "chat",
         }
     }
 }

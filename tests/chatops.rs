@@ -453,3 +453,241 @@ fn manifests_point_at_the_chat_endpoints() {
     );
     assert!(ok && out.contains("https://mesa.example.net/chatops/mattermost/commands"));
 }
+
+/// Signs and POSTs a form body to any mesa chat endpoint.
+async fn signed_post(http: &reqwest::Client, url: &str, body: &str) -> reqwest::Response {
+    let ts = now();
+    http.post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header(
+            "x-slack-signature",
+            sign(SLACK_SECRET.as_bytes(), &ts.to_string(), body.as_bytes()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A `block_actions` interaction as Slack sends it when a button is pressed.
+fn button_press(user_id: &str, action_id: &str, value: &str, response_url: &str) -> String {
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": { "id": user_id, "username": "alice", "team_id": "T0001" },
+        "api_app_id": "A0001",
+        "container": { "type": "message", "is_ephemeral": true },
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "response_url": response_url,
+        "actions": [{
+            "type": "button",
+            "block_id": "b1",
+            "action_id": action_id,
+            "value": value,
+            "action_ts": "1700000000.000001",
+        }],
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+}
+
+mod junos {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use mesa::backend::netconf::NetconfBackend;
+    use mesa::config::{HostKeyPolicy, NetconfConfig, SwitchOverride, TemplatesConfig};
+    use mesa::model::{ApRef, InterfaceName, Mac, PortChange, Profile, SwitchRef};
+    use mesa::templates::Templates;
+
+    use super::support::sshd::JunosSwitch;
+
+    pub const SWITCH: &str = "sw-idf-1";
+
+    pub fn backend(sw: &JunosSwitch) -> NetconfBackend {
+        let cfg = NetconfConfig {
+            username: sw.sshd.user.clone(),
+            private_key: Some(sw.sshd.key_path.clone()),
+            known_hosts: sw.sshd.known_hosts_path.clone(),
+            host_key_policy: HostKeyPolicy::Strict,
+            connect_timeout: mesa::config::Duration::from_secs(10),
+            rpc_timeout: mesa::config::Duration::from_secs(30),
+            lock_timeout: mesa::config::Duration::from_secs(5),
+            commit_confirm: mesa::config::Duration::from_secs(60),
+            ..NetconfConfig::default()
+        };
+        let mut switches = BTreeMap::new();
+        switches.insert(
+            SWITCH.to_string(),
+            SwitchOverride {
+                host: Some(sw.sshd.host.clone()),
+                port: Some(sw.sshd.port),
+            },
+        );
+        let mut templates = TemplatesConfig::default();
+        templates.vars.insert(
+            "ap_vlans".into(),
+            toml::Value::Array(vec![toml::Value::Integer(10), toml::Value::Integer(20)]),
+        );
+        NetconfBackend::new(
+            &cfg,
+            &switches,
+            Arc::new(Templates::load(&templates).unwrap()),
+        )
+    }
+
+    /// A switch whose ge-0/0/5 is secured, with the VLANs the templates name.
+    pub fn seeded() -> JunosSwitch {
+        let sw = JunosSwitch::start();
+        let switch = SwitchRef {
+            name: SWITCH.into(),
+            site_id: String::new(),
+            mac: None,
+            mgmt_addr: None,
+        };
+        let change = PortChange {
+            switch: switch.clone(),
+            port: InterfaceName::parse("ge-0/0/5").unwrap(),
+            profile: Profile::Secured,
+            ap: ApRef {
+                mac: Mac::parse("5c5b35000005").unwrap(),
+                name: None,
+            },
+            site_name: None,
+            reason: "seed".into(),
+        };
+        let mut text = String::from(
+            "set system host-name sw-idf-1\nset vlans default vlan-id 1\nset vlans ap-mgmt vlan-id 10\n\
+             set vlans ap-data vlan-id 20\nset vlans guest vlan-id 99\nset vlans server-fail vlan-id 98\n",
+        );
+        for p in backend(&sw).plan(&switch, &[change]).unwrap().ports {
+            for line in p.lines.iter().filter(|l| l.starts_with("set ")) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        sw.seed_running(&text);
+        sw
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confirmed_apply_and_revert_from_chat_land_on_the_junos_simulator() {
+    let sw = junos::seeded();
+    assert!(sw
+        .running_config()
+        .contains("dot1x authenticator interface ge-0/0/5 "));
+    let response_url = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.backend.kind = mesa::config::BackendKind::Netconf;
+    let mesa =
+        support::mesa::start_with_backend(dir, config, std::sync::Arc::new(junos::backend(&sw)))
+            .await;
+    let commands = format!("http://{}/chatops/slack/commands", mesa.addr);
+    let interactions = format!("http://{}/chatops/slack/interactions", mesa.addr);
+
+    let button = |text: &'static str| {
+        let (http, commands) = (mesa.http.clone(), commands.clone());
+        async move {
+            let reply: serde_json::Value = signed_post(&http, &commands, &slash_body(ADMIN, text))
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(reply["response_type"], "ephemeral", "{reply}");
+            reply["blocks"][1]["elements"][0]["value"]
+                .as_str()
+                .expect("a Confirm button")
+                .to_string()
+        }
+    };
+    // Nothing changes until Confirm; a tampered button (another port) is refused.
+    let sealed = button("apply sw-idf-1 ge-0/0/5").await;
+    assert!(sw
+        .running_config()
+        .contains("dot1x authenticator interface ge-0/0/5 "));
+    let tampered = sealed.replace("ge-0/0/5", "ge-0/0/6");
+    let r = signed_post(
+        &mesa.http,
+        &interactions,
+        &button_press(ADMIN, "mesa_confirm", &tampered, &response_url.url),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = signed_post(
+        &mesa.http,
+        &interactions,
+        &button_press(VIEWER, "mesa_confirm", &sealed, &response_url.url),
+    )
+    .await;
+    assert_eq!(r.status(), 401, "a button pressed by someone else");
+    let r = signed_post(
+        &mesa.http,
+        &interactions,
+        &button_press(ADMIN, "mesa_confirm", &sealed, &response_url.url),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let applied =
+        support::scenario::poll(Duration::from_secs(60), Duration::from_millis(100), || {
+            response_url.texts().len() == 1
+        })
+        .await;
+    assert!(applied, "the outcome goes to response_url");
+    assert!(!sw
+        .running_config()
+        .contains("dot1x authenticator interface ge-0/0/5 "));
+
+    let sealed = button("revert sw-idf-1 ge-0/0/5").await;
+    let r = signed_post(
+        &mesa.http,
+        &interactions,
+        &button_press(ADMIN, "mesa_confirm", &sealed, &response_url.url),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let reverted =
+        support::scenario::poll(Duration::from_secs(60), Duration::from_millis(100), || {
+            response_url.texts().len() == 2
+        })
+        .await;
+    assert!(reverted);
+    let texts = response_url.texts();
+    assert!(
+        texts[1].contains("asked to revert `sw-idf-1 ge-0/0/5`"),
+        "{texts:?}"
+    );
+    assert!(sw
+        .running_config()
+        .contains("dot1x authenticator interface ge-0/0/5 "));
+
+    // `mesa events` shows the change came from the chat, and who asked.
+    let config_file = data_dir.join("config.toml");
+    std::fs::write(
+        &config_file,
+        format!("[server]\ndata_dir = \"{}\"\n", data_dir.display()),
+    )
+    .unwrap();
+    let (ok, out, err) = cli(&config_file, &["events", "--limit", "2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("via chat"), "{out}");
+    assert!(
+        out.contains("requested from the chat by slack:alice (UADMIN01)"),
+        "{out}"
+    );
+    assert_eq!(
+        mesa.app
+            .store
+            .port(
+                junos::SWITCH,
+                &mesa::model::InterfaceName::parse("ge-0/0/5").unwrap()
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .profile,
+        Profile::Secured
+    );
+}

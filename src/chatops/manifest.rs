@@ -4,7 +4,7 @@
 
 use super::command::HINT;
 
-/// Slash commands only; the signing secret of the created app goes to
+/// The slash command and the interactivity URL (Confirm buttons); the signing secret of the created app goes to
 /// `chatops.slack.signing_secret`.
 pub fn slack(base_url: &str) -> String {
     let base = base_url.trim_end_matches('/');
@@ -25,6 +25,10 @@ pub fn slack(base_url: &str) -> String {
         },
         "oauth_config": { "scopes": { "bot": ["commands"] } },
         "settings": {
+            "interactivity": {
+                "is_enabled": true,
+                "request_url": format!("{base}/chatops/slack/interactions"),
+            },
             "org_deploy_enabled": false,
             "socket_mode_enabled": false,
             "token_rotation_enabled": false,

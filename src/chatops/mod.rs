@@ -2,9 +2,12 @@
 //! module ([`slack`], [`mattermost`]) authenticates the request (signature or token, in
 //! constant time) and reads the form; [`command`] parses the text; [`roles`] says whether
 //! the user may run it; [`run`] runs it against the store and [`render`] words the reply.
+//! `apply` / `revert` only offer a Confirm button ([`confirm`] seals its context); the
+//! change runs when Slack posts the press to [`slack::interactions`].
 //! Every command is audited (log line with the actor, `mesa_chatops_commands_total`).
 
 pub mod command;
+pub mod confirm;
 pub mod manifest;
 pub mod mattermost;
 pub mod render;
@@ -16,6 +19,7 @@ pub mod slack;
 use axum::routing::post;
 use axum::Router;
 
+use crate::engine::Engine;
 use crate::http::AppState;
 use crate::notify::Notifications;
 
@@ -23,15 +27,21 @@ use crate::notify::Notifications;
 #[derive(Clone)]
 pub struct ChatOps {
     pub notify: Notifications,
+    /// Confirmed `apply` / `revert` changes run through it.
+    pub engine: Engine,
     /// Slack signatures already seen within the replay window.
     pub replay: replay::ReplayGuard,
+    /// Answers to Slack's `response_url`.
+    pub http: reqwest::Client,
 }
 
 impl ChatOps {
-    pub fn new(notify: Notifications) -> ChatOps {
+    pub fn new(notify: Notifications, engine: Engine) -> ChatOps {
         ChatOps {
             notify,
+            engine,
             replay: replay::ReplayGuard::default(),
+            http: reqwest::Client::new(),
         }
     }
 }
@@ -75,6 +85,8 @@ impl Actor {
 pub struct Reply {
     pub text: String,
     pub in_channel: bool,
+    /// Slack Block Kit blocks (the Confirm / Cancel buttons); `text` is their fallback.
+    pub blocks: Option<serde_json::Value>,
 }
 
 impl Reply {
@@ -82,6 +94,7 @@ impl Reply {
         Reply {
             text: text.into(),
             in_channel: false,
+            blocks: None,
         }
     }
 
@@ -89,15 +102,20 @@ impl Reply {
         Reply {
             text: text.into(),
             in_channel: true,
+            blocks: None,
         }
     }
 
     /// The body both Slack and Mattermost read from a slash command's response.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "response_type": if self.in_channel { "in_channel" } else { "ephemeral" },
             "text": self.text,
-        })
+        });
+        if let Some(blocks) = &self.blocks {
+            body["blocks"] = blocks.clone();
+        }
+        body
     }
 }
 
@@ -105,5 +123,6 @@ impl Reply {
 pub fn routes(router: Router<AppState>) -> Router<AppState> {
     router
         .route("/chatops/slack/commands", post(slack::commands))
+        .route("/chatops/slack/interactions", post(slack::interactions))
         .route("/chatops/mattermost/commands", post(mattermost::commands))
 }

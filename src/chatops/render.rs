@@ -231,3 +231,16 @@ pub fn pending(entries: &[JournalEntry], holds: &[MaintenanceHold]) -> String {
     }
     out
 }
+
+/// Slack blocks: the question, then Confirm (carrying `sealed`) and Cancel.
+pub fn confirm_blocks(question: &str, sealed: &str) -> serde_json::Value {
+    serde_json::json!([
+        { "type": "section", "text": { "type": "mrkdwn", "text": question } },
+        { "type": "actions", "elements": [
+            { "type": "button", "action_id": "mesa_confirm", "style": "danger",
+              "text": { "type": "plain_text", "text": "Confirm" }, "value": sealed },
+            { "type": "button", "action_id": "mesa_cancel",
+              "text": { "type": "plain_text", "text": "Cancel" }, "value": "cancel" }
+        ] }
+    ])
+}

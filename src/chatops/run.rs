@@ -8,7 +8,7 @@ use super::command::{self, ChatCommand};
 use super::{render, roles, Actor, Reply};
 use crate::http::AppState;
 use crate::maintenance::{self, MaintenanceHold};
-use crate::model::{InterfaceName, Mac};
+use crate::model::{InterfaceName, Mac, Profile};
 use crate::store::StoreError;
 
 /// Decisions searched by `why` and `status`.
@@ -134,10 +134,12 @@ async fn run(state: &AppState, actor: &Actor, command: ChatCommand) -> Result<Re
             }
             None => Ok(Reply::ephemeral(format!("site {site} is not on hold"))),
         },
-        ChatCommand::Apply { .. } | ChatCommand::Revert { .. } => Ok(Reply::ephemeral(
-            "apply and revert from the chat are not available in this version of mesa; \
-             run `mesa reconcile` on the mesa host",
-        )),
+        ChatCommand::Apply { switch, port } => {
+            Ok(confirm(state, actor, switch, &port, Profile::Ap))
+        }
+        ChatCommand::Revert { switch, port } => {
+            Ok(confirm(state, actor, switch, &port, Profile::Secured))
+        }
     }
 }
 
@@ -176,4 +178,41 @@ async fn status(state: &AppState, args: &[String]) -> Result<String, StoreError>
         }
         _ => "usage: `/mesa status [site | switch | ap-mac | switch port]`".to_string(),
     })
+}
+
+/// `apply` / `revert`: nothing changes yet; the reply carries Confirm / Cancel buttons whose
+/// value is sealed for this user, port and the next five minutes ([`super::confirm`]).
+fn confirm(state: &AppState, actor: &Actor, switch: String, port: &str, profile: Profile) -> Reply {
+    let port = match InterfaceName::parse(port) {
+        Ok(port) => port,
+        Err(e) => return Reply::ephemeral(e.to_string()),
+    };
+    let key = match actor.platform {
+        super::Platform::Slack => state.config.chatops.slack.signing_secret.as_ref(),
+        super::Platform::Mattermost => None,
+    };
+    let Some(key) = key else {
+        return Reply::ephemeral(
+            "apply and revert need interactive buttons, which mesa offers in Slack only so far",
+        );
+    };
+    let pending = super::confirm::PendingChange {
+        profile,
+        switch,
+        port,
+        user_id: actor.user_id.clone(),
+        expires: Utc::now().timestamp() + super::confirm::VALID_FOR_SECS,
+    };
+    let Some(sealed) = super::confirm::seal(key.expose().as_bytes(), &pending) else {
+        return Reply::ephemeral("switch names cannot contain `|`");
+    };
+    let question = format!(
+        "Set `{} {}` to the {} profile? This changes the switch now.",
+        pending.switch, pending.port, profile
+    );
+    Reply {
+        text: question.clone(),
+        in_channel: false,
+        blocks: Some(render::confirm_blocks(&question, &sealed)),
+    }
 }

@@ -109,24 +109,8 @@ pub async fn commands(
         Ok(body) => body,
         Err(rejection) => return rejected_body(rejection),
     };
-    let now = chrono::Utc::now().timestamp();
-    let checked = verify(secret.expose().as_bytes(), &headers, &body, now).and_then(|()| {
-        let signature = headers
-            .get(SIGNATURE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if state.chatops.replay.first_time(signature) {
-            Ok(())
-        } else {
-            Err(SlackAuthError::Replayed)
-        }
-    });
-    if let Err(e) = checked {
-        state
-            .metrics
-            .chatops_command(Platform::Slack.as_str(), "-", e.label());
-        tracing::warn!(reason = e.label(), "Slack command refused");
-        return error(StatusCode::UNAUTHORIZED, e.to_string());
+    if let Some(refused) = authenticate(&state, secret.expose(), &headers, &body) {
+        return refused;
     }
     let command: SlashCommand = match serde_urlencoded::from_bytes(&body) {
         Ok(command) => command,
@@ -139,6 +123,180 @@ pub async fn commands(
     };
     let reply = run::handle(&state, &actor, &command.text).await;
     Json(reply.to_json()).into_response()
+}
+
+/// Signature, timestamp window and replay; the 401 answer when one fails (None: accepted).
+fn authenticate(
+    state: &AppState,
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
+    let now = chrono::Utc::now().timestamp();
+    let checked = verify(secret.as_bytes(), headers, body, now).and_then(|()| {
+        let signature = headers
+            .get(SIGNATURE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if state.chatops.replay.first_time(signature) {
+            Ok(())
+        } else {
+            Err(SlackAuthError::Replayed)
+        }
+    });
+    checked.err().map(|e| {
+        state
+            .metrics
+            .chatops_command(Platform::Slack.as_str(), "-", e.label());
+        tracing::warn!(reason = e.label(), "Slack request refused");
+        error(StatusCode::UNAUTHORIZED, e.to_string())
+    })
+}
+
+/// The fields of a `block_actions` interaction mesa uses.
+#[derive(Debug, Deserialize)]
+pub struct Interaction {
+    pub user: InteractionUser,
+    #[serde(default)]
+    pub actions: Vec<InteractionAction>,
+    pub response_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InteractionUser {
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InteractionAction {
+    pub action_id: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// `POST /chatops/slack/interactions`: the Confirm / Cancel buttons. Acknowledged at once;
+/// the change runs afterwards and its outcome goes to the interaction's `response_url`.
+pub async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(secret) = state.config.chatops.slack.signing_secret.clone() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "Slack commands are off (chatops.slack.signing_secret)",
+        );
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected_body(rejection),
+    };
+    if let Some(refused) = authenticate(&state, secret.expose(), &headers, &body) {
+        return refused;
+    }
+    let form: std::collections::HashMap<String, String> =
+        serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let Some(interaction) = form
+        .get("payload")
+        .and_then(|p| serde_json::from_str::<Interaction>(p).ok())
+    else {
+        return error(StatusCode::BAD_REQUEST, "not a Slack interaction payload");
+    };
+    let actor = Actor {
+        platform: Platform::Slack,
+        user_id: interaction.user.id.clone(),
+        user_name: interaction.user.username.clone().filter(|n| !n.is_empty()),
+    };
+    let Some(action) = interaction.actions.first() else {
+        return StatusCode::OK.into_response();
+    };
+    let respond = |reply: serde_json::Value| {
+        let (http, url) = (state.chatops.http.clone(), interaction.response_url.clone());
+        async move {
+            let Some(url) = url else { return };
+            if let Err(e) = http.post(&url).json(&reply).send().await {
+                tracing::warn!(error = %e.without_url(), "answer to Slack's response_url failed");
+            }
+        }
+    };
+    if action.action_id == "mesa_cancel" {
+        tokio::spawn(respond(serde_json::json!({
+            "replace_original": true,
+            "text": format!("Cancelled by {}; nothing changed.", actor.label()),
+        })));
+        return StatusCode::OK.into_response();
+    }
+    let now = chrono::Utc::now().timestamp();
+    let sealed = action.value.as_deref().unwrap_or_default();
+    let pending = match super::confirm::open(secret.expose().as_bytes(), sealed, now) {
+        Ok(pending) if pending.user_id == actor.user_id => pending,
+        Ok(_) => {
+            state
+                .metrics
+                .chatops_command("slack", "confirm", "other-user");
+            tracing::warn!(actor = %actor.label(), "Confirm pressed by someone it was not shown to");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "this button was shown to someone else",
+            );
+        }
+        Err(e) => {
+            state
+                .metrics
+                .chatops_command("slack", "confirm", "tampered");
+            tracing::warn!(actor = %actor.label(), reason = %e, "Confirm refused");
+            return error(StatusCode::UNAUTHORIZED, e.to_string());
+        }
+    };
+    let command = match pending.profile {
+        crate::model::Profile::Ap => "apply",
+        crate::model::Profile::Secured => "revert",
+    };
+    // The role is checked again: it may have been taken away since the button was shown.
+    let role = super::roles::of(&state.config.chatops, &actor.user_id);
+    if role < Some(super::roles::Role::Admin) {
+        state.metrics.chatops_command("slack", command, "refused");
+        tokio::spawn(respond(serde_json::json!({
+            "replace_original": true,
+            "text": format!("`{command}` needs the admin role"),
+        })));
+        return StatusCode::OK.into_response();
+    }
+    let engine = state.chatops.engine.clone();
+    let metrics = state.metrics.clone();
+    let (http, url) = (state.chatops.http.clone(), interaction.response_url.clone());
+    tokio::spawn(async move {
+        let decision = engine
+            .manual_change(
+                &pending.switch,
+                &pending.port,
+                pending.profile,
+                &actor.label(),
+            )
+            .await;
+        metrics.chatops_command("slack", command, "done");
+        tracing::info!(actor = %actor.label(), command, outcome = %decision.outcome.summary(), "chat command");
+        let text = format!(
+            "{} asked to {command} `{} {}`: {}",
+            actor.label(),
+            pending.switch,
+            pending.port,
+            decision.outcome.summary()
+        );
+        if let Some(url) = url {
+            let reply = serde_json::json!({
+                "response_type": "in_channel",
+                "replace_original": true,
+                "text": text,
+            });
+            if let Err(e) = http.post(&url).json(&reply).send().await {
+                tracing::warn!(error = %e.without_url(), "answer to Slack's response_url failed");
+            }
+        }
+    });
+    StatusCode::OK.into_response()
 }
 
 #[cfg(test)]

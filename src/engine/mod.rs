@@ -16,6 +16,7 @@ pub mod decide;
 pub mod freshness;
 pub mod guards;
 pub mod lookup;
+pub mod manual;
 pub mod plan;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
