@@ -691,3 +691,75 @@ async fn confirmed_apply_and_revert_from_chat_land_on_the_junos_simulator() {
         Profile::Secured
     );
 }
+
+#[tokio::test]
+async fn mattermost_confirm_button_is_sealed_by_mesa() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.chatops.mattermost.action_secret = Some(Secret::new("mm-action-secret"));
+    // Where Mattermost would post the press; the test posts it itself.
+    config.chatops.mattermost.actions_url =
+        Some("https://mesa.example.net/chatops/mattermost/actions".into());
+    let mesa = start_with(dir, config).await;
+    let body = serde_urlencoded::to_string([
+        ("token", MM_TOKEN),
+        ("user_id", ADMIN),
+        ("user_name", "root"),
+        ("text", "apply sw1 ge-0/0/7"),
+    ])
+    .unwrap();
+    let reply: serde_json::Value = mesa
+        .http
+        .post(mesa.url("/chatops/mattermost/commands"))
+        .header("authorization", format!("Token {MM_TOKEN}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let confirm = &reply["attachments"][0]["actions"][0]["integration"];
+    assert_eq!(
+        confirm["url"],
+        "https://mesa.example.net/chatops/mattermost/actions"
+    );
+    let sealed = confirm["context"]["sealed"].as_str().unwrap().to_string();
+    assert_eq!(
+        mesa.profile("sw1", "ge-0/0/7"),
+        None,
+        "nothing before Confirm"
+    );
+
+    let press = |user: &str, sealed: &str| {
+        let body = serde_json::json!({
+            "user_id": user,
+            "user_name": "root",
+            "channel_id": "c1",
+            "team_id": "t1",
+            "post_id": "p1",
+            "type": "",
+            "context": { "sealed": sealed },
+        });
+        mesa.http
+            .post(mesa.url("/chatops/mattermost/actions"))
+            .json(&body)
+            .send()
+    };
+    let tampered = sealed.replacen("ap|", "secured|", 1);
+    assert_eq!(press(ADMIN, &tampered).await.unwrap().status(), 401);
+    assert_eq!(press(OPERATOR, &sealed).await.unwrap().status(), 401);
+    let ok = press(ADMIN, &sealed).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let answer: serde_json::Value = ok.json().await.unwrap();
+    let text = answer["update"]["message"].as_str().unwrap();
+    assert!(
+        text.contains("mattermost:root (UADMIN01) asked to apply `sw1 ge-0/0/7`"),
+        "{text}"
+    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/7"), Some(Profile::Ap));
+    let d = mesa.app.store.recent_decisions(1).await.unwrap().remove(0);
+    assert_eq!(d.event.source.as_str(), "chat");
+}

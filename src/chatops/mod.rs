@@ -87,6 +87,8 @@ pub struct Reply {
     pub in_channel: bool,
     /// Slack Block Kit blocks (the Confirm / Cancel buttons); `text` is their fallback.
     pub blocks: Option<serde_json::Value>,
+    /// Mattermost message attachments (the same buttons).
+    pub attachments: Option<serde_json::Value>,
 }
 
 impl Reply {
@@ -95,6 +97,7 @@ impl Reply {
             text: text.into(),
             in_channel: false,
             blocks: None,
+            attachments: None,
         }
     }
 
@@ -103,6 +106,7 @@ impl Reply {
             text: text.into(),
             in_channel: true,
             blocks: None,
+            attachments: None,
         }
     }
 
@@ -115,6 +119,9 @@ impl Reply {
         if let Some(blocks) = &self.blocks {
             body["blocks"] = blocks.clone();
         }
+        if let Some(attachments) = &self.attachments {
+            body["attachments"] = attachments.clone();
+        }
         body
     }
 }
@@ -125,4 +132,5 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/chatops/slack/commands", post(slack::commands))
         .route("/chatops/slack/interactions", post(slack::interactions))
         .route("/chatops/mattermost/commands", post(mattermost::commands))
+        .route("/chatops/mattermost/actions", post(mattermost::actions))
 }

@@ -244,3 +244,17 @@ pub fn confirm_blocks(question: &str, sealed: &str) -> serde_json::Value {
         ] }
     ])
 }
+
+/// Mattermost attachments: the question, then Confirm (its `context` carries `sealed`) and
+/// Cancel, both posting to `url`.
+pub fn confirm_attachments(question: &str, sealed: &str, url: &str) -> serde_json::Value {
+    serde_json::json!([{
+        "text": question,
+        "actions": [
+            { "id": "mesaconfirm", "name": "Confirm", "style": "danger",
+              "integration": { "url": url, "context": { "sealed": sealed } } },
+            { "id": "mesacancel", "name": "Cancel",
+              "integration": { "url": url, "context": { "cancel": true } } }
+        ]
+    }])
+}

@@ -187,13 +187,18 @@ fn confirm(state: &AppState, actor: &Actor, switch: String, port: &str, profile:
         Ok(port) => port,
         Err(e) => return Reply::ephemeral(e.to_string()),
     };
+    let chatops = &state.config.chatops;
     let key = match actor.platform {
-        super::Platform::Slack => state.config.chatops.slack.signing_secret.as_ref(),
-        super::Platform::Mattermost => None,
+        super::Platform::Slack => chatops.slack.signing_secret.as_ref(),
+        super::Platform::Mattermost => chatops
+            .mattermost
+            .action_secret
+            .as_ref()
+            .filter(|_| chatops.mattermost.actions_url.is_some()),
     };
     let Some(key) = key else {
         return Reply::ephemeral(
-            "apply and revert need interactive buttons, which mesa offers in Slack only so far",
+            "apply and revert need Confirm buttons: set chatops.mattermost.action_secret and actions_url",
         );
     };
     let pending = super::confirm::PendingChange {
@@ -210,9 +215,18 @@ fn confirm(state: &AppState, actor: &Actor, switch: String, port: &str, profile:
         "Set `{} {}` to the {} profile? This changes the switch now.",
         pending.switch, pending.port, profile
     );
-    Reply {
-        text: question.clone(),
-        in_channel: false,
-        blocks: Some(render::confirm_blocks(&question, &sealed)),
+    match (actor.platform, &chatops.mattermost.actions_url) {
+        (super::Platform::Mattermost, Some(url)) => Reply {
+            text: String::new(),
+            in_channel: false,
+            blocks: None,
+            attachments: Some(render::confirm_attachments(&question, &sealed, url)),
+        },
+        _ => Reply {
+            text: question.clone(),
+            in_channel: false,
+            blocks: Some(render::confirm_blocks(&question, &sealed)),
+            attachments: None,
+        },
     }
 }

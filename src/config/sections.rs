@@ -487,6 +487,9 @@ pub struct ChatopsMattermostConfig {
     pub command_token: Option<Secret>,
     /// Key of the HMAC mesa puts into interactive buttons (Mattermost does not sign them).
     pub action_secret: Option<Secret>,
+    /// Where Mattermost reaches `POST /chatops/mattermost/actions` (absolute URL); with
+    /// `action_secret`, `apply` / `revert` get Confirm buttons.
+    pub actions_url: Option<String>,
 }
 
 /// `[chatops.roles]`: platform user ids per role; a user in several lists has the highest.
