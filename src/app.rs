@@ -46,6 +46,8 @@ pub struct App {
     /// The engine's Mist client (None without `mist.api_token`); reconcile reads through it
     /// so the switches it learns also serve the engine's lookups.
     pub mist: Option<Arc<MistClient>>,
+    /// Shared by the chat handlers (replay guard, announcements).
+    pub chatops: crate::chatops::ChatOps,
 }
 
 impl App {
@@ -95,7 +97,9 @@ impl App {
         if mist.is_some() {
             spawn_budget_notices(&metrics, notify.clone());
         }
+        let chatops = crate::chatops::ChatOps::new(notify.clone(), engine.clone());
         Ok(App {
+            chatops,
             config,
             store,
             metrics,
@@ -132,7 +136,9 @@ impl App {
             .mode
             .uses_stream()
             .then(|| crate::ingest::stream::spawn(self.clone()));
+        let holds = crate::maintenance::spawn_expiry(self.store.clone(), self.notify.clone());
         let served = http::serve(self.http_state(), bound).await;
+        holds.abort();
         prune.abort();
         if let Some(task) = reconcile {
             task.abort();
@@ -179,6 +185,7 @@ impl App {
             journal: self.journal.clone(),
             store: self.store.clone(),
             metrics: self.metrics.clone(),
+            chatops: self.chatops.clone(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The `mesa` command line: `serve`, `check-config`, `replay`, `ports`, `events`, `demo`,
-//! `reconcile`.
+//! `reconcile`, `hold` / `release` / `holds` (maintenance holds), `chatops manifest`.
 //! Configuration comes from `--config`, else `$MESA_CONFIG`, else `./config.toml`; a bad
 //! configuration stops every command with `file: key: reason` and exit code 2.
 
@@ -92,6 +92,46 @@ pub enum Command {
         #[arg(long)]
         adopt: bool,
     },
+    /// Put a site on maintenance hold: no reverts there until released or expired.
+    Hold {
+        site: String,
+        /// How long the hold lasts (30m, 2h, 1d); without it, until released.
+        #[arg(long = "for", value_name = "DURATION")]
+        lasts: Option<String>,
+        /// Shown with the hold everywhere (chat, `mesa holds`, decisions).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// End a site's maintenance hold.
+    Release { site: String },
+    /// Maintenance holds in force.
+    Holds {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print what to install in a chat platform for `/mesa` (app manifest, slash command).
+    Chatops {
+        #[command(subcommand)]
+        command: ChatopsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChatopsCommand {
+    /// The Slack app manifest or the Mattermost slash command definition.
+    Manifest {
+        #[arg(long, value_enum)]
+        platform: ChatPlatform,
+        /// The address Slack or Mattermost reaches mesa at (https://mesa.example.net).
+        #[arg(long)]
+        url: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ChatPlatform {
+    Slack,
+    Mattermost,
 }
 
 /// Exit codes: 0 fine, 1 runtime failure, 2 bad configuration.
@@ -213,6 +253,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 progress: ProgressMode::Auto,
             };
             reconcile(config, options, json).await
+        }
+        Command::Hold {
+            site,
+            lasts,
+            reason,
+        } => crate::maintenance::command::hold(&config, &site, lasts.as_deref(), reason).await,
+        Command::Release { site } => crate::maintenance::command::release(&config, &site).await,
+        Command::Holds { json } => crate::maintenance::command::list(&config, json).await,
+        Command::Chatops {
+            command: ChatopsCommand::Manifest { platform, url },
+        } => {
+            let text = match platform {
+                ChatPlatform::Slack => crate::chatops::manifest::slack(&url),
+                ChatPlatform::Mattermost => crate::chatops::manifest::mattermost(&url),
+            };
+            crate::outln!("{text}")?;
+            Ok(0)
         }
         Command::Demo { .. } => Ok(0),
     }

@@ -28,6 +28,7 @@ pub struct AppState {
     pub journal: Journal,
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
+    pub chatops: crate::chatops::ChatOps,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -36,7 +37,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/ports", get(ports))
-        .route("/api/v1/events", get(events));
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/holds", get(holds));
     // `ingest.mode = "stream"`: Mist is not meant to POST here; a stray POST gets a 404.
     if state.config.ingest.mode.uses_webhook() {
         app = app.route(
@@ -44,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             post(ingest::webhook::receive),
         );
     }
+    app = crate::chatops::routes(app);
     if state.config.external.enabled {
         app = app.route(&state.config.external.path, post(ingest::external::receive));
     }
@@ -137,6 +140,17 @@ async fn events(
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
     match state.store.recent_decisions(limit).await {
         Ok(decisions) => Json(decisions).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Maintenance holds in force now.
+async fn holds(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "bearer token required");
+    }
+    match crate::maintenance::all_active(state.store.as_ref()).await {
+        Ok(holds) => Json(holds).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

@@ -13,6 +13,7 @@
 pub mod app;
 pub mod backend;
 pub mod backoff;
+pub mod chatops;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod ingest;
 pub mod journal;
 pub mod lock;
+pub mod maintenance;
 pub mod metrics;
 pub mod mist;
 pub mod model;

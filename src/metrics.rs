@@ -46,6 +46,7 @@ struct Inner {
     mist_api_budget_remaining: Gauge,
     mist_api_budget_per_hour: Gauge,
     stream: crate::ingest::stream::StreamMetrics,
+    chatops_commands: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -150,8 +151,15 @@ impl Metrics {
             mist_api_budget_per_hour.clone(),
         );
         let stream = crate::ingest::stream::StreamMetrics::register(&mut registry);
+        let chatops_commands = Family::<Labels, Counter>::default();
+        registry.register(
+            "chatops_commands",
+            "Chat commands, by platform, command and result (done, refused, unauthenticated)",
+            chatops_commands.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
+                chatops_commands,
                 registry,
                 events_received,
                 events_ignored,
@@ -275,6 +283,17 @@ impl Metrics {
     }
 
     /// Prometheus text exposition format.
+    pub fn chatops_command(&self, platform: &str, command: &str, result: &str) {
+        self.inner
+            .chatops_commands
+            .get_or_create(&labels(&[
+                ("platform", platform),
+                ("command", command),
+                ("result", result),
+            ]))
+            .inc();
+    }
+
     pub fn render(&self) -> String {
         // The hour slides without calls too: read the budget at scrape time.
         let budget = &self.inner.mist_budget;

@@ -288,6 +288,8 @@ pub enum Source {
     Stream,
     /// mesa's own follow-up of an earlier decision: the old port of a moved AP.
     FollowUp,
+    /// A person's `apply` / `revert` from Slack or Mattermost.
+    Chat,
 }
 
 impl Source {
@@ -300,7 +302,8 @@ impl Source {
             | Source::Reconcile
             | Source::Replay
             | Source::FollowUp
-            | Source::Recheck { .. } => false,
+            | Source::Recheck { .. }
+            | Source::Chat => false,
         }
     }
 
@@ -313,6 +316,7 @@ impl Source {
             Source::Recheck { .. } => "recheck",
             Source::Stream => "stream",
             Source::FollowUp => "follow-up",
+            Source::Chat => "chat",
         }
     }
 }

@@ -111,6 +111,7 @@ pub struct Config {
     pub journal: JournalConfig,
     #[serde(default)]
     pub ingest: IngestConfig,
+    pub chatops: ChatopsConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -132,6 +133,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             journal: JournalConfig::default(),
             ingest: IngestConfig::default(),
+            chatops: ChatopsConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
     }

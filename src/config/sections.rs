@@ -577,3 +577,54 @@ impl Default for StreamConfig {
         }
     }
 }
+
+/// What a chat user who is in no `[chatops.roles]` list may do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownUsers {
+    /// Read-only commands (status, why, pending, help).
+    #[default]
+    Viewer,
+    /// Refused, with a reply saying so.
+    Deny,
+}
+
+/// `[chatops]`: ask mesa and steer it from Slack and Mattermost (`/mesa ...`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatopsConfig {
+    pub unknown_users: UnknownUsers,
+    pub slack: ChatopsSlackConfig,
+    pub mattermost: ChatopsMattermostConfig,
+    pub roles: ChatopsRoles,
+}
+
+/// `[chatops.slack]`: the Slack endpoints answer only when `signing_secret` is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatopsSlackConfig {
+    pub signing_secret: Option<Secret>,
+    /// App-level token for Socket Mode (no public URL).
+    pub app_token: Option<Secret>,
+}
+
+/// `[chatops.mattermost]`: the Mattermost endpoints answer only when `command_token` is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatopsMattermostConfig {
+    pub command_token: Option<Secret>,
+    /// Key of the HMAC mesa puts into interactive buttons (Mattermost does not sign them).
+    pub action_secret: Option<Secret>,
+    /// Where Mattermost reaches `POST /chatops/mattermost/actions` (absolute URL); with
+    /// `action_secret`, `apply` / `revert` get Confirm buttons.
+    pub actions_url: Option<String>,
+}
+
+/// `[chatops.roles]`: platform user ids per role; a user in several lists has the highest.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatopsRoles {
+    pub admin: Vec<String>,
+    pub operator: Vec<String>,
+    pub viewer: Vec<String>,
+}

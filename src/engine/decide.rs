@@ -9,7 +9,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::guards::outage::Revert;
-use super::guards::{ports, sites};
+use super::guards::{maintenance, ports, sites};
 use super::holds::HoldKind;
 use super::lookup::{Lookup, LookupError};
 use super::wait::Wait;
@@ -587,6 +587,7 @@ impl<'a> Run<'a> {
         reason: &str,
     ) -> Flow<Outcome> {
         self.port_site_guard(switch)?;
+        self.maintenance_guard(switch, true).await?;
         self.guard(self.inner.protected.check(port))?;
         let record = self
             .inner
@@ -645,6 +646,30 @@ impl<'a> Run<'a> {
         self.guard(sites::check(ignored, &switch.site_id))
     }
 
+    /// A maintenance hold on the port's site stops a revert; a connect goes ahead and its
+    /// decision says the site is on hold.
+    async fn maintenance_guard(&mut self, switch: &SwitchRef, revert: bool) -> Flow<()> {
+        let site = if switch.site_id.is_empty() {
+            self.event.site_id.clone()
+        } else {
+            switch.site_id.clone()
+        };
+        if site.is_empty() {
+            return Ok(());
+        }
+        let hold = crate::maintenance::active(self.inner.store.as_ref(), &site)
+            .await
+            .map_err(store_error)?;
+        if revert {
+            self.guard(maintenance::check_revert(hold.as_ref(), &site))
+        } else {
+            match maintenance::note_connect(hold.as_ref()) {
+                Some(note) => self.guard(note),
+                None => Ok(()),
+            }
+        }
+    }
+
     /// Gives `port` the AP profile, if the port rules agree.
     async fn set_ap_port(
         &mut self,
@@ -653,6 +678,7 @@ impl<'a> Run<'a> {
         reason: &str,
     ) -> Flow<Outcome> {
         self.port_site_guard(switch)?;
+        self.maintenance_guard(switch, false).await?;
         self.guard(self.inner.protected.check(port))?;
         let change = plan::change(&self.event, switch, port, Profile::Ap, reason);
         self.apply(change).await

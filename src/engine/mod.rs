@@ -23,6 +23,7 @@ pub mod freshness;
 pub mod guards;
 pub mod holds;
 pub mod lookup;
+pub mod manual;
 pub mod plan;
 pub mod wait;
 

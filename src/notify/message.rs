@@ -96,6 +96,22 @@ pub struct Message {
 }
 
 impl Message {
+    /// A notice that is not a decision (maintenance holds): headline and one detail line.
+    pub fn announcement(site_id: &str, headline: String, detail: String) -> Message {
+        Message {
+            severity: Severity::Info,
+            outcome_label: "announcement",
+            headline,
+            outcome: detail,
+            numbers: Vec::new(),
+            facts: Vec::new(),
+            site: site_id.to_string(),
+            diff: None,
+            link: None,
+            event_id: String::new(),
+        }
+    }
+
     /// `dashboard` is the base from [`dashboard_base`] (None when it cannot be derived).
     pub fn from_decision(decision: &Decision, dashboard: Option<&str>) -> Message {
         let event = &decision.event;

@@ -223,6 +223,32 @@ impl Notifications {
         }
     }
 
+    /// Queues a message that is not a decision (a maintenance hold set, released or
+    /// expired) for every destination whose site filter accepts `site_id`; severity and
+    /// outcome filters apply to decisions only. Never blocks, like [`Notifications::publish`].
+    pub fn announce(&self, site_id: &str, headline: String, detail: String) {
+        let Some(inner) = &self.inner else { return };
+        let msg = Arc::new(Message::announcement(site_id, headline, detail));
+        for dest in inner
+            .destinations
+            .iter()
+            .filter(|d| d.route.accepts_site(site_id))
+        {
+            inner.shared.pending.send_modify(|n| *n += 1);
+            if dest.queue.try_send(msg.clone()).is_err() {
+                inner
+                    .shared
+                    .pending
+                    .send_modify(|n| *n = n.saturating_sub(1));
+                inner
+                    .shared
+                    .metrics
+                    .notification(kind_label(dest.kind), "dropped");
+                tracing::warn!(destination = %dest.name, "announcement dropped: queue full or stopped");
+            }
+        }
+    }
+
     /// Waits until every queued message is delivered or given up, at most `timeout`. True when
     /// nothing is left (`mesa replay` and tests call it before exiting / asserting).
     pub async fn flush(&self, timeout: Duration) -> bool {

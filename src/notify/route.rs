@@ -31,6 +31,11 @@ impl Route {
             && self.sites.is_empty()
     }
 
+    /// Site filter only, for announcements that are not decisions.
+    pub fn accepts_site(&self, site_id: &str) -> bool {
+        self.sites.is_empty() || self.sites.iter().any(|s| s == site_id)
+    }
+
     pub fn accepts(&self, decision: &Decision) -> bool {
         if decision.severity() < self.min_severity {
             return false;

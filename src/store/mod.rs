@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::maintenance::MaintenanceHold;
 use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef};
 
 #[derive(Debug, thiserror::Error)]
@@ -149,4 +150,21 @@ pub trait Store: Send + Sync + 'static {
     /// Removes finished journal rows and decisions from before `before`, in chunks of
     /// `chunk` rows so journal writes are never held up for long.
     async fn prune(&self, before: DateTime<Utc>, chunk: u32) -> Result<Pruned, StoreError>;
+
+    /// Sets (or replaces) the maintenance hold of its site.
+    async fn set_maintenance_hold(&self, hold: &MaintenanceHold) -> Result<(), StoreError>;
+    /// Ends the site's hold; returns it (None when the site held nothing).
+    async fn release_maintenance_hold(
+        &self,
+        site_id: &str,
+    ) -> Result<Option<MaintenanceHold>, StoreError>;
+    /// The site's stored hold, expired or not.
+    async fn maintenance_hold(&self, site_id: &str) -> Result<Option<MaintenanceHold>, StoreError>;
+    /// Every stored hold, expired or not, by site.
+    async fn maintenance_holds(&self) -> Result<Vec<MaintenanceHold>, StoreError>;
+    /// Removes the holds expired at `now` and returns them.
+    async fn expire_maintenance_holds(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MaintenanceHold>, StoreError>;
 }

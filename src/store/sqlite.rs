@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{ApRecord, Appended, JournalEntry, PortRecord, Pruned, Store, StoreError};
+use crate::maintenance::MaintenanceHold;
 use crate::model::{
     same_switch_name, switch_key, ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef,
 };
@@ -122,6 +123,17 @@ const NUMBERED_MIGRATIONS: &[(i64, &str)] = &[
         "CREATE INDEX IF NOT EXISTS decisions_decided_at ON decisions (decided_at);
          CREATE INDEX IF NOT EXISTS journal_finished_at ON journal (state, finished_at);
          UPDATE journal SET attempts = 0 WHERE state = 'pending';",
+    ),
+    // 4: maintenance holds, one per site (`mesa hold`, chat `hold`).
+    (
+        4,
+        "CREATE TABLE IF NOT EXISTS maintenance_holds (
+            site_id TEXT PRIMARY KEY,
+            reason TEXT,
+            actor TEXT NOT NULL,
+            set_at TEXT NOT NULL,
+            expires_at TEXT
+        );",
     ),
 ];
 
@@ -635,6 +647,106 @@ impl Store for SqliteStore {
         }
         Ok(pruned)
     }
+
+    async fn set_maintenance_hold(&self, hold: &MaintenanceHold) -> Result<(), StoreError> {
+        let h = hold.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO maintenance_holds (site_id, reason, actor, set_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (site_id) DO UPDATE SET reason = ?2, actor = ?3, set_at = ?4,
+                 expires_at = ?5",
+                params![
+                    h.site_id,
+                    h.reason,
+                    h.actor,
+                    h.set_at.to_rfc3339(),
+                    h.expires_at.map(|t| t.to_rfc3339())
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_maintenance_hold(
+        &self,
+        site_id: &str,
+    ) -> Result<Option<MaintenanceHold>, StoreError> {
+        let site = site_id.to_string();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let hold = select_holds(&tx, Some(&site))?.pop();
+            tx.execute(
+                "DELETE FROM maintenance_holds WHERE site_id = ?1",
+                params![site],
+            )?;
+            tx.commit()?;
+            Ok(hold)
+        })
+        .await
+    }
+
+    async fn maintenance_hold(&self, site_id: &str) -> Result<Option<MaintenanceHold>, StoreError> {
+        let site = site_id.to_string();
+        self.read(move |conn| Ok(select_holds(conn, Some(&site))?.pop()))
+            .await
+    }
+
+    async fn maintenance_holds(&self) -> Result<Vec<MaintenanceHold>, StoreError> {
+        self.read(|conn| select_holds(conn, None)).await
+    }
+
+    async fn expire_maintenance_holds(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MaintenanceHold>, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let expired: Vec<MaintenanceHold> = select_holds(&tx, None)?
+                .into_iter()
+                .filter(|h| !h.is_active(now))
+                .collect();
+            for hold in &expired {
+                tx.execute(
+                    "DELETE FROM maintenance_holds WHERE site_id = ?1",
+                    params![hold.site_id],
+                )?;
+            }
+            tx.commit()?;
+            Ok(expired)
+        })
+        .await
+    }
+}
+
+/// Holds of one site (`Some`) or all of them, by site id.
+fn select_holds(conn: &Connection, site: Option<&str>) -> Result<Vec<MaintenanceHold>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT site_id, reason, actor, set_at, expires_at FROM maintenance_holds
+         WHERE ?1 IS NULL OR site_id = ?1 ORDER BY site_id",
+    )?;
+    let rows = stmt.query_map(params![site], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })?;
+    let mut holds = Vec::new();
+    for row in rows {
+        let (site_id, reason, actor, set_at, expires_at) = row?;
+        holds.push(MaintenanceHold {
+            site_id,
+            reason,
+            actor,
+            set_at: time(&set_at)?,
+            expires_at: expires_at.as_deref().map(time).transpose()?,
+        });
+    }
+    Ok(holds)
 }
 
 impl SqliteStore {

@@ -1,0 +1,765 @@
+//! ChatOps over real HTTP: form-encoded slash commands signed the way Slack signs them (and
+//! Mattermost's command token), roles, and maintenance holds that steer the engine, survive
+//! a restart and expire.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use mesa::chatops::slack::sign;
+use mesa::config::{Config, Secret};
+use mesa::model::{Decision, Mac, Profile};
+use mesa::sim::mist::FakeMist;
+use support::mesa::{device_event, start_with, start_with_mist, Receiver, TestMesa};
+
+const SITE: &str = "978c48e6-6ef6-11e6-8bbf-02e208b2d34f";
+const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const MM_TOKEN: &str = "mm-command-token";
+const ADMIN: &str = "UADMIN01";
+const OPERATOR: &str = "UOPER001";
+const VIEWER: &str = "UVIEW001";
+
+fn chatops(config: &mut Config) {
+    config.chatops.slack.signing_secret = Some(Secret::new(SLACK_SECRET));
+    config.chatops.mattermost.command_token = Some(Secret::new(MM_TOKEN));
+    config.chatops.roles.admin = vec![ADMIN.into()];
+    config.chatops.roles.operator = vec![OPERATOR.into()];
+    config.chatops.roles.viewer = vec![VIEWER.into()];
+}
+
+async fn start() -> TestMesa {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    start_with(dir, config).await
+}
+
+/// A slash command body as Slack sends it (form-encoded, more fields than mesa reads).
+fn slash_body(user_id: &str, text: &str) -> String {
+    serde_urlencoded::to_string([
+        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
+        ("team_id", "T0001"),
+        ("channel_id", "C2147483705"),
+        ("user_id", user_id),
+        ("user_name", "someone"),
+        ("command", "/mesa"),
+        ("text", text),
+        ("response_url", "https://hooks.slack.com/commands/1234/5678"),
+        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+    ])
+    .unwrap()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn post_slack(
+    mesa: &TestMesa,
+    body: &str,
+    timestamp: i64,
+    signature: &str,
+) -> reqwest::Response {
+    mesa.http
+        .post(mesa.url("/chatops/slack/commands"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header("x-slack-signature", signature)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A correctly signed slash command; returns the JSON reply.
+async fn slack(mesa: &TestMesa, user_id: &str, text: &str) -> serde_json::Value {
+    let body = slash_body(user_id, text);
+    let ts = now();
+    let signature = sign(SLACK_SECRET.as_bytes(), &ts.to_string(), body.as_bytes());
+    let response = post_slack(mesa, &body, ts, &signature).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn signed_slash_command_is_answered_ephemerally() {
+    let mesa = start().await;
+    let reply = slack(&mesa, VIEWER, "status").await;
+    assert_eq!(reply["response_type"], "ephemeral", "{reply}");
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.contains("mesa manages 0 ports"), "{text}");
+    assert!(text.contains("no maintenance holds"), "{text}");
+    let help = slack(&mesa, VIEWER, "help").await;
+    assert!(help["text"].as_str().unwrap().contains("/mesa hold"));
+}
+
+#[tokio::test]
+async fn stale_wrong_and_replayed_requests_get_401() {
+    let mesa = start().await;
+    let body = slash_body(ADMIN, "status");
+    let sign_at = |ts: i64| sign(SLACK_SECRET.as_bytes(), &ts.to_string(), body.as_bytes());
+
+    let stale = now() - 6 * 60;
+    let r = post_slack(&mesa, &body, stale, &sign_at(stale)).await;
+    assert_eq!(r.status(), 401, "stale timestamp");
+    assert!(r.text().await.unwrap().contains("5 minutes"));
+
+    let ts = now();
+    let wrong = sign(b"another-secret", &ts.to_string(), body.as_bytes());
+    assert_eq!(post_slack(&mesa, &body, ts, &wrong).await.status(), 401);
+
+    // A captured request's signature does not fit a changed body or timestamp.
+    let signed = sign_at(ts);
+    let tampered = body.replace("status", "hold+x");
+    assert_eq!(
+        post_slack(&mesa, &tampered, ts, &signed).await.status(),
+        401
+    );
+    assert_eq!(
+        post_slack(&mesa, &body, ts + 1, &signed).await.status(),
+        401
+    );
+    // Sent as is, it works once; the same request again is a replay.
+    assert_eq!(post_slack(&mesa, &body, ts, &signed).await.status(), 200);
+    let replayed = post_slack(&mesa, &body, ts, &signed).await;
+    assert_eq!(replayed.status(), 401);
+    assert!(replayed.text().await.unwrap().contains("already received"));
+
+    let no_headers = mesa
+        .http
+        .post(mesa.url("/chatops/slack/commands"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_headers.status(), 401);
+    let metrics = mesa.app.metrics.render();
+    for reason in ["stale-timestamp", "bad-signature", "replayed"] {
+        assert!(
+            metrics.contains(&format!("result=\"{reason}\"")),
+            "{reason} counted: {metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_trying_revert_is_told_which_role_it_needs() {
+    let mesa = start().await;
+    let reply = slack(&mesa, VIEWER, "revert sw1 ge-0/0/12").await;
+    assert_eq!(reply["response_type"], "ephemeral");
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.contains("needs the admin role"), "{text}");
+    assert!(text.contains("you are a viewer"), "{text}");
+    let hold = slack(&mesa, VIEWER, &format!("hold {SITE}")).await;
+    assert!(hold["text"]
+        .as_str()
+        .unwrap()
+        .contains("needs the operator role"));
+    assert!(mesa.app.store.maintenance_holds().await.unwrap().is_empty());
+    // An unlisted user is a viewer by default.
+    let unknown = slack(&mesa, "USTRANGER", "release x").await;
+    assert!(unknown["text"]
+        .as_str()
+        .unwrap()
+        .contains("you are a viewer"));
+    assert!(mesa
+        .app
+        .metrics
+        .render()
+        .contains("command=\"revert\",result=\"refused\""));
+}
+
+#[tokio::test]
+async fn unknown_users_can_be_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.chatops.unknown_users = mesa::config::UnknownUsers::Deny;
+    let mesa = start_with(dir, config).await;
+    let reply = slack(&mesa, "USTRANGER", "status").await;
+    assert!(reply["text"]
+        .as_str()
+        .unwrap()
+        .contains("does not know you"));
+    let listed = slack(&mesa, VIEWER, "status").await;
+    assert!(listed["text"].as_str().unwrap().contains("mesa manages"));
+}
+
+#[tokio::test]
+async fn mattermost_command_needs_its_token() {
+    let mesa = start().await;
+    let body = serde_urlencoded::to_string([
+        ("channel_id", "c1"),
+        ("team_id", "t1"),
+        ("token", MM_TOKEN),
+        ("user_id", OPERATOR),
+        ("user_name", "op"),
+        ("command", "/mesa"),
+        ("text", "hold site-mm for 1h uplink swap"),
+    ])
+    .unwrap();
+    let post = |auth: Option<&'static str>, body: String| {
+        let mut request = mesa
+            .http
+            .post(mesa.url("/chatops/mattermost/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    let wrong = body.replace(MM_TOKEN, "guess");
+    assert_eq!(
+        post(Some("Token guess"), wrong.clone())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(post(None, wrong).await.unwrap().status(), 401);
+    let ok = post(Some("Token mm-command-token"), body).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let reply: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.contains("site site-mm on maintenance hold by mattermost:op (UOPER001)"));
+    assert!(text.contains("(uplink swap)"), "{text}");
+}
+
+async fn send(mesa: &TestMesa, kind: &str, ap: &Mac, ts: i64) -> Decision {
+    let r = mesa
+        .post_signed(&device_event(kind, ap.as_str(), SITE, ts))
+        .await;
+    assert_eq!(r.status(), 200);
+    mesa.idle().await;
+    mesa.app.store.recent_decisions(1).await.unwrap().remove(0)
+}
+
+#[tokio::test]
+async fn held_site_connects_apply_and_say_so_reverts_wait_for_the_release() {
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "HQ");
+    let sw = Mac::parse("d420b0000001").unwrap();
+    fake.add_switch(&sw, "sw1", SITE, "10.0.0.11");
+    let ap = Mac::parse("5c5b35000001").unwrap();
+    fake.plug_ap(&ap, &sw, "ge-0/0/12");
+    let receiver = Receiver::start().await;
+    let url = receiver.url.clone();
+    let mesa = start_with_mist(&fake, move |c| {
+        chatops(c);
+        c.notify
+            .push(toml::from_str(&format!("kind = \"slack\"\nurl = \"{url}\"")).unwrap());
+    })
+    .await;
+
+    let reply = slack(&mesa, OPERATOR, &format!("hold {SITE} for 2h uplink swap")).await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+
+    let d = send(&mesa, "AP_CONNECTED", &ap, 1_700_000_001).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    let note = d
+        .verdicts
+        .iter()
+        .find(|v| v.guard == "maintenance-hold")
+        .expect("the connect says the site is on hold");
+    assert!(note.proceed && note.reason.contains("connects still apply"));
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Ap));
+
+    fake.unplug_ap(&ap);
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_002).await;
+    assert_eq!(d.outcome.label(), "skipped", "{d:?}");
+    let held = d.verdicts.last().unwrap();
+    assert_eq!(held.guard, "maintenance-hold");
+    assert!(
+        !held.proceed && held.reason.contains("uplink swap"),
+        "{held:?}"
+    );
+    assert_eq!(held.numbers["actor"], "slack:someone (UOPER001)");
+    assert!(mesa.never_reverted());
+
+    let why = slack(&mesa, VIEWER, &format!("why {}", ap.colon())).await;
+    let text = why["text"].as_str().unwrap();
+    assert!(text.contains("✗ maintenance-hold"), "{text}");
+    let status = slack(&mesa, VIEWER, &format!("status {SITE}")).await;
+    assert!(status["text"]
+        .as_str()
+        .unwrap()
+        .contains("on maintenance hold"));
+
+    let released = slack(&mesa, OPERATOR, &format!("release {SITE}")).await;
+    assert_eq!(released["response_type"], "in_channel");
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_003).await;
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
+
+    assert!(mesa.app.notify.flush(Duration::from_secs(10)).await);
+    let texts = receiver.texts().join("\n");
+    assert!(texts.contains("Maintenance hold on site"), "{texts}");
+    assert!(texts.contains("released"), "{texts}");
+}
+
+#[tokio::test]
+async fn a_hold_survives_a_restart_and_expires() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config
+        .notify
+        .push(toml::from_str(&format!("kind = \"slack\"\nurl = \"{}\"", receiver.url)).unwrap());
+    let data_dir = dir.path().to_path_buf();
+    let first = start_with(dir, config.clone()).await;
+    let reply = slack(&first, OPERATOR, &format!("hold {SITE} for 3s switch swap")).await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    let holds: serde_json::Value = first
+        .http
+        .get(first.url("/api/v1/holds"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(holds[0]["site_id"], SITE, "{holds}");
+    let TestMesa { app, dir, .. } = first;
+    app.drain().await;
+    drop(app);
+
+    // A new mesa on the same data directory.
+    config.server.data_dir = data_dir;
+    let second = start_with(dir, config).await;
+    let holds: Vec<serde_json::Value> = second
+        .http
+        .get(second.url("/api/v1/holds"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(holds.len(), 1, "the hold is still there after the restart");
+    assert_eq!(holds[0]["reason"], "switch swap");
+
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(holds[0]["expires_at"].as_str().unwrap()).unwrap();
+    while chrono::Utc::now() <= expires {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let holds: Vec<serde_json::Value> = second
+        .http
+        .get(second.url("/api/v1/holds"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        holds.is_empty(),
+        "an expired hold is no longer in force: {holds:?}"
+    );
+    let expired = mesa::maintenance::expire_once(second.app.store.as_ref(), &second.app.notify)
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    assert!(second.app.notify.flush(Duration::from_secs(10)).await);
+    let texts = receiver.texts().join("\n");
+    assert!(texts.contains("expired"), "expiry announced: {texts}");
+}
+
+fn cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mesa"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("MESA_LOG", "warn")
+        .env("USER", "noc")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_sets_lists_and_releases_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\ndata_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let (ok, out, err) = cli(
+        &config,
+        &["hold", "site-7", "--for", "2h", "--reason", "core swap"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("site site-7 on maintenance hold by cli:noc until"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&config, &["holds", "--json"]);
+    assert!(ok);
+    let holds: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(holds[0]["site_id"], "site-7");
+    assert_eq!(holds[0]["reason"], "core swap");
+    let (ok, _, err) = cli(&config, &["hold", "site-8", "--for", "soon"]);
+    assert!(!ok && err.contains("not a duration"), "{err}");
+    let (ok, out, _) = cli(&config, &["release", "site-7"]);
+    assert!(ok && out.contains("released"), "{out}");
+    let (ok, out, _) = cli(&config, &["holds"]);
+    assert!(ok && out.contains("no maintenance holds"), "{out}");
+    let (ok, _, err) = cli(&config, &["release", "site-7"]);
+    assert!(!ok && err.contains("not on hold"), "{err}");
+}
+
+#[test]
+fn manifests_point_at_the_chat_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "chatops",
+            "manifest",
+            "--platform",
+            "slack",
+            "--url",
+            "https://mesa.example.net/",
+        ],
+    );
+    assert!(ok, "{err}");
+    let manifest: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        manifest["features"]["slash_commands"][0]["url"],
+        "https://mesa.example.net/chatops/slack/commands"
+    );
+    let (ok, out, _) = cli(
+        &config,
+        &[
+            "chatops",
+            "manifest",
+            "--platform",
+            "mattermost",
+            "--url",
+            "https://mesa.example.net",
+        ],
+    );
+    assert!(ok && out.contains("https://mesa.example.net/chatops/mattermost/commands"));
+}
+
+/// Signs and POSTs a form body to any mesa chat endpoint.
+async fn signed_post(http: &reqwest::Client, url: &str, body: &str) -> reqwest::Response {
+    let ts = now();
+    http.post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header(
+            "x-slack-signature",
+            sign(SLACK_SECRET.as_bytes(), &ts.to_string(), body.as_bytes()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A `block_actions` interaction as Slack sends it when a button is pressed.
+fn button_press(user_id: &str, action_id: &str, value: &str, response_url: &str) -> String {
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": { "id": user_id, "username": "alice", "team_id": "T0001" },
+        "api_app_id": "A0001",
+        "container": { "type": "message", "is_ephemeral": true },
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "response_url": response_url,
+        "actions": [{
+            "type": "button",
+            "block_id": "b1",
+            "action_id": action_id,
+            "value": value,
+            "action_ts": "1700000000.000001",
+        }],
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+}
+
+mod junos {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use mesa::backend::netconf::NetconfBackend;
+    use mesa::config::{HostKeyPolicy, NetconfConfig, SwitchOverride, TemplatesConfig};
+    use mesa::model::{ApRef, InterfaceName, Mac, PortChange, Profile, SwitchRef};
+    use mesa::templates::Templates;
+
+    use super::support::sshd::JunosSwitch;
+
+    pub const SWITCH: &str = "sw-idf-1";
+
+    pub fn backend(sw: &JunosSwitch) -> NetconfBackend {
+        let cfg = NetconfConfig {
+            username: sw.sshd.user.clone(),
+            private_key: Some(sw.sshd.key_path.clone()),
+            known_hosts: sw.sshd.known_hosts_path.clone(),
+            host_key_policy: HostKeyPolicy::Strict,
+            connect_timeout: mesa::config::Duration::from_secs(10),
+            rpc_timeout: mesa::config::Duration::from_secs(30),
+            lock_timeout: mesa::config::Duration::from_secs(5),
+            commit_confirm: mesa::config::Duration::from_secs(60),
+            ..NetconfConfig::default()
+        };
+        let mut switches = BTreeMap::new();
+        switches.insert(
+            SWITCH.to_string(),
+            SwitchOverride {
+                host: Some(sw.sshd.host.clone()),
+                port: Some(sw.sshd.port),
+            },
+        );
+        let mut templates = TemplatesConfig::default();
+        templates.vars.insert(
+            "ap_vlans".into(),
+            toml::Value::Array(vec![toml::Value::Integer(10), toml::Value::Integer(20)]),
+        );
+        NetconfBackend::new(
+            &cfg,
+            &switches,
+            Arc::new(Templates::load(&templates).unwrap()),
+        )
+    }
+
+    /// A switch whose ge-0/0/5 is secured, with the VLANs the templates name.
+    pub fn seeded() -> JunosSwitch {
+        let sw = JunosSwitch::start();
+        let switch = SwitchRef {
+            name: SWITCH.into(),
+            site_id: String::new(),
+            mac: None,
+            mgmt_addr: None,
+        };
+        let change = PortChange {
+            switch: switch.clone(),
+            port: InterfaceName::parse("ge-0/0/5").unwrap(),
+            profile: Profile::Secured,
+            ap: ApRef {
+                mac: Mac::parse("5c5b35000005").unwrap(),
+                name: None,
+            },
+            site_name: None,
+            reason: "seed".into(),
+        };
+        let mut text = String::from(
+            "set system host-name sw-idf-1\nset vlans default vlan-id 1\nset vlans ap-mgmt vlan-id 10\n\
+             set vlans ap-data vlan-id 20\nset vlans guest vlan-id 99\nset vlans server-fail vlan-id 98\n",
+        );
+        for p in backend(&sw).plan(&switch, &[change]).unwrap().ports {
+            for line in p.lines.iter().filter(|l| l.starts_with("set ")) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        sw.seed_running(&text);
+        sw
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confirmed_apply_and_revert_from_chat_land_on_the_junos_simulator() {
+    let sw = junos::seeded();
+    assert!(sw
+        .running_config()
+        .contains("dot1x authenticator interface ge-0/0/5 "));
+    let response_url = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.backend.kind = mesa::config::BackendKind::Netconf;
+    let mesa =
+        support::mesa::start_with_backend(dir, config, std::sync::Arc::new(junos::backend(&sw)))
+            .await;
+    let commands = format!("http://{}/chatops/slack/commands", mesa.addr);
+    let interactions = format!("http://{}/chatops/slack/interactions", mesa.addr);
+
+    let button = |text: &'static str| {
+        let (http, commands) = (mesa.http.clone(), commands.clone());
+        async move {
+            let reply: serde_json::Value = signed_post(&http, &commands, &slash_body(ADMIN, text))
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(reply["response_type"], "ephemeral", "{reply}");
+            reply["blocks"][1]["elements"][0]["value"]
+                .as_str()
+                .expect("a Confirm button")
+                .to_string()
+        }
+    };
+    // Nothing changes until Confirm; a tampered button (another port) is refused.
+    let sealed = button("apply sw-idf-1 ge-0/0/5").await;
+    assert!(sw
+        .running_config()
+        .contains("dot1x authenticator interface ge-0/0/5 "));
+    let tampered = sealed.replace("ge-0/0/5", "ge-0/0/6");
+    let r = signed_post(
+        &mesa.http,
+        &interactions,
+        &button_press(ADMIN, "mesa_confirm", &tampered, &response_url.url),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = signed_post(
+        &mesa.http,
+        &interactions,
+        &button_press(VIEWER, "mesa_confirm", &sealed, &response_url.url),
+    )
+    .await;
+    assert_eq!(r.status(), 401, "a button pressed by someone else");
+    let r = signed_post(
+        &mesa.http,
+        &interactions,
+        &button_press(ADMIN, "mesa_confirm", &sealed, &response_url.url),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let applied =
+        support::scenario::poll(Duration::from_secs(60), Duration::from_millis(100), || {
+            response_url.texts().len() == 1
+        })
+        .await;
+    assert!(applied, "the outcome goes to response_url");
+    assert!(!sw
+        .running_config()
+        .contains("dot1x authenticator interface ge-0/0/5 "));
+
+    let sealed = button("revert sw-idf-1 ge-0/0/5").await;
+    let r = signed_post(
+        &mesa.http,
+        &interactions,
+        &button_press(ADMIN, "mesa_confirm", &sealed, &response_url.url),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let reverted =
+        support::scenario::poll(Duration::from_secs(60), Duration::from_millis(100), || {
+            response_url.texts().len() == 2
+        })
+        .await;
+    assert!(reverted);
+    let texts = response_url.texts();
+    assert!(
+        texts[1].contains("asked to revert `sw-idf-1 ge-0/0/5`"),
+        "{texts:?}"
+    );
+    assert!(sw
+        .running_config()
+        .contains("dot1x authenticator interface ge-0/0/5 "));
+
+    // `mesa events` shows the change came from the chat, and who asked.
+    let config_file = data_dir.join("config.toml");
+    std::fs::write(
+        &config_file,
+        format!("[server]\ndata_dir = \"{}\"\n", data_dir.display()),
+    )
+    .unwrap();
+    let (ok, out, err) = cli(&config_file, &["events", "--limit", "2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("via chat"), "{out}");
+    assert!(
+        out.contains("requested from the chat by slack:alice (UADMIN01)"),
+        "{out}"
+    );
+    assert_eq!(
+        mesa.app
+            .store
+            .port(
+                &mesa::model::SwitchRef::named(junos::SWITCH),
+                &mesa::model::InterfaceName::parse("ge-0/0/5").unwrap()
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .profile,
+        Profile::Secured
+    );
+}
+
+#[tokio::test]
+async fn mattermost_confirm_button_is_sealed_by_mesa() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.chatops.mattermost.action_secret = Some(Secret::new("mm-action-secret"));
+    // Where Mattermost would post the press; the test posts it itself.
+    config.chatops.mattermost.actions_url =
+        Some("https://mesa.example.net/chatops/mattermost/actions".into());
+    let mesa = start_with(dir, config).await;
+    let body = serde_urlencoded::to_string([
+        ("token", MM_TOKEN),
+        ("user_id", ADMIN),
+        ("user_name", "root"),
+        ("text", "apply sw1 ge-0/0/7"),
+    ])
+    .unwrap();
+    let reply: serde_json::Value = mesa
+        .http
+        .post(mesa.url("/chatops/mattermost/commands"))
+        .header("authorization", format!("Token {MM_TOKEN}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let confirm = &reply["attachments"][0]["actions"][0]["integration"];
+    assert_eq!(
+        confirm["url"],
+        "https://mesa.example.net/chatops/mattermost/actions"
+    );
+    let sealed = confirm["context"]["sealed"].as_str().unwrap().to_string();
+    assert_eq!(
+        mesa.profile("sw1", "ge-0/0/7"),
+        None,
+        "nothing before Confirm"
+    );
+
+    let press = |user: &str, sealed: &str| {
+        let body = serde_json::json!({
+            "user_id": user,
+            "user_name": "root",
+            "channel_id": "c1",
+            "team_id": "t1",
+            "post_id": "p1",
+            "type": "",
+            "context": { "sealed": sealed },
+        });
+        mesa.http
+            .post(mesa.url("/chatops/mattermost/actions"))
+            .json(&body)
+            .send()
+    };
+    let tampered = sealed.replacen("ap|", "secured|", 1);
+    assert_eq!(press(ADMIN, &tampered).await.unwrap().status(), 401);
+    assert_eq!(press(OPERATOR, &sealed).await.unwrap().status(), 401);
+    let ok = press(ADMIN, &sealed).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let answer: serde_json::Value = ok.json().await.unwrap();
+    let text = answer["update"]["message"].as_str().unwrap();
+    assert!(
+        text.contains("mattermost:root (UADMIN01) asked to apply `sw1 ge-0/0/7`"),
+        "{text}"
+    );
+    assert_eq!(mesa.profile("sw1", "ge-0/0/7"), Some(Profile::Ap));
+    let d = mesa.app.store.recent_decisions(1).await.unwrap().remove(0);
+    assert_eq!(d.event.source.as_str(), "chat");
+}
