@@ -111,6 +111,7 @@ pub struct Config {
     pub journal: JournalConfig,
     #[serde(default)]
     pub ingest: IngestConfig,
+    #[serde(default)]
     pub chatops: ChatopsConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
