@@ -290,7 +290,8 @@ async fn held_site_connects_apply_and_say_so_reverts_wait_for_the_release() {
 
     let released = slack(&mesa, OPERATOR, &format!("release {SITE}")).await;
     assert_eq!(released["response_type"], "in_channel");
-    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_003).await;
+    // Past `journal.dedupe_window`: Mist's next report of the AP gone, not a second copy.
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_300).await;
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
     assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
 

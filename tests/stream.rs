@@ -255,15 +255,22 @@ async fn a_site_going_silent_at_once_changes_nothing() {
     w.ws.publish_ap_stats(&w.mist);
     tokio::time::sleep(Duration::from_millis(300)).await;
     w.mesa.idle().await;
+    // An AP reporting while its held disconnect waits for its re-check in the journal gets a
+    // connect that voids the re-check and keeps the AP profile (the dry-run backend reports
+    // every write as a change).
     for &i in &ids {
-        assert_eq!(
-            decisions_of(&w.mesa, &ap(i), EventKind::ApConnected)
-                .await
-                .len(),
-            1,
-            "AP {i}: only its first connect"
-        );
+        let connects = decisions_of(&w.mesa, &ap(i), EventKind::ApConnected).await;
+        assert!(!connects.is_empty(), "AP {i}: its first connect");
+        for later in &connects[1..] {
+            assert!(
+                matches!(later.outcome, Outcome::Applied | Outcome::AlreadyInPlace),
+                "AP {i}: {:?}",
+                later.outcome
+            );
+        }
+        assert_eq!(w.mesa.profile("sw1", &port_of(i)), Some(Profile::Ap));
     }
+    assert!(w.mesa.never_reverted());
 }
 
 #[tokio::test]
