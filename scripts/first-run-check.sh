@@ -20,6 +20,14 @@ readme_commands() {
   awk '/^## Quick start/{q=1; next} /^## /{q=0} q && /^```sh/{b=1; next} q && /^```/{b=0} q && b' "$1"
 }
 
+# The check itself waits on /healthz with curl, before the test command installs anything.
+if ! command -v curl >/dev/null 2>&1; then
+  log "installing curl"
+  if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null
+fi
+
 work=$(mktemp -d /tmp/mesa-first-run.XXXXXX)
 # netconfd runs as the unprivileged user `netconf` and must reach its state under $work/tmp.
 chmod 755 "$work"
