@@ -202,40 +202,26 @@ impl Notifications {
     /// Queues a notice about mesa itself ([`Message::notice`]) for every destination whose
     /// route accepts its severity and label. Never blocks, never fails.
     pub fn publish_notice(&self, notice: Message) {
-        let Some(inner) = &self.inner else { return };
-        let notice = Arc::new(notice);
-        for dest in inner.destinations.iter().filter(|d| {
-            d.route
-                .accepts_notice(notice.severity, notice.outcome_label)
-        }) {
-            inner.shared.pending.send_modify(|n| *n += 1);
-            if dest.queue.try_send(notice.clone()).is_err() {
-                inner
-                    .shared
-                    .pending
-                    .send_modify(|n| *n = n.saturating_sub(1));
-                inner
-                    .shared
-                    .metrics
-                    .notification(kind_label(dest.kind), "dropped");
-                tracing::warn!(destination = %dest.name, "notice dropped: {}", notice.headline);
-            }
-        }
+        let (severity, label) = (notice.severity, notice.outcome_label);
+        self.queue_where(notice, |route| route.accepts_notice(severity, label));
     }
 
     /// Queues a message that is not a decision (a maintenance hold set, released or
     /// expired) for every destination whose site filter accepts `site_id`; severity and
     /// outcome filters apply to decisions only. Never blocks, like [`Notifications::publish`].
     pub fn announce(&self, site_id: &str, headline: String, detail: String) {
+        let message = Message::announcement(site_id, headline, detail);
+        self.queue_where(message, |route| route.accepts_site(site_id));
+    }
+
+    /// Queues `message` for the destinations whose route `accepts` it; a full queue drops it
+    /// for that destination (counted), never blocking the caller.
+    fn queue_where(&self, message: Message, accepts: impl Fn(&Route) -> bool) {
         let Some(inner) = &self.inner else { return };
-        let msg = Arc::new(Message::announcement(site_id, headline, detail));
-        for dest in inner
-            .destinations
-            .iter()
-            .filter(|d| d.route.accepts_site(site_id))
-        {
+        let message = Arc::new(message);
+        for dest in inner.destinations.iter().filter(|d| accepts(&d.route)) {
             inner.shared.pending.send_modify(|n| *n += 1);
-            if dest.queue.try_send(msg.clone()).is_err() {
+            if dest.queue.try_send(message.clone()).is_err() {
                 inner
                     .shared
                     .pending
@@ -244,7 +230,7 @@ impl Notifications {
                     .shared
                     .metrics
                     .notification(kind_label(dest.kind), "dropped");
-                tracing::warn!(destination = %dest.name, "announcement dropped: queue full or stopped");
+                tracing::warn!(destination = %dest.name, "notice dropped: {}", message.headline);
             }
         }
     }
