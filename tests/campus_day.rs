@@ -61,7 +61,7 @@ fn generated_days_are_consistent() {
 }
 
 #[test]
-#[ignore = "fails on main until the engine fixes of issue #13 land (see the campus-sim report); run with --include-ignored"]
+#[ignore = "the unplug-latency bound (Params::secure_bound) predates the two-look LLDP guard and the outage settle; re-derive it, then run in CI (--include-ignored meanwhile)"]
 fn campus_days_hold_every_invariant() {
     let seeds = run::seeds_from_env(200);
     let parallel = std::env::var("MESA_SIM_PARALLEL")
