@@ -184,7 +184,7 @@ async fn three_of_six_aps_really_unplugged_are_not_an_outage() {
 }
 
 #[tokio::test]
-async fn a_lone_unplug_on_a_calm_site_costs_one_stats_read() {
+async fn a_lone_unplug_on_a_calm_site_costs_one_stats_read_before_and_one_after_the_lldp_recheck() {
     let (fake, mesa) = campus(6, |_| {}).await;
     fake.unplug_ap(&ap(4));
     send(&mesa, "AP_DISCONNECTED", &ap(4)).await;
@@ -197,12 +197,65 @@ async fn a_lone_unplug_on_a_calm_site_costs_one_stats_read() {
         .find(|v| v.guard == "site-outage")
         .unwrap();
     assert_eq!(v.numbers["calm"], true, "{v:?}");
+    // The second read confirms the site is still calm once the LLDP guard's recheck waited.
     assert_eq!(
         fake.call_count(&format!("/api/v1/sites/{SITE}/stats/devices")),
-        1,
+        2,
         "{:?}",
         fake.calls()
     );
+}
+
+#[tokio::test]
+async fn a_wan_cut_that_begins_during_the_lldp_wait_is_still_held() {
+    // The APs hang off a switch Mist does not manage: the LLDP guard cannot look, so it
+    // waits before it lets the first drop revert. The site was calm at the first read; the
+    // WAN goes down during that wait, and the read after it holds the port.
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "HQ");
+    for i in 0..6 {
+        fake.add_ap(&ap(i), &format!("ap-{i}"), SITE);
+        fake.set_ap_lldp(
+            &ap(i),
+            Some(mesa::sim::mist::Lldp {
+                system_name: "edge-9".into(),
+                port_id: format!("ge-0/0/{i}"),
+                port_desc: format!("ge-0/0/{i}"),
+                mgmt_addr: Some("10.0.0.90".into()),
+            }),
+        );
+    }
+    let mesa = start_with_mist(&fake, |c| {
+        c.guards.lldp.recheck_after = mesa::config::Duration::from_millis(1500);
+        c.guards.holds.recheck_after = mesa::config::Duration::from_secs(3600);
+    })
+    .await;
+    for i in 0..6 {
+        send(&mesa, "AP_CONNECTED", &ap(i)).await;
+    }
+    mesa.idle().await;
+
+    fake.set_ap_status(&ap(0), ApStatus::Disconnected, now());
+    send(&mesa, "AP_DISCONNECTED", &ap(0)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fake.site_outage(SITE);
+    let decisions = disconnect_decisions(&mesa).await;
+    let d = &decisions[0];
+    assert_eq!(held_by(d), Some("site-outage"), "{d:#?}");
+    let confirm = d
+        .verdicts
+        .iter()
+        .rev()
+        .find(|v| v.guard == "site-outage")
+        .unwrap();
+    assert!(
+        confirm
+            .reason
+            .contains("read again after the guards waited"),
+        "{}",
+        confirm.reason
+    );
+    assert!(mesa.never_reverted());
 }
 
 #[tokio::test]

@@ -23,6 +23,10 @@ use crate::model::{
 enum Stop {
     /// Worth another attempt later (the cause is outside the event).
     Transient(String),
+    /// Mist refuses calls for now (429: the token's hourly budget is spent). Tried again when
+    /// Mist's rate-limit gate reopens, for as long as the budget may take to come back: an
+    /// event must not fail for good because another tool of the org spent the hour's calls.
+    MistBusy(String),
     /// The decision is made.
     Final(Outcome),
 }
@@ -156,11 +160,55 @@ impl<'a> Run<'a> {
             self.quiet = !flapping.verdict.proceed && !flapping.first_hold;
             self.flap = Some(flapping.verdict);
         }
+        // Time spent waiting for Mist's rate-limit gate: bounded by how long Mist's hourly
+        // budget may take to come back, not by `retry_attempts`.
+        let mut busy_waited = Duration::ZERO;
+        let busy_cap = self
+            .inner
+            .config
+            .mist
+            .rate_limit_wait
+            .get()
+            .saturating_mul(120);
         loop {
             attempt += 1;
             self.reset();
             match self.flow().await {
                 Ok(outcome) | Err(Stop::Final(outcome)) => break outcome,
+                Err(Stop::MistBusy(error)) if busy_waited < busy_cap && self.newest.is_some() => {
+                    // Not an attempt: the event did nothing wrong, Mist asked to wait.
+                    attempt -= 1;
+                    let wait = self.mist_gate_wait();
+                    busy_waited += wait;
+                    tracing::info!(%error, wait_ms = wait.as_millis() as u64, "Mist refuses calls for now; the event waits for its rate-limit gate");
+                    if busy_waited == wait {
+                        let mut first = self.decision(
+                            Outcome::Failed {
+                                error: format!(
+                                    "{error}; waiting for Mist to accept calls again (up to {})",
+                                    humantime::format_duration(busy_cap)
+                                ),
+                            },
+                            started,
+                        );
+                        first.will_retry = true;
+                        if let Err(e) = self.inner.store.record_decision(&first).await {
+                            tracing::error!(error = %e, "decision not recorded in the audit log");
+                        }
+                        self.announce(&first);
+                    }
+                    if self.pause(wait).await {
+                        break self.superseded();
+                    }
+                }
+                Err(Stop::MistBusy(error)) => {
+                    break Outcome::Failed {
+                        error: format!(
+                            "{error}; Mist refused calls for {} in all",
+                            humantime::format_duration(Duration::from_secs(busy_waited.as_secs()))
+                        ),
+                    };
+                }
                 Err(Stop::Transient(error))
                     if attempt < engine.retry_attempts && self.newest.is_some() =>
                 {
@@ -228,6 +276,20 @@ impl<'a> Run<'a> {
                 ));
             }
         }
+    }
+
+    /// Until Mist's rate-limit gate reopens, spread a little so that the events waiting for
+    /// it do not all call at the same instant (one probe goes first anyway).
+    fn mist_gate_wait(&self) -> Duration {
+        let first = self.inner.config.mist.rate_limit_wait.get();
+        let closed = self
+            .inner
+            .mist
+            .as_ref()
+            .and_then(|mist| mist.rate_limited_for())
+            .unwrap_or(first / 10);
+        let floor = first / 20;
+        closed.max(floor) + floor.mul_f64(rand::random::<f64>())
     }
 
     fn reset(&mut self) {
@@ -474,7 +536,7 @@ impl<'a> Run<'a> {
         let set = self
             .set_ap_port(&found.switch, &found.port, "AP on a new port")
             .await;
-        if let Err(Stop::Transient(_)) = set {
+        if let Err(Stop::Transient(_) | Stop::MistBusy(_)) = set {
             // Retried as a whole; the old port waits for the new one's outcome.
             return set;
         }
@@ -616,21 +678,43 @@ impl<'a> Run<'a> {
                 let verdict = outage
                     .check_port(&revert, &mut wait)
                     .await
-                    .map_err(|e| Stop::Transient(format!("site outage check: {e}")))?;
+                    .map_err(|e| mist_stop("site outage check", e))?;
                 if wait.superseded() {
                     return Ok(self.superseded());
                 }
                 self.guard(verdict)?;
             }
             if let Some(lldp) = &self.inner.lldp {
+                let looked = Instant::now();
                 let verdict = lldp
                     .check_waiting(&switch.site_id, switch, port, &self.event.ap_mac, &mut wait)
                     .await
-                    .map_err(|e| Stop::Transient(format!("LLDP check: {e}")))?;
+                    .map_err(|e| mist_stop("LLDP check", e))?;
                 if wait.superseded() {
                     return Ok(self.superseded());
                 }
                 self.guard(verdict)?;
+                // The site was judged before that wait: a WAN cut may have begun since.
+                let waited = looked.elapsed();
+                if let Some(outage) = self
+                    .inner
+                    .outage
+                    .as_ref()
+                    .filter(|_| waited >= self.inner.config.guards.lldp.recheck_after.get() / 2)
+                {
+                    let revert = Revert {
+                        site_id: &switch.site_id,
+                        ap: &self.event.ap_mac,
+                        switch,
+                        port,
+                        fresh: true,
+                    };
+                    let verdict = outage
+                        .confirm(&revert, waited)
+                        .await
+                        .map_err(|e| mist_stop("site outage check", e))?;
+                    self.guard(verdict)?;
+                }
             }
         }
         let change = plan::change(&self.event, switch, port, Profile::Secured, reason);
@@ -809,7 +893,7 @@ impl<'a> Run<'a> {
                 let _permit = inner.permit().await;
                 mist.switch_by_mac(&org, &switch_mac).await
             }
-            .map_err(|e| Stop::Transient(e.to_string()))?;
+            .map_err(|e| mist_stop("", e))?;
             let Some(switch) = switch else {
                 return Err(Stop::Final(Outcome::Failed {
                     error: format!("no switch with MAC {switch_mac} in the org"),
@@ -910,8 +994,21 @@ impl<'a> Run<'a> {
                     error: e.to_string(),
                 }))
             }
-            Err(LookupError::Mist(e)) => Err(Stop::Transient(e.to_string())),
+            Err(LookupError::Mist(e)) => Err(mist_stop("", e)),
         }
+    }
+}
+
+/// A Mist failure as the flow's stop: a spent budget waits for the gate, the rest retries.
+fn mist_stop(context: &str, e: crate::mist::MistError) -> Stop {
+    let error = if context.is_empty() {
+        e.to_string()
+    } else {
+        format!("{context}: {e}")
+    };
+    match e {
+        crate::mist::MistError::RateLimited { .. } => Stop::MistBusy(error),
+        _ => Stop::Transient(error),
     }
 }
 

@@ -138,6 +138,9 @@ pub struct MistState {
     /// Switches that lost the cloud, with the epoch second Mist last heard from them.
     pub switches_down: BTreeMap<Mac, f64>,
     pub calls: Vec<Call>,
+    /// When each programmed fault (429, 5xx) was answered, for harnesses that judge how long
+    /// mesa took net of the time Mist refused it.
+    pub refusals: Vec<std::time::Instant>,
     faults: Faults,
     /// Largest page per endpoint (`stats/devices`, `devices/search`, `inventory`), below
     /// Mist's usual 1,000.
@@ -556,6 +559,11 @@ impl FakeMist {
         self.state().calls.clone()
     }
 
+    /// When the fake answered a programmed fault (429, 5xx), oldest first.
+    pub fn refusals(&self) -> Vec<std::time::Instant> {
+        self.state().refusals.clone()
+    }
+
     /// Calls whose path starts with `path_prefix`, e.g. `/api/v1/sites/s1/stats/devices`.
     pub fn call_count(&self, path_prefix: &str) -> usize {
         self.state()
@@ -663,7 +671,11 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
         } else {
             None
         };
-        (faults.latency, fault)
+        let latency = faults.latency;
+        if fault.is_some() {
+            state.refusals.push(std::time::Instant::now());
+        }
+        (latency, fault)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

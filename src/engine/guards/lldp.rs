@@ -6,7 +6,9 @@
 //! up before it speaks LLDP again, and an AP that lost only the cloud is still there. So the
 //! guard looks again after `recheck_after` and reverts only when the port was without the AP
 //! on two looks in a row (or another device answers LLDP on it, which settles it at once).
-//! When Mist cannot show the port at all, `on_unknown` decides, and the verdict says so.
+//! When Mist cannot show the port at all, `on_unknown` decides, and the verdict says so. With
+//! `proceed`, the guard still waits `recheck_after` first, as long as a second look would
+//! have: a rebooting AP is back in Mist within that time and its event ends the wait.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +100,7 @@ impl LldpGuard {
                     let why = format!("switch {:?} is not in Mist, no port stats", switch.name);
                     let numbers =
                         json!({"switch": switch.name, "port": port.as_str(), "checks": 0});
-                    return Ok(self.unknown(&why, numbers));
+                    return Ok(self.unknown(&why, numbers, true, wait).await);
                 }
             },
         };
@@ -125,7 +127,9 @@ impl LldpGuard {
             let apart = humantime::format_duration(self.recheck_after);
             match (&previous, &seen) {
                 (_, Seen::Other(what)) => return Ok(GuardVerdict::proceed(GUARD, what.clone()).with_numbers(numbers)),
-                (_, Seen::Unknown(why)) => return Ok(self.unknown(why, numbers)),
+                (_, Seen::Unknown(why)) => {
+                    return Ok(self.unknown(why, numbers, n == 1, wait).await)
+                }
                 (Some(Seen::Empty(_)), Seen::Ap) => {
                     return Ok(GuardVerdict::hold(
                         GUARD,
@@ -170,14 +174,38 @@ impl LldpGuard {
         .with_numbers(numbers))
     }
 
-    fn unknown(&self, why: &str, mut numbers: serde_json::Value) -> GuardVerdict {
+    /// The port cannot be seen. `proceed` still waits as long as a second look would have
+    /// (unless a look already waited), so that a rebooting AP, whose port looks no different
+    /// from an unplugged one from here, has the time to come back and end the wait.
+    async fn unknown(
+        &self,
+        why: &str,
+        mut numbers: serde_json::Value,
+        not_waited_yet: bool,
+        wait: &mut Wait,
+    ) -> GuardVerdict {
         numbers["visible"] = json!(false);
         match self.on_unknown {
             LldpUnknown::Proceed => {
                 numbers["on_unknown"] = json!("proceed");
+                let mut waited = String::new();
+                if not_waited_yet && !self.recheck_after.is_zero() {
+                    if !wait.sleep(self.recheck_after).await {
+                        return GuardVerdict::hold(
+                            GUARD,
+                            format!("cannot see the port ({why}); a newer event of the AP arrived while waiting for it to come back"),
+                        )
+                        .with_numbers(numbers);
+                    }
+                    numbers["waited_s"] = json!(self.recheck_after.as_secs());
+                    waited = format!(
+                        "; no sign of the AP within {} (a reboot would have brought it back)",
+                        humantime::format_duration(self.recheck_after)
+                    );
+                }
                 GuardVerdict::proceed(
                     GUARD,
-                    format!("cannot see the port ({why}); guards.lldp.on_unknown = \"proceed\""),
+                    format!("cannot see the port ({why}){waited}; guards.lldp.on_unknown = \"proceed\""),
                 )
             }
             LldpUnknown::Hold => {

@@ -279,6 +279,70 @@ impl OutageGuard {
         Ok(verdict)
     }
 
+    /// A second opinion after the other guards waited (the LLDP recheck, up to minutes): a
+    /// WAN cut that began during that wait looked calm at the first read, and the AP itself
+    /// may be back. Reads the site anew; holds for an outage or for the AP seen connected.
+    pub async fn confirm(
+        &self,
+        revert: &Revert<'_>,
+        waited: Duration,
+    ) -> Result<GuardVerdict, MistError> {
+        if !self.enabled {
+            return Ok(GuardVerdict::proceed(GUARD, "site outage guard disabled"));
+        }
+        let stats = self.read(revert.site_id, true).await?;
+        let count = self.count(&stats, Some(revert.ap), epoch_now());
+        let waited_s = waited.as_secs();
+        let seen = json!({"confirm_after_s": waited_s});
+        if let Some(own) = stats.iter().find(|s| &s.mac == revert.ap) {
+            if !own.is_disconnected() {
+                return Ok(GuardVerdict::hold(
+                    GUARD,
+                    format!(
+                        "Mist reports the AP {} again after the {waited_s}s the guards waited; its own event follows",
+                        own.status
+                    ),
+                )
+                .with_numbers(self.numbers(&count, seen)));
+            }
+        }
+        let mut seen = seen;
+        if count.others > 0 && !self.too_small(&count) {
+            // Direct evidence beats the count here too (see `check_port`).
+            match self.evidence.look(revert).await? {
+                Evidence::Unplug(what) => {
+                    seen["evidence"] = json!("unplug");
+                    return Ok(GuardVerdict::proceed(
+                        GUARD,
+                        format!(
+                            "{what}: an unplug, not an outage ({} of {} APs of the site down, read again after the guards waited {waited_s}s)",
+                            count.down, count.present
+                        ),
+                    )
+                    .with_numbers(self.numbers(&count, seen)));
+                }
+                Evidence::SwitchDown(what) => {
+                    seen["evidence"] = json!("switch-disconnected");
+                    return Ok(GuardVerdict::hold(
+                        GUARD,
+                        format!(
+                            "{what}: site outage ({} of {} APs of the site down, read again after the guards waited {waited_s}s)",
+                            count.down, count.present
+                        ),
+                    )
+                    .with_numbers(self.numbers(&count, seen)));
+                }
+                Evidence::None(what) => seen["evidence"] = json!(what),
+            }
+        }
+        let mut verdict = self.verdict(&count, seen);
+        verdict.reason = format!(
+            "{} (read again after the guards waited {waited_s}s)",
+            verdict.reason
+        );
+        Ok(verdict)
+    }
+
     /// Time since the latest drop on the site: an event received, or a `last_seen` of a
     /// disconnected AP counted in `count`.
     fn quiet(&self, site_id: &str, ap: &Mac, count: &SiteCount) -> Duration {

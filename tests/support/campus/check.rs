@@ -137,10 +137,19 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
                 None => continue,
             },
         };
-        // Time the runtime stood still (a starved machine) delayed mesa as much.
+        // Time the runtime stood still (a starved machine) delayed mesa as much, and so did
+        // the time Mist refused calls (mesa cannot judge a revert without it).
+        // Each extension may reach more of them: extend until it no longer grows.
         let mut deadline = planned;
-        for _ in 0..3 {
-            deadline = planned + world.stalled(d.left_at, world.at_sim(deadline));
+        for _ in 0..200 {
+            let until = world.at_sim(deadline);
+            let next = planned
+                + world.stalled(d.left_at, until)
+                + world.refused(d.left_at, until, p.mist_recovery());
+            if next - deadline < 0.5 {
+                break;
+            }
+            deadline = next;
         }
         if let (Some(s), Some(sent)) = (secured, d.disconnect_sent) {
             measures

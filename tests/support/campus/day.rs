@@ -41,6 +41,7 @@ pub const MIN_SAME_KIND_GAP: f64 = 80.0;
 pub struct Params {
     pub disconnect_delay: f64,
     pub recheck_after: f64,
+    pub rate_limit_wait: f64,
     pub lookup_delay: f64,
     /// `lookup_delay` plus every lookup retry.
     pub lookup_total: f64,
@@ -64,6 +65,7 @@ impl Params {
         Params {
             disconnect_delay: s(c.guards.disconnect_delay),
             recheck_after: s(c.guards.lldp.recheck_after),
+            rate_limit_wait: s(c.mist.rate_limit_wait),
             lookup_delay: s(c.mist.lookup_delay),
             lookup_total: s(c.mist.lookup_delay)
                 + f64::from(c.mist.lookup_attempts) * s(c.mist.lookup_backoff),
@@ -94,6 +96,13 @@ impl Params {
     /// The stated bound: an unplugged AP's port is secured within `disconnect_delay` plus
     /// this after Mist's `AP_DISCONNECTED` (room for an LLDP recheck and a short wait for a
     /// site's drop to settle, plus Mist being slow).
+    /// After Mist's last refusal, how long until mesa calls again: its rate-limit gate
+    /// doubles `rate_limit_wait` up to 8 times it, and an engine retry after a 5xx waits
+    /// about as long.
+    pub fn mist_recovery(&self) -> f64 {
+        8.0 * self.rate_limit_wait
+    }
+
     pub fn secure_bound(&self) -> f64 {
         self.recheck_after + 3.0 * self.disconnect_delay + 60.0
     }

@@ -288,7 +288,8 @@ pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
         found.push((Invariant::DeliveriesAccepted, why));
     }
     {
-        let w = lock(&world);
+        let mut w = lock(&world);
+        w.refusals = fake.refusals();
         found.extend(w.violations.iter().cloned());
         let measures = check::world_end(&w, &params, &mut found);
         stats.secured_after = measures.secured_after;
@@ -587,14 +588,28 @@ fn trace(day: &Day, w: &World, decisions: &[mesa::model::Decision]) {
             / 1000.0
             / w.scale.as_secs_f64()
             + w.sim(Instant::now());
+        let verdicts: Vec<String> = d
+            .verdicts
+            .iter()
+            .map(|v| {
+                format!(
+                    "{}:{} {} {}",
+                    v.guard,
+                    if v.proceed { "proceed" } else { "hold" },
+                    v.reason,
+                    v.numbers
+                )
+            })
+            .collect();
         println!(
-            "{t:>7.1} {} {} {} [{}]{}: {}",
+            "{t:>7.1} {} {} {} [{}]{}: {} || {}",
             d.event.kind,
             d.event.ap_mac,
             d.event.source.as_str(),
             d.outcome.summary(),
             if d.will_retry { " (interim)" } else { "" },
-            d.lookups.join(" | ")
+            d.lookups.join(" | "),
+            verdicts.join(" | ")
         );
     }
 }

@@ -186,6 +186,9 @@ pub struct World {
     /// When the day's runtime could not run on time (a starved machine), and for how long:
     /// mesa's timers were late by as much, so deadlines move with it.
     pub stalls: Vec<(Instant, Duration)>,
+    /// When the fake Mist answered a programmed 429 or 5xx: mesa cannot judge a revert
+    /// without Mist, so deadlines move by the time Mist refused it.
+    pub refusals: Vec<Instant>,
 }
 
 impl World {
@@ -216,7 +219,26 @@ impl World {
             start,
             scale,
             stalls: Vec::new(),
+            refusals: Vec::new(),
         }
+    }
+
+    /// Simulated seconds between `from` and `to` in which Mist was refusing calls, counting
+    /// after each refusal `recovery` simulated seconds (how long mesa's rate-limit gate may
+    /// stay closed after the last 429 before it probes again).
+    pub fn refused(&self, from: Instant, to: Instant, recovery: f64) -> f64 {
+        let recovery = self.sim_secs(recovery);
+        let mut total = Duration::ZERO;
+        let mut covered_until = from;
+        for &at in &self.refusals {
+            let start = at.max(covered_until);
+            let end = (at + recovery).min(to);
+            if end > start {
+                total += end - start;
+                covered_until = end;
+            }
+        }
+        total.as_secs_f64() / self.scale.as_secs_f64()
     }
 
     /// Simulated seconds the runtime stood still between `from` and `to`.
