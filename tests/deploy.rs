@@ -252,7 +252,32 @@ fn dockerfile_is_multi_stage_non_root_with_healthcheck() {
         find(1, "FROM")[0].starts_with("rust:"),
         "builder is a rust image"
     );
-    assert!(find(last, "FROM")[0].starts_with("debian:bookworm-slim"));
+    // The final stage and the stages it is built `FROM` (runtime-base), newest first: what the
+    // image inherits. Instructions are looked up along that chain.
+    let mut chain = vec![last];
+    while let Some(parent) = find(*chain.last().unwrap(), "FROM")[0]
+        .split_whitespace()
+        .next()
+        .and_then(|base| {
+            instructions.iter().find(|(_, k, rest)| {
+                k == "FROM" && rest.to_lowercase().ends_with(&format!(" as {base}"))
+            })
+        })
+        .map(|(s, _, _)| *s)
+    {
+        chain.push(parent);
+    }
+    let root = *chain.last().unwrap();
+    assert!(find(root, "FROM")[0].starts_with("debian:bookworm-slim"));
+    assert!(
+        find(last, "COPY")
+            .iter()
+            .any(|c| c.starts_with("--from=builder")),
+        "the default target copies the binary the builder made"
+    );
+    let find = |_: usize, keyword: &str| -> Vec<String> {
+        chain.iter().rev().flat_map(|s| find(*s, keyword)).collect()
+    };
     let builds: Vec<_> = instructions
         .iter()
         .filter(|(_, k, rest)| k == "RUN" && rest.contains("cargo build"))
