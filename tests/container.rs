@@ -113,6 +113,7 @@ fn image() -> &'static str {
             .expect("container-base.sh runs");
         assert!(base.status.success(), "container-base.sh: {}", show(&base));
 
+        let previous = podman(&["image", "inspect", "--format", "{{.Id}}", IMAGE]);
         let context = tempfile::tempdir().unwrap();
         fs::copy(env!("CARGO_BIN_EXE_mesa"), context.path().join("mesa")).unwrap();
         let dockerfile = repo().join("Dockerfile");
@@ -129,6 +130,13 @@ fn image() -> &'static str {
             dockerfile.to_str().unwrap(),
             context.path().to_str().unwrap(),
         ]);
+        // The image of the previous run, now untagged, would pile up run after run.
+        let previous = text(&previous.stdout);
+        if previous.trim() != podman_ok(&["image", "inspect", "--format", "{{.Id}}", IMAGE]).trim()
+            && !previous.trim().is_empty()
+        {
+            let _ = podman(&["rmi", previous.trim()]);
+        }
     });
     IMAGE
 }
@@ -405,4 +413,206 @@ fn image_runs_as_10001_healthy_and_keeps_the_journal_across_sigterm_and_restart(
         events.to_lowercase().replace(':', "").contains(AP_MAC),
         "{events}"
     );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request over a plain socket; the status code, or None when nothing answers.
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What mesa.sh made, taken down when the test ends however it ends.
+struct Install {
+    dir: PathBuf,
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        let _ = mesa_sh(&self.dir.join("mesa.sh"), &["uninstall"]);
+        let _ = podman(&["rm", "--force", "--time", "0", "mesa"]);
+        let _ = podman(&["rmi", "--force", SH_IMAGE]);
+    }
+}
+
+const SH_IMAGE: &str = "localhost/mesa-sh-test:latest";
+
+/// `mesa.sh ARGS` as an operator runs it: no terminal, podman as the engine.
+fn mesa_sh(script: &Path, args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg(script)
+        .args(args)
+        .env("MESA_ENGINE", "podman")
+        .env("CONTAINERS_CONF", containers_conf())
+        .env_remove("MESA_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs mesa.sh")
+}
+
+fn mesa_sh_ok(script: &Path, args: &[&str]) -> String {
+    let out = mesa_sh(script, args);
+    assert!(out.status.success(), "mesa.sh {args:?}: {}", show(&out));
+    text(&out.stdout)
+}
+
+fn env_value(env_file: &Path, key: &str) -> String {
+    fs::read_to_string(env_file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("{key} not in {}", env_file.display()))
+}
+
+#[test]
+fn mesa_sh_runs_mesa_on_podman_from_init_to_uninstall() {
+    if !engine_available() {
+        return;
+    }
+    let base = image();
+    // docker-compose.yaml names the container `mesa`: never replace one this test did not make.
+    assert!(
+        !podman(&["container", "exists", "mesa"]).status.success(),
+        "a container named `mesa` exists already: remove it (podman rm -f mesa) to run this test"
+    );
+
+    // A checkout: mesa.sh, the compose file, the example config, and a Dockerfile on the
+    // image this test built (the real one would compile mesa, without a registry to get Rust).
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("checkout");
+    fs::create_dir(&checkout).unwrap();
+    for file in ["mesa.sh", "docker-compose.yaml", "config.example.toml"] {
+        fs::copy(repo().join(file), checkout.join(file)).unwrap();
+    }
+    let dockerfile = |build: u32| {
+        fs::write(
+            checkout.join("Dockerfile"),
+            format!("FROM {base}\nLABEL org.mesa.test-build={build}\n"),
+        )
+        .unwrap();
+    };
+    dockerfile(1);
+
+    let dir = tmp.path().join("mesa");
+    let port = free_port().to_string();
+    let install = Install { dir: dir.clone() };
+    mesa_sh_ok(
+        &checkout.join("mesa.sh"),
+        &[
+            "init",
+            "--yes",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--fqdn",
+            "mesa.test.invalid",
+            "--port",
+            &port,
+        ],
+    );
+    let env_file = dir.join(".env");
+    let mut env = fs::read_to_string(&env_file).unwrap();
+    env.push_str(&format!("MESA_IMAGE={SH_IMAGE}\n"));
+    fs::write(&env_file, env).unwrap();
+    let port: u16 = port.parse().unwrap();
+    let script = install.dir.join("mesa.sh");
+
+    let check = mesa_sh(&script, &["check"]);
+    assert!(check.status.success(), "check: {}", show(&check));
+
+    mesa_sh_ok(&script, &["start"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http(port, "GET", "/healthz", &[], "") != Some(200) {
+        assert!(Instant::now() < deadline, "no /healthz on port {port}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let status = mesa_sh_ok(&script, &["status"]);
+    assert!(status.contains("(healthy)"), "status:\n{status}");
+    let logs = mesa_sh(&script, &["logs", "--tail", "50"]);
+    let logs = format!("{}{}", text(&logs.stdout), text(&logs.stderr));
+    assert!(logs.contains("listening"), "logs:\n{logs}");
+
+    // A signed webhook with the secret init wrote to .env: it reached mesa without quotes.
+    let body = webhook_body().replace(
+        "1700000000",
+        &std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string(),
+    );
+    let secret = env_value(&env_file, "MIST_WEBHOOK_SECRET");
+    let signature = mesa::ingest::signature::sign_v2(secret.as_bytes(), body.as_bytes());
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/mist/webhook",
+            &[
+                ("X-Mist-Signature-v2", &signature),
+                ("Content-Type", "application/json")
+            ],
+            &body
+        ),
+        Some(200)
+    );
+
+    mesa_sh_ok(&script, &["stop"]);
+    let state = podman_ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "mesa",
+    ]);
+    assert_eq!(state.trim(), "exited 0", "stopped by SIGTERM, not killed");
+
+    // update rebuilds (no registry: --no-pull) and recreates the container on the new image.
+    dockerfile(2);
+    mesa_sh_ok(&script, &["update", "--no-pull"]);
+    let label = podman_ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{index .Config.Labels \"org.mesa.test-build\"}}",
+        "mesa",
+    ]);
+    assert_eq!(label.trim(), "running 2");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = mesa_sh_ok(&script, &["mesa", "events", "--json"]);
+        if events.to_lowercase().replace(':', "").contains(AP_MAC) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the event posted before the update is not in the data:\n{events}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let out = mesa_sh_ok(&script, &["uninstall"]);
+    assert!(out.contains("is kept"), "{out}");
+    assert!(!podman(&["container", "exists", "mesa"]).status.success());
+    assert!(dir.join("data/mesa.db").exists(), "data kept");
 }

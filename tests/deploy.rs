@@ -84,6 +84,8 @@ impl Sandbox {
             .env("PATH", path)
             .env("HOME", self.tmp.path())
             .env("DOCKER_LOG", self.docker_log())
+            // The stub is a docker: a podman on the machine must not be picked instead.
+            .env("MESA_ENGINE", "docker")
             .env("MESA_EXAMPLE_CONFIG", fixture_example())
             .stdin(std::process::Stdio::null());
         for (key, value) in env {
