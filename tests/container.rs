@@ -454,7 +454,11 @@ impl Drop for Install {
     fn drop(&mut self) {
         let _ = mesa_sh(&self.dir.join("mesa.sh"), &["uninstall"]);
         let _ = podman(&["rm", "--force", "--time", "0", "mesa"]);
-        let _ = podman(&["rmi", "--force", SH_IMAGE]);
+        // Every image the test's Dockerfile made: `update` left the first one untagged.
+        let built = podman(&["images", "--quiet", "--filter", "label=org.mesa.test-build"]);
+        for id in text(&built.stdout).split_whitespace() {
+            let _ = podman(&["rmi", "--force", id]);
+        }
     }
 }
 
