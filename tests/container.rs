@@ -591,6 +591,21 @@ fn mesa_sh_runs_mesa_on_podman_from_init_to_uninstall() {
         "mesa",
     ]);
     assert_eq!(state.trim(), "exited 0", "stopped by SIGTERM, not killed");
+    // The example config's lookup delay (60 s) holds the event in the journal over the stop.
+    assert_eq!(journal_counts(&dir.join("data")), (1, 0));
+    // The operator shortens it; the recreated container picks the change and the event up.
+    let config_path = dir.join("config.toml");
+    let config = fs::read_to_string(&config_path).unwrap();
+    let delay = config
+        .lines()
+        .find(|l| l.starts_with("lookup_delay ="))
+        .expect("config.toml sets mist.lookup_delay")
+        .to_owned();
+    fs::write(
+        &config_path,
+        config.replace(&delay, "lookup_delay = \"0s\""),
+    )
+    .unwrap();
 
     // update rebuilds (no registry: --no-pull) and recreates the container on the new image.
     dockerfile(2);
@@ -610,7 +625,7 @@ fn mesa_sh_runs_mesa_on_podman_from_init_to_uninstall() {
         }
         assert!(
             Instant::now() < deadline,
-            "the event posted before the update is not in the data:\n{events}"
+            "the event journaled before the update was not decided after it:\n{events}"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
