@@ -638,6 +638,17 @@ fn mesa_sh_runs_mesa_on_podman_from_init_to_uninstall() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
+    // restart recreates the container (it picks up .env edits) and mesa comes back.
+    let before = podman_ok(&["inspect", "--format", "{{.Id}}", "mesa"]);
+    mesa_sh_ok(&script, &["restart"]);
+    let after = podman_ok(&["inspect", "--format", "{{.Id}}", "mesa"]);
+    assert_ne!(before, after, "restart recreates the container");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http(port, "GET", "/healthz", &[], "") != Some(200) {
+        assert!(Instant::now() < deadline, "no /healthz after restart");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     let out = mesa_sh_ok(&script, &["uninstall"]);
     assert!(out.contains("is kept"), "{out}");
     assert!(!podman(&["container", "exists", "mesa"]).status.success());
