@@ -14,7 +14,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -m 0755 target/release/mesa /usr/local/bin/mesa
 
 # --- runtime ---------------------------------------------------------------------------------
-FROM debian:bookworm-slim
+FROM debian:bookworm-slim AS runtime-base
 # libssl3: ssh2 (NETCONF) links OpenSSL; ca-certificates: Mist, CSO and chat APIs over HTTPS;
 # curl: the health check. Versions are not pinned so a rebuild picks up Debian security fixes.
 # hadolint ignore=DL3008
@@ -25,7 +25,6 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid mesa --home-dir /var/lib/mesa --shell /usr/sbin/nologin mesa \
     && install -d -o mesa -g mesa -m 0750 /var/lib/mesa \
     && install -d -m 0755 /etc/mesa
-COPY --from=builder /usr/local/bin/mesa /usr/local/bin/mesa
 
 ENV MESA_CONFIG=/etc/mesa/config.toml
 VOLUME ["/var/lib/mesa"]
@@ -38,3 +37,14 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["/bin/sh", "-c", "curl -fsS -o /dev/null http://127.0.0.1:51360/healthz || curl -fsSk -o /dev/null https://127.0.0.1:51360/healthz"]
 ENTRYPOINT ["mesa"]
 CMD ["serve"]
+
+# --- runtime on a prebuilt binary ------------------------------------------------------------
+# `--target prebuilt` with a build context holding only a `mesa` binary built on Debian
+# bookworm (glibc must match): the container test uses it to skip the Rust build. BuildKit
+# skips this stage in a normal build.
+FROM runtime-base AS prebuilt
+COPY mesa /usr/local/bin/mesa
+
+# --- runtime (the default target) ------------------------------------------------------------
+FROM runtime-base
+COPY --from=builder /usr/local/bin/mesa /usr/local/bin/mesa

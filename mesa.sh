@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mesa.sh: install and run mesa with Docker Compose.
+# mesa.sh: install and run mesa with Docker Compose (or podman with podman-compose).
 #
 #   ./mesa.sh init [options]   create the persistent folder: config.toml, .env (secrets),
 #                              docker-compose.yaml, optional self-signed certificate
@@ -13,6 +13,8 @@ set -euo pipefail
 readonly CONTAINER_UID=10001 # the `mesa` user of the image (see Dockerfile)
 readonly DEFAULT_DIR=/srv/mesa
 readonly WEBHOOK_PATH=/mist/webhook
+# docker-compose.yaml's stop_grace_period, which podman-compose does not read.
+readonly STOP_GRACE=60
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly SCRIPT_DIR
@@ -38,7 +40,11 @@ SELF_SIGNED=0
 YES=0
 FORCE=0
 PURGE=0
+NO_PULL=0
 COMMAND=""
+# docker (Docker Engine + Compose v2) or podman (podman + podman-compose): see pick_engine.
+ENGINE=${MESA_ENGINE:-}
+COMPOSE=()
 PASSTHROUGH=()
 
 say() { printf '%s\n' "$*"; }
@@ -57,7 +63,8 @@ Commands
   start       docker compose up -d
   stop        docker compose stop
   restart     recreate the container (picks up config.toml, .env and compose changes)
-  update      pull/build the image again and recreate the container
+  update      pull/build the image again and recreate the container (--no-pull: rebuild
+              from the base images already on the host, for hosts without a registry)
   status      docker compose ps
   check       validate config.toml inside the container (mesa check-config)
   logs [ARGS] docker compose logs (default: --tail 200 --follow)
@@ -87,7 +94,11 @@ Options (environment variable in brackets)
   --yes, -y                never ask: take flags, environment and defaults
   --force                  init: overwrite existing config.toml, .env, compose file, certificate
   --purge                  uninstall: also delete config, secrets and data
+  --no-pull                update: build from local base images, pull nothing
   --help, -h
+
+Engine [MESA_ENGINE]: docker when `docker compose` (Compose v2) works, else podman with
+podman-compose; MESA_ENGINE=docker or podman picks one.
 
 Flags show up in `ps`: prefer the environment variables for secrets.
 EOF
@@ -119,6 +130,7 @@ parse_args() {
 		--yes | -y) YES=1 ;;
 		--force) FORCE=1 ;;
 		--purge) PURGE=1 ;;
+		--no-pull) NO_PULL=1 ;;
 		--help | -h) COMMAND=help ;;
 		-*) die "unknown option $1 (see: mesa.sh help)" ;;
 		*)
@@ -283,12 +295,17 @@ env_get() {
 }
 
 # Compose reads single-quoted values literally: no $ interpolation, no escapes. So a value
-# must not contain a single quote or a line break.
+# must not contain a single quote or a line break. Values of plain characters are written
+# bare: podman (`--env-file`) would keep the quotes as part of the value.
 env_line() {
 	local key=$1 value=$2
 	[[ $value != *"'"* && $value != *$'\n'* ]] ||
 		die "$key contains a quote or a line break, which .env cannot hold literally"
-	printf "%s='%s'\n" "$key" "$value"
+	if [[ $value =~ ^[A-Za-z0-9._/:@%+,=-]*$ ]]; then
+		printf '%s=%s\n' "$key" "$value"
+	else
+		printf "%s='%s'\n" "$key" "$value"
+	fi
 }
 
 # Files the mesa container reads or writes must belong to its user. As root we can arrange
@@ -462,7 +479,7 @@ check_env_refs() {
 
 cmd_init() {
 	# Prerequisites first, before any question: init is useless without them.
-	need_compose_v2
+	pick_engine
 	if [[ -z $DIR && ! (-f $SCRIPT_DIR/docker-compose.yaml && -f $SCRIPT_DIR/.env) ]]; then
 		ask DIR "Persistent folder" "$DEFAULT_DIR"
 	fi
@@ -631,7 +648,7 @@ EOF
 # a docker without the plugin fail later with misleading errors ("unknown flag: --rm").
 need_compose_v2() {
 	command -v docker >/dev/null 2>&1 ||
-		die "docker is not installed: install Docker Engine and its Compose plugin (https://docs.docker.com/engine/install/)"
+		die "docker is not installed: install Docker Engine and its Compose plugin (https://docs.docker.com/engine/install/), or podman and podman-compose"
 	local version
 	version=$(docker compose version --short 2>/dev/null) ||
 		die "'docker compose' (Compose v2) is missing: install the docker-compose-plugin package (https://docs.docker.com/compose/install/linux/); docker-compose v1 is not supported"
@@ -641,14 +658,118 @@ need_compose_v2() {
 	fi
 }
 
+# podman with Debian's podman-compose (podman 4 has no `podman compose` of its own).
+need_podman_compose() {
+	command -v podman >/dev/null 2>&1 ||
+		die "podman is not installed (apt-get install podman podman-compose)"
+	command -v podman-compose >/dev/null 2>&1 ||
+		die "podman-compose is missing (apt-get install podman-compose)"
+}
+
+# Sets ENGINE and COMPOSE: MESA_ENGINE when set, else Docker when its Compose v2 works, else
+# podman when it is installed, else the Docker requirements' error.
+pick_engine() {
+	if [[ -z $ENGINE ]]; then
+		if command -v docker >/dev/null 2>&1 && docker compose version --short >/dev/null 2>&1; then
+			ENGINE=docker
+		elif command -v podman >/dev/null 2>&1 && ! command -v docker >/dev/null 2>&1; then
+			ENGINE=podman
+		elif command -v podman >/dev/null 2>&1 && command -v podman-compose >/dev/null 2>&1; then
+			ENGINE=podman
+		else
+			ENGINE=docker
+		fi
+	fi
+	case $ENGINE in
+	docker) need_compose_v2 && COMPOSE=(docker compose) ;;
+	podman)
+		need_podman_compose
+		COMPOSE=(podman-compose)
+		# The OCI image format has no HEALTHCHECK; keep the Dockerfile's.
+		export BUILDAH_FORMAT=docker
+		;;
+	*) die "MESA_ENGINE must be docker or podman (got \"$ENGINE\")" ;;
+	esac
+}
+
+# podman passes .env to the container with `--env-file`, which keeps quotes in the value:
+# a quoted secret would reach mesa with its quotes. Refuse before starting anything.
+check_env_for_podman() {
+	local key
+	key=$(grep -E "^[A-Za-z_][A-Za-z0-9_]*=['\"]" "$DIR/.env" 2>/dev/null | head -n 1 | cut -d= -f1 || true)
+	[[ -z $key ]] ||
+		die "$DIR/.env: $key is quoted, and podman would pass the quotes to mesa as part of the value: write it bare (KEY=value), or move a value that needs quotes into a file (e.g. password_file in config.toml)"
+}
+
 compose() {
-	need_compose_v2
+	[[ ${#COMPOSE[@]} -gt 0 ]] || pick_engine
 	[[ -f $DIR/docker-compose.yaml ]] || die "$DIR/docker-compose.yaml not found: run mesa.sh init first (or pass --dir)"
-	(cd "$DIR" && docker compose "$@")
+	if [[ $ENGINE == podman ]]; then check_env_for_podman; fi
+	(cd "$DIR" && "${COMPOSE[@]}" "$@")
+}
+
+# Stops and removes the container, leaving mesa the grace period to finish (podman-compose
+# down would kill it after 1 s).
+compose_down() {
+	if [[ $ENGINE == podman ]]; then
+		compose down -t "$STOP_GRACE"
+	else
+		compose down --remove-orphans
+	fi
+}
+
+# podman-compose reports success even when `podman run` failed: look at the container.
+podman_check_running() {
+	[[ $ENGINE == podman ]] || return 0
+	local state
+	state=$(podman container inspect --format '{{.State.Status}}' mesa 2>/dev/null || true)
+	[[ $state == running ]] ||
+		die "the mesa container is not running (${state:-not created}): see ./mesa.sh logs --tail 50"
+}
+
+# Without systemd podman has no timer to run health checks: run one so that `status` shows
+# the health of now.
+podman_refresh_health() {
+	[[ $ENGINE == podman ]] || return 0
+	podman healthcheck run mesa >/dev/null 2>&1 || true
+}
+
+# podman-compose down leaves the project's network behind; Docker Compose removes it.
+podman_remove_network() {
+	local project=${COMPOSE_PROJECT_NAME:-$(basename "$DIR")} net
+	while read -r net; do
+		[[ -z $net ]] || podman network rm "$net" >/dev/null || true
+	done < <(podman network ls --quiet --filter "label=io.podman.compose.project=$project" 2>/dev/null || true)
+}
+
+cmd_update() {
+	local context
+	context=$(env_get "$DIR/.env" MESA_BUILD_CONTEXT)
+	if [[ -f ${context:-$DIR}/Dockerfile ]]; then
+		if ((NO_PULL)); then
+			compose build
+		elif [[ $ENGINE == podman ]]; then
+			compose build --pull # podman-compose pulls no buildable image anyway
+		else
+			compose pull --ignore-buildable
+			compose build --pull
+		fi
+	elif ((!NO_PULL)); then
+		compose pull # a published image (MESA_IMAGE): nothing to build
+	fi
+	if [[ $ENGINE == podman ]]; then
+		# podman-compose does not recreate a container whose image changed.
+		compose_down
+		compose up -d
+		podman_check_running
+	else
+		compose up -d --remove-orphans
+	fi
 }
 
 cmd_uninstall() {
-	compose down --remove-orphans
+	compose_down
+	if [[ $ENGINE == podman ]]; then podman_remove_network; fi
 	if ((!PURGE)); then
 		say "Stopped and removed the container; $DIR (config, secrets, data) is kept."
 		return 0
@@ -665,24 +786,27 @@ cmd_uninstall() {
 main() {
 	parse_args "$@"
 	case $COMMAND in
+	init | help | "") ;;
+	*) pick_engine ;;
+	esac
+	case $COMMAND in
 	init) cmd_init ;;
-	start) resolve_dir && compose up -d ;;
-	stop) resolve_dir && compose stop ;;
-	# Recreate rather than `restart`: a restart keeps the old environment from .env.
-	restart) resolve_dir && compose up -d --force-recreate ;;
-	update)
+	start) resolve_dir && compose up -d && podman_check_running ;;
+	stop)
 		resolve_dir
-		local context
-		context=$(env_get "$DIR/.env" MESA_BUILD_CONTEXT)
-		if [[ -f ${context:-$DIR}/Dockerfile ]]; then
-			compose pull --ignore-buildable
-			compose build --pull
-		else
-			compose pull # a published image (MESA_IMAGE): nothing to build
-		fi
-		compose up -d --remove-orphans
+		if [[ $ENGINE == podman ]]; then compose stop -t "$STOP_GRACE"; else compose stop; fi
 		;;
-	status) resolve_dir && compose ps ;;
+	# Recreate rather than `restart`: a restart keeps the old environment from .env.
+	restart)
+		resolve_dir
+		if [[ $ENGINE == podman ]]; then
+			compose_down && compose up -d && podman_check_running
+		else
+			compose up -d --force-recreate
+		fi
+		;;
+	update) resolve_dir && cmd_update ;;
+	status) resolve_dir && podman_refresh_health && compose ps ;;
 	check) resolve_dir && compose run --rm --no-deps mesa check-config ;;
 	logs)
 		resolve_dir

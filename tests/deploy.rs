@@ -84,6 +84,8 @@ impl Sandbox {
             .env("PATH", path)
             .env("HOME", self.tmp.path())
             .env("DOCKER_LOG", self.docker_log())
+            // The stub is a docker: a podman on the machine must not be picked instead.
+            .env("MESA_ENGINE", "docker")
             .env("MESA_EXAMPLE_CONFIG", fixture_example())
             .stdin(std::process::Stdio::null());
         for (key, value) in env {
@@ -179,6 +181,7 @@ fn load_as_container(dir: &Path) -> Config {
 fn shellcheck_passes_on_mesa_sh() {
     let out = tool("shellcheck", "apt-get install -y shellcheck")
         .arg(repo().join("mesa.sh"))
+        .arg(repo().join("scripts/container-base.sh"))
         .output()
         .unwrap();
     assert!(
@@ -252,7 +255,32 @@ fn dockerfile_is_multi_stage_non_root_with_healthcheck() {
         find(1, "FROM")[0].starts_with("rust:"),
         "builder is a rust image"
     );
-    assert!(find(last, "FROM")[0].starts_with("debian:bookworm-slim"));
+    // The final stage and the stages it is built `FROM` (runtime-base), newest first: what the
+    // image inherits. Instructions are looked up along that chain.
+    let mut chain = vec![last];
+    while let Some(parent) = find(*chain.last().unwrap(), "FROM")[0]
+        .split_whitespace()
+        .next()
+        .and_then(|base| {
+            instructions.iter().find(|(_, k, rest)| {
+                k == "FROM" && rest.to_lowercase().ends_with(&format!(" as {base}"))
+            })
+        })
+        .map(|(s, _, _)| *s)
+    {
+        chain.push(parent);
+    }
+    let root = *chain.last().unwrap();
+    assert!(find(root, "FROM")[0].starts_with("debian:bookworm-slim"));
+    assert!(
+        find(last, "COPY")
+            .iter()
+            .any(|c| c.starts_with("--from=builder")),
+        "the default target copies the binary the builder made"
+    );
+    let find = |_: usize, keyword: &str| -> Vec<String> {
+        chain.iter().rev().flat_map(|s| find(*s, keyword)).collect()
+    };
     let builds: Vec<_> = instructions
         .iter()
         .filter(|(_, k, rest)| k == "RUN" && rest.contains("cargo build"))
@@ -702,6 +730,10 @@ fn lifecycle_commands_call_docker_compose_in_the_folder() {
                 "compose up -d --remove-orphans",
             ],
         ),
+        (
+            &["update", "--no-pull"],
+            &["compose build", "compose up -d --remove-orphans"],
+        ),
         (&["status"], &["compose ps"]),
         (&["logs"], &["compose logs --tail 200 --follow mesa"]),
         (
@@ -942,5 +974,155 @@ fn init_and_compose_commands_check_for_compose_v2_first() {
             assert!(stderr.contains(says), "{command}: {stderr}");
             assert!(sb.docker_calls().is_empty(), "{command} ran docker compose");
         }
+    }
+}
+
+/// Stubs of `podman` and `podman-compose` beside the stub docker, logging like it
+/// (`<cwd>|podman ...`); podman answers the container state and the project network.
+fn add_podman_stubs(sb: &Sandbox) {
+    let bin = sb.tmp.path().join("bin");
+    let podman = "#!/bin/sh\n\
+         printf '%s|podman %s\\n' \"$PWD\" \"$*\" >> \"$DOCKER_LOG\"\n\
+         case \"$*\" in\n\
+         'container inspect'*) echo running ;;\n\
+         'network ls'*) echo mesa_default ;;\n\
+         esac\n";
+    let compose =
+        "#!/bin/sh\nprintf '%s|podman-compose %s\\n' \"$PWD\" \"$*\" >> \"$DOCKER_LOG\"\n";
+    for (name, script) in [("podman", podman), ("podman-compose", compose)] {
+        fs::write(bin.join(name), script).unwrap();
+        fs::set_permissions(bin.join(name), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
+fn podman_engine_keeps_the_grace_period_and_refuses_quoted_env_values() {
+    let sb = Sandbox::new();
+    add_podman_stubs(&sb);
+    sb.init(&[]);
+    let dir = sb.dir();
+    let installed = dir.join("mesa.sh");
+    let podman = [("MESA_ENGINE", "podman")];
+
+    // Plain values are written bare, which podman's --env-file reads as Compose does; the
+    // password needs quotes, which podman would pass on to mesa.
+    let env_path = dir.join(".env");
+    let env = fs::read_to_string(&env_path).unwrap();
+    assert!(
+        env.contains("\nMESA_FQDN=mesa.campus.example.net\n"),
+        "{env}"
+    );
+    assert!(
+        env.contains("NETCONF_PASSWORD='sw1tch$pass\"word'"),
+        "{env}"
+    );
+    let _ = fs::remove_file(sb.docker_log());
+    let out = sb.run_script(&installed, &["start"], &podman);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("NETCONF_PASSWORD is quoted"), "{stderr}");
+    assert!(sb.docker_calls().is_empty(), "{:?}", sb.docker_calls());
+
+    let bare: String = env
+        .lines()
+        .map(|l| {
+            if l.starts_with("NETCONF_PASSWORD=") {
+                "NETCONF_PASSWORD=plain-password\n".to_owned()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(&env_path, bare).unwrap();
+    let up = [
+        "podman-compose up -d",
+        "podman container inspect --format {{.State.Status}} mesa",
+    ];
+    let commands: Vec<(&[&str], Vec<&str>)> = vec![
+        (&["start"], up.to_vec()),
+        (&["stop"], vec!["podman-compose stop -t 60"]),
+        (
+            &["restart"],
+            [&["podman-compose down -t 60"][..], &up].concat(),
+        ),
+        (
+            &["update"],
+            [
+                &["podman-compose build --pull", "podman-compose down -t 60"][..],
+                &up,
+            ]
+            .concat(),
+        ),
+        (
+            &["update", "--no-pull"],
+            [
+                &["podman-compose build", "podman-compose down -t 60"][..],
+                &up,
+            ]
+            .concat(),
+        ),
+        (
+            &["status"],
+            vec!["podman healthcheck run mesa", "podman-compose ps"],
+        ),
+        (
+            &["check"],
+            vec!["podman-compose run --rm --no-deps mesa check-config"],
+        ),
+        (
+            &["uninstall"],
+            vec![
+                "podman-compose down -t 60",
+                "podman network ls --quiet --filter label=io.podman.compose.project=mesa",
+                "podman network rm mesa_default",
+            ],
+        ),
+    ];
+    for (args, expected) in commands {
+        let _ = fs::remove_file(sb.docker_log());
+        let out = sb.run_script(&installed, args, &podman);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // podman-compose runs in the folder; plain podman calls may run anywhere.
+        let calls: Vec<String> = sb
+            .docker_calls()
+            .into_iter()
+            .map(|c| match c.split_once("|podman ") {
+                Some((_, rest)) => format!("*|podman {rest}"),
+                None => c,
+            })
+            .collect();
+        let want: Vec<String> = expected
+            .iter()
+            .map(|e| match e.strip_prefix("podman ") {
+                Some(rest) => format!("*|podman {rest}"),
+                None => format!("{}|{e}", dir.display()),
+            })
+            .collect();
+        assert_eq!(calls, want, "{args:?}");
+    }
+
+    // Without MESA_ENGINE: Docker when its Compose v2 answers, else podman.
+    for (compose, expected) in [("2.29.1", "compose ps"), ("missing", "podman-compose ps")] {
+        let _ = fs::remove_file(sb.docker_log());
+        let out = sb.run_script(
+            &installed,
+            &["status"],
+            &[("MESA_ENGINE", ""), ("STUB_COMPOSE", compose)],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            sb.docker_calls()
+                .contains(&format!("{}|{expected}", dir.display())),
+            "{compose}: {:?}",
+            sb.docker_calls()
+        );
     }
 }
