@@ -42,6 +42,15 @@ pub fn payload(msg: &Message) -> Value {
         blocks.push(json!({"type": "section", "fields": fields}));
     }
 
+    if !msg.list.is_empty() {
+        let items: Vec<String> = msg
+            .list
+            .iter()
+            .map(|i| format!("• {}", escape::slack(i)))
+            .collect();
+        blocks.push(section(&items.join("\n")));
+    }
+
     if let Some(diff) = diff_section(msg) {
         blocks.push(section(&diff));
     }
@@ -49,13 +58,20 @@ pub fn payload(msg: &Message) -> Value {
     let mut context = Vec::new();
     if let Some(link) = &msg.link {
         // The link was built from validated ids only, so it holds no `|` or `>`.
-        context.push(format!("<{link}|Open the AP in the Mist dashboard>"));
+        context.push(format!(
+            "<{link}|{}>",
+            escape::slack(msg.link_text("Open the AP in the Mist dashboard"))
+        ));
     }
-    context.push(format!("`mesa events {}`", escape::slack(&msg.event_id)));
-    blocks.push(json!({
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": context.join("  ·  ")}],
-    }));
+    if !msg.event_id.is_empty() {
+        context.push(format!("`mesa events {}`", escape::slack(&msg.event_id)));
+    }
+    if !context.is_empty() {
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": context.join("  ·  ")}],
+        }));
+    }
 
     json!({"text": escape::slack(&msg.summary()), "blocks": blocks})
 }

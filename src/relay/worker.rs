@@ -1,0 +1,147 @@
+//! The relay task: takes events off the bounded queue, drops duplicates, matches every rule,
+//! holds events in groups until their window closes, and hands each message to the rule's
+//! targets through the notify layer (which queues, retries and counts per target).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use super::dedupe::Seen;
+use super::event::RelayEvent;
+use super::group::{Added, Groups};
+use super::limit::RateLimit;
+use super::render;
+use super::rule::Rule;
+use super::RelayMetrics;
+use crate::notify::{Notifications, SendError};
+
+/// An event as queued by the webhook handler, with when it arrived.
+pub type Incoming = (RelayEvent, DateTime<Utc>);
+
+pub struct Worker {
+    pub rules: Vec<Rule>,
+    pub limits: Vec<RateLimit>,
+    pub seen: Seen,
+    pub groups: Groups,
+    pub notify: Notifications,
+    pub metrics: RelayMetrics,
+    /// `https://manage.<cloud>` for device links, None when it cannot be derived.
+    pub portal: Option<String>,
+}
+
+impl Worker {
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Incoming>,
+        mut flushes: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    ) {
+        loop {
+            let next = self.groups.next_close();
+            tokio::select! {
+                incoming = events.recv() => match incoming {
+                    Some((event, received)) => self.on_event(event, received),
+                    None => break,
+                },
+                Some(done) = flushes.recv() => {
+                    // Shutdown: what is held goes out now rather than never.
+                    while let Ok((event, received)) = events.try_recv() {
+                        self.on_event(event, received);
+                    }
+                    self.send_closed(None);
+                    let _ = done.send(());
+                }
+                _ = sleep_until(next), if next.is_some() => {
+                    self.send_closed(Some(Instant::now()));
+                }
+            }
+        }
+        self.send_closed(None);
+    }
+
+    fn on_event(&mut self, event: RelayEvent, received: DateTime<Utc>) {
+        let now = Instant::now();
+        if !self.seen.first_time(event.dedupe_key(), now) {
+            self.metrics.duplicate();
+            tracing::debug!(topic = %event.topic, kind = %event.kind, "relay: duplicate delivery not relayed again");
+            return;
+        }
+        let matching: Vec<usize> = (0..self.rules.len())
+            .filter(|&i| self.rules[i].matches(&event))
+            .collect();
+        for i in matching {
+            let rule = &self.rules[i];
+            self.metrics.matched(&rule.name);
+            if rule.group_within.is_zero() {
+                self.send(i, vec![(event.clone(), received)]);
+                continue;
+            }
+            let closes = now + rule.group_within;
+            if self.groups.add(i, event.clone(), received, closes) == Added::Full {
+                self.metrics.dropped(&rule.name, "group-full");
+            }
+        }
+    }
+
+    fn send_closed(&mut self, now: Option<Instant>) {
+        for (rule, events) in self.groups.take_closed(now) {
+            self.send(rule, events);
+        }
+    }
+
+    fn send(&mut self, i: usize, events: Vec<Incoming>) {
+        let rule = &self.rules[i];
+        if events.is_empty() {
+            return;
+        }
+        if !self.limits[i].allow(Instant::now()) {
+            self.metrics.dropped(&rule.name, "rate-limit");
+            tracing::warn!(
+                rule = %rule.name,
+                events = events.len(),
+                "relay: message dropped, rule over max_per_minute"
+            );
+            return;
+        }
+        let message = match events.as_slice() {
+            [(event, received)] => render::single(event, self.portal.as_deref(), *received, false),
+            many => {
+                self.metrics.grouped(&rule.name, many.len() as u64);
+                render::summary(many, rule.group_within, false)
+            }
+        };
+        deliver(&self.notify, &self.metrics, rule, Arc::new(message));
+    }
+}
+
+/// Hands `message` to every target of `rule`; a full target queue drops it there (counted).
+pub fn deliver(
+    notify: &Notifications,
+    metrics: &RelayMetrics,
+    rule: &Rule,
+    message: Arc<crate::notify::Message>,
+) {
+    for target in &rule.targets {
+        match notify.send_to(target, message.clone()) {
+            Ok(()) => metrics.sent(&rule.name),
+            Err(e) => {
+                let reason = match e {
+                    SendError::QueueFull => "target-queue-full",
+                    SendError::UnknownTarget => "target-not-started",
+                    SendError::Stopped => "target-stopped",
+                };
+                metrics.dropped(&rule.name, reason);
+                metrics.target_error(target);
+                tracing::warn!(rule = %rule.name, target = %target, "relay: message not queued: {e}");
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
