@@ -42,13 +42,22 @@ pub fn payload(msg: &Message) -> Value {
         blocks.push(json!({"type": "section", "fields": fields}));
     }
 
-    if !msg.list.is_empty() {
-        let items: Vec<String> = msg
-            .list
-            .iter()
-            .map(|i| format!("• {}", escape::slack(i)))
-            .collect();
-        blocks.push(section(&items.join("\n")));
+    // A long list takes several sections rather than being cut at one section's limit.
+    let mut chunk = String::new();
+    for item in &msg.list {
+        let line = cut(&format!("• {}", escape::slack(item)), SECTION_MAX_CHARS);
+        if !chunk.is_empty() && chunk.chars().count() + 1 + line.chars().count() > SECTION_MAX_CHARS
+        {
+            blocks.push(section(&chunk));
+            chunk.clear();
+        }
+        if !chunk.is_empty() {
+            chunk.push('\n');
+        }
+        chunk.push_str(&line);
+    }
+    if !chunk.is_empty() {
+        blocks.push(section(&chunk));
     }
 
     if let Some(diff) = diff_section(msg) {

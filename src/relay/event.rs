@@ -149,7 +149,9 @@ pub fn from_object(topic: &str, event: &Map<String, Value>) -> RelayEvent {
         text: text("text")
             .or_else(|| text("message"))
             .or_else(|| text("reason"))
-            .or_else(|| text("note")),
+            .or_else(|| text("note"))
+            .or_else(|| text("service").map(|s| format!("service {s}")))
+            .or_else(|| text("component").map(|c| format!("component {c}"))),
         admin: text("admin_name"),
         timestamp: event.get("timestamp").and_then(Value::as_f64),
         raw: Value::Object(event.clone()),

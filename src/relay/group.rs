@@ -70,10 +70,7 @@ impl Groups {
     }
 
     /// The groups closed at `now` (all of them with `None`), by rule, oldest first.
-    pub fn take_closed(
-        &mut self,
-        now: Option<Instant>,
-    ) -> Vec<(usize, Held)> {
+    pub fn take_closed(&mut self, now: Option<Instant>) -> Vec<(usize, Held)> {
         let closed: Vec<Key> = self
             .open
             .iter()
