@@ -434,3 +434,35 @@ notify = ["noc", "log"]
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no [[relay]] rule named \"nope\""));
 }
+
+#[tokio::test]
+async fn a_rule_over_its_rate_limit_holds_the_rest_for_one_summary() {
+    let slack = Receiver::start().await;
+    let mesa = start_relay(|c| {
+        c.notify = vec![target("noc", NotifyKind::Slack, &slack.url)];
+        c.relay = vec![rule(
+            r#"name = "alarms"
+               notify = ["noc"]
+               group_within = "0s"
+               max_per_minute = 2"#,
+        )];
+    })
+    .await;
+    for i in 0..5 {
+        let mut alarm: Value = serde_json::from_str(&fixture("alarms")).unwrap();
+        alarm["events"][0]["id"] = Value::from(format!("alarm-{i}"));
+        assert_eq!(mesa.post_signed(&alarm.to_string()).await.status(), 200);
+    }
+    assert_eq!(wait_for(&slack, 2).await.len(), 2);
+    // The next free place is a minute away; the flush (as at shutdown) sends what waits.
+    settle(&mesa).await;
+    let bodies = slack.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3, "{bodies:#?}");
+    let text = all_text(&bodies[2]);
+    assert!(
+        text.contains("3 events held back by rule alarms (max_per_minute = 2)"),
+        "{text}"
+    );
+    assert!(text.contains("rogue_ap_detected ×3"), "{text}");
+    assert_eq!(metric(&mesa, "mesa_relay_dropped_total"), 0);
+}

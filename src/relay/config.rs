@@ -38,7 +38,8 @@ pub struct RelayRuleConfig {
     /// `"0s"` sends each at once.
     #[serde(default = "default_group_within")]
     pub group_within: Duration,
-    /// Messages this rule may send per minute; more are dropped and counted.
+    /// Messages this rule may send per minute; the events of more wait and leave as one
+    /// summary at the next free place (beyond 5,000 waiting they are dropped, counted).
     #[serde(default = "default_max_per_minute")]
     pub max_per_minute: u32,
 }

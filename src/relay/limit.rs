@@ -1,5 +1,7 @@
 //! Per-rule rate limit: at most `max_per_minute` messages in any sliding minute. Grouping
-//! already folds storms into one message; this caps what is left (many sites at once).
+//! already folds storms into one message; this caps what is left (many sites at once). What
+//! the limit holds back is not lost: the worker sends it as one summary at the next free
+//! place.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -36,6 +38,23 @@ impl RateLimit {
     }
 }
 
+impl RateLimit {
+    /// When the next message may go: None when it may go now.
+    pub fn free_at(&mut self, now: Instant) -> Option<Instant> {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= MINUTE)
+        {
+            self.sent.pop_front();
+        }
+        if self.sent.len() < self.per_minute {
+            return None;
+        }
+        self.sent.front().map(|t| *t + MINUTE)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,7 +66,12 @@ mod tests {
         assert!(limit.allow(t0));
         assert!(limit.allow(t0 + Duration::from_secs(1)));
         assert!(!limit.allow(t0 + Duration::from_secs(2)));
+        assert_eq!(
+            limit.free_at(t0 + Duration::from_secs(2)),
+            Some(t0 + Duration::from_secs(60))
+        );
         assert!(limit.allow(t0 + Duration::from_secs(60)));
         assert!(!limit.allow(t0 + Duration::from_secs(60)));
+        assert_eq!(limit.free_at(t0 + Duration::from_secs(200)), None);
     }
 }

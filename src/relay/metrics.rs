@@ -59,7 +59,7 @@ impl RelayMetrics {
         );
         r.register(
             "dropped",
-            "Messages not sent, by rule and reason (rate-limit, target-queue-full)",
+            "Messages or events not sent, by rule and reason (rate-limit overflow, group-full, target-queue-full)",
             m.dropped.clone(),
         );
         r.register(
@@ -106,6 +106,12 @@ impl RelayMetrics {
         self.dropped
             .get_or_create(&labels(&[("rule", rule), ("reason", reason)]))
             .inc();
+    }
+
+    pub fn dropped_n(&self, rule: &str, reason: &str, events: u64) {
+        self.dropped
+            .get_or_create(&labels(&[("rule", rule), ("reason", reason)]))
+            .inc_by(events);
     }
 
     pub fn target_error(&self, target: &str) {

@@ -70,6 +70,7 @@ impl Relay {
                 .iter()
                 .map(|r| limit::RateLimit::new(r.max_per_minute))
                 .collect(),
+            held: vec![Vec::new(); rules.len()],
             rules,
             seen: dedupe::Seen::new(config.ingest.relay_dedupe.get()),
             groups: group::Groups::default(),

@@ -146,13 +146,17 @@ pub fn single(
     }
 }
 
-/// Several events of one rule, site and topic within `group_within`: one message with the
-/// count per type and the list.
-pub fn summary(
-    events: &[(RelayEvent, DateTime<Utc>)],
-    window: std::time::Duration,
-    test: bool,
-) -> Message {
+/// Why several events leave as one message.
+#[derive(Debug, Clone, Copy)]
+pub enum Heading<'a> {
+    /// One site and topic within the rule's `group_within`.
+    Window(std::time::Duration),
+    /// Held back by the rule's `max_per_minute` (any sites and topics).
+    RateLimited { rule: &'a str, per_minute: u32 },
+}
+
+/// Several events as one message with the count per type and the list.
+pub fn summary(events: &[(RelayEvent, DateTime<Utc>)], heading: Heading, test: bool) -> Message {
     let level = events
         .iter()
         .map(|(e, _)| e.level)
@@ -179,6 +183,13 @@ pub fn summary(
         .take(SUMMARY_MAX_ITEMS)
         .map(|(e, received)| {
             let mut item = format!("{} {}", when(e.timestamp, *received), one_line(&e.kind));
+            if matches!(heading, Heading::RateLimited { .. }) {
+                item = format!(
+                    "{item} ({} at {})",
+                    one_line(&e.topic),
+                    one_line(&e.site_label())
+                );
+            }
             if let Some(device) = device_label(e) {
                 item.push(' ');
                 item.push_str(&device);
@@ -195,33 +206,47 @@ pub fn summary(
     if events.len() > SUMMARY_MAX_ITEMS {
         list.push(format!("… and {} more", events.len() - SUMMARY_MAX_ITEMS));
     }
-    let mut facts = vec![
-        Fact {
-            label: "Severity",
-            value: level.word().to_string(),
-        },
-        Fact {
-            label: "Topic",
-            value: one_line(&topic),
-        },
-    ];
-    if let Some(site) = first.and_then(site_fact) {
-        facts.push(Fact {
-            label: "Site",
-            value: site,
-        });
-    }
+    let mut facts = vec![Fact {
+        label: "Severity",
+        value: level.word().to_string(),
+    }];
+    let site = match heading {
+        Heading::Window(_) => {
+            facts.push(Fact {
+                label: "Topic",
+                value: one_line(&topic),
+            });
+            if let Some(site) = first.and_then(site_fact) {
+                facts.push(Fact {
+                    label: "Site",
+                    value: site,
+                });
+            }
+            site
+        }
+        // Each item names its own topic and site.
+        Heading::RateLimited { .. } => "several sites".to_string(),
+    };
     Message {
         severity: level.severity(),
         outcome_label: RELAY_LABEL,
-        headline: format!(
-            "{}{} {} × {topic} at {} within {}",
-            if test { "[test] " } else { "" },
-            icon(level),
-            events.len(),
-            one_line(&site),
-            humantime::format_duration(window),
-        ),
+        headline: match heading {
+            Heading::Window(window) => format!(
+                "{}{} {} × {topic} at {} within {}",
+                if test { "[test] " } else { "" },
+                icon(level),
+                events.len(),
+                one_line(&site),
+                humantime::format_duration(window),
+            ),
+            Heading::RateLimited { rule, per_minute } => format!(
+                "{}{} {} events held back by rule {} (max_per_minute = {per_minute})",
+                if test { "[test] " } else { "" },
+                icon(level),
+                events.len(),
+                one_line(rule),
+            ),
+        },
         outcome: counts.join(", "),
         numbers: Vec::new(),
         facts,
@@ -309,7 +334,11 @@ mod tests {
     #[test]
     fn summary_counts_and_lists() {
         let events: Vec<_> = (0..60).map(|_| (switch_event(), Utc::now())).collect();
-        let m = summary(&events, std::time::Duration::from_secs(60), false);
+        let m = summary(
+            &events,
+            Heading::Window(std::time::Duration::from_secs(60)),
+            false,
+        );
         assert_eq!(m.headline, "🟠 60 × device-events at HQ within 1m");
         assert_eq!(m.outcome, "SW_PORT_DOWN ×60");
         assert_eq!(m.list.len(), SUMMARY_MAX_ITEMS + 1);

@@ -17,12 +17,18 @@ use super::rule::Rule;
 use super::RelayMetrics;
 use crate::notify::{Notifications, SendError};
 
+/// Events one rule's rate limit holds at most; more are dropped (counted).
+const MAX_HELD: usize = super::group::MAX_PER_GROUP;
+
 /// An event as queued by the webhook handler, with when it arrived.
 pub type Incoming = (RelayEvent, DateTime<Utc>);
 
 pub struct Worker {
     pub rules: Vec<Rule>,
     pub limits: Vec<RateLimit>,
+    /// Per rule, the events its rate limit held back, sent as one summary at the next free
+    /// place.
+    pub held: Vec<Vec<Incoming>>,
     pub seen: Seen,
     pub groups: Groups,
     pub notify: Notifications,
@@ -38,7 +44,7 @@ impl Worker {
         mut flushes: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     ) {
         loop {
-            let next = self.groups.next_close();
+            let next = self.next_wake();
             tokio::select! {
                 incoming = events.recv() => match incoming {
                     Some((event, received)) => self.on_event(event, received),
@@ -50,14 +56,46 @@ impl Worker {
                         self.on_event(event, received);
                     }
                     self.send_closed(None);
+                    self.send_held(true);
                     let _ = done.send(());
                 }
                 _ = sleep_until(next), if next.is_some() => {
                     self.send_closed(Some(Instant::now()));
+                    self.send_held(false);
                 }
             }
         }
         self.send_closed(None);
+        self.send_held(true);
+    }
+
+    /// The next group to close or held summary that may go.
+    fn next_wake(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let held = (0..self.rules.len())
+            .filter(|&i| !self.held[i].is_empty())
+            .map(|i| self.limits[i].free_at(now).unwrap_or(now));
+        held.chain(self.groups.next_close()).min()
+    }
+
+    /// Summaries of what rate limits held back, for each rule with a free place (every rule
+    /// when `all`: shutdown).
+    fn send_held(&mut self, all: bool) {
+        let now = Instant::now();
+        for i in 0..self.rules.len() {
+            if self.held[i].is_empty() || !(all || self.limits[i].allow(now)) {
+                continue;
+            }
+            let events = std::mem::take(&mut self.held[i]);
+            let rule = &self.rules[i];
+            self.metrics.grouped(&rule.name, events.len() as u64);
+            let heading = render::Heading::RateLimited {
+                rule: &rule.name,
+                per_minute: rule.max_per_minute,
+            };
+            let message = render::summary(&events, heading, false);
+            deliver(&self.notify, &self.metrics, rule, Arc::new(message));
+        }
     }
 
     fn on_event(&mut self, event: RelayEvent, received: DateTime<Utc>) {
@@ -95,20 +133,28 @@ impl Worker {
         if events.is_empty() {
             return;
         }
-        if !self.limits[i].allow(Instant::now()) {
-            self.metrics.dropped(&rule.name, "rate-limit");
-            tracing::warn!(
-                rule = %rule.name,
-                events = events.len(),
-                "relay: message dropped, rule over max_per_minute"
-            );
+        if !self.held[i].is_empty() || !self.limits[i].allow(Instant::now()) {
+            let room = MAX_HELD.saturating_sub(self.held[i].len());
+            let over = events.len().saturating_sub(room);
+            if over > 0 {
+                self.metrics
+                    .dropped_n(&rule.name, "rate-limit", over as u64);
+            }
+            if self.held[i].is_empty() {
+                tracing::warn!(
+                    rule = %rule.name,
+                    max_per_minute = rule.max_per_minute,
+                    "relay: rule over max_per_minute; its events are held for one summary"
+                );
+            }
+            self.held[i].extend(events.into_iter().take(room));
             return;
         }
         let message = match events.as_slice() {
             [(event, received)] => render::single(event, self.portal.as_deref(), *received, false),
             many => {
                 self.metrics.grouped(&rule.name, many.len() as u64);
-                render::summary(many, rule.group_within, false)
+                render::summary(many, render::Heading::Window(rule.group_within), false)
             }
         };
         deliver(&self.notify, &self.metrics, rule, Arc::new(message));
