@@ -541,7 +541,7 @@ impl IngestMode {
 pub struct IngestConfig {
     pub mode: IngestMode,
     pub stream: StreamConfig,
-    /// Webhook events waiting for the `[[relay]]` rules; beyond it they are dropped (counted),
+    /// Webhook bodies waiting for the `[[relay]]` rules; beyond it they are dropped (counted),
     /// never slowing provisioning.
     pub relay_queue: usize,
     /// The same event delivered again within this window (org + site webhooks) is relayed once.

@@ -33,12 +33,12 @@ impl RelayMetrics {
         let r = registry.sub_registry_with_prefix("relay");
         r.register(
             "received",
-            "Webhook events handed to the relay, by topic",
+            "Webhook events read by the relay, by topic",
             m.received.clone(),
         );
         r.register(
             "queue_dropped",
-            "Webhook events not relayed because the relay queue was full",
+            "Webhook bodies not relayed because the relay queue was full",
             m.queue_dropped.clone(),
         );
         r.register(

@@ -1,8 +1,9 @@
 //! The relay: every Mist webhook topic (`alarms`, `audits`, `device-updowns`,
 //! `device-events` of every device type, `mxedge-events`, any other read generically) passed
 //! on to chat by `[[relay]]` rules. It runs beside provisioning and never in its way: the
-//! webhook handler hands events over a bounded queue with `try_send` (full: dropped and
-//! counted), after the journal has the AP events; nothing here touches the journal.
+//! webhook handler hands each verified body over a bounded queue with `try_send` (full:
+//! dropped and counted), after the journal has the AP events, and the relay's one task reads
+//! it; nothing here touches the journal.
 //!
 //! - [`config`]: the `[[relay]]` keys and their validation;
 //! - [`event`]: webhook bodies of any topic → [`RelayEvent`] (unknown fields kept);
@@ -46,7 +47,7 @@ pub struct Relay {
 }
 
 struct Inner {
-    queue: mpsc::Sender<worker::Incoming>,
+    queue: mpsc::Sender<worker::Body>,
     flushes: mpsc::UnboundedSender<oneshot::Sender<()>>,
     metrics: RelayMetrics,
 }
@@ -62,7 +63,7 @@ impl Relay {
             return Relay::default();
         };
         let rules: Vec<rule::Rule> = config.relay.iter().map(rule::Rule::from_config).collect();
-        let (queue, events) = mpsc::channel(config.ingest.relay_queue.max(1));
+        let (queue, bodies) = mpsc::channel(config.ingest.relay_queue.max(1));
         let (flushes, flush_rx) = mpsc::unbounded_channel();
         let relay_metrics = metrics.relay().clone();
         let worker = worker::Worker {
@@ -78,7 +79,7 @@ impl Relay {
             metrics: relay_metrics.clone(),
             portal: crate::notify::message::dashboard_base(&config.mist.api_url),
         };
-        runtime.spawn(worker.run(events, flush_rx));
+        runtime.spawn(worker.run(bodies, flush_rx));
         Relay {
             inner: Some(Arc::new(Inner {
                 queue,
@@ -88,29 +89,14 @@ impl Relay {
         }
     }
 
-    /// Reads a verified webhook body and queues each of its events; never blocks. A body
-    /// that is not a webhook body was already refused by the handler, so it is ignored here.
-    pub fn offer_body(&self, body: &[u8]) {
+    /// Queues a verified webhook body for the rules; never blocks and never parses (the
+    /// worker reads it, off the request path). A full queue drops the body, counted.
+    pub fn offer_body(&self, body: &axum::body::Bytes) {
         let Some(inner) = &self.inner else { return };
-        let Ok(events) = event::parse_body(body) else {
-            return;
-        };
-        let received = Utc::now();
-        let mut dropped = 0usize;
-        for event in events {
-            let topic = event.topic.clone();
-            match inner.queue.try_send((event, received)) {
-                Ok(()) => inner.metrics.received(&topic),
-                Err(_) => {
-                    inner.metrics.queue_dropped();
-                    dropped += 1;
-                }
-            }
-        }
-        if dropped > 0 {
+        if inner.queue.try_send((body.clone(), Utc::now())).is_err() {
+            inner.metrics.queue_dropped();
             tracing::warn!(
-                dropped,
-                "relay queue full (ingest.relay_queue): events not relayed; provisioning unaffected"
+                "relay queue full (ingest.relay_queue): a webhook body is not relayed; provisioning unaffected"
             );
         }
     }

@@ -20,8 +20,12 @@ use crate::notify::{Notifications, SendError};
 /// Events one rule's rate limit holds at most; more are dropped (counted).
 const MAX_HELD: usize = super::group::MAX_PER_GROUP;
 
-/// An event as queued by the webhook handler, with when it arrived.
+/// An event with when its body arrived.
 pub type Incoming = (RelayEvent, DateTime<Utc>);
+
+/// A verified webhook body as the handler queued it (reading it is the worker's job, off
+/// the request path), with when it arrived.
+pub type Body = (axum::body::Bytes, DateTime<Utc>);
 
 pub struct Worker {
     pub rules: Vec<Rule>,
@@ -40,20 +44,20 @@ pub struct Worker {
 impl Worker {
     pub async fn run(
         mut self,
-        mut events: mpsc::Receiver<Incoming>,
+        mut bodies: mpsc::Receiver<Body>,
         mut flushes: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     ) {
         loop {
             let next = self.next_wake();
             tokio::select! {
-                incoming = events.recv() => match incoming {
-                    Some((event, received)) => self.on_event(event, received),
+                body = bodies.recv() => match body {
+                    Some((body, received)) => self.on_body(&body, received),
                     None => break,
                 },
                 Some(done) = flushes.recv() => {
                     // Shutdown: what is held goes out now rather than never.
-                    while let Ok((event, received)) = events.try_recv() {
-                        self.on_event(event, received);
+                    while let Ok((body, received)) = bodies.try_recv() {
+                        self.on_body(&body, received);
                     }
                     self.send_closed(None);
                     self.send_held(true);
@@ -95,6 +99,18 @@ impl Worker {
             };
             let message = render::summary(&events, heading, false);
             deliver(&self.notify, &self.metrics, rule, Arc::new(message));
+        }
+    }
+
+    /// The handler already refused what is not a webhook body; nothing to read is nothing
+    /// to relay.
+    fn on_body(&mut self, body: &[u8], received: DateTime<Utc>) {
+        let Ok(events) = super::event::parse_body(body) else {
+            return;
+        };
+        for event in events {
+            self.metrics.received(&event.topic);
+            self.on_event(event, received);
         }
     }
 
