@@ -172,6 +172,10 @@ async fn every_topic_is_verified_and_routed_by_severity_and_site() {
         text.contains(BRANCH) && text.contains("2023-11-14 22:15:00 UTC"),
         "{text}"
     );
+    assert!(
+        text.contains("aps: 5c5b35000010") && text.contains("ssids: corp"),
+        "{text}"
+    );
 
     // HQ, info and warn, up/downs and device events: the AP that went down, the switch port.
     let hq = hq.bodies.lock().unwrap().clone();

@@ -68,6 +68,34 @@ fn severity_fact(event: &RelayEvent) -> String {
     }
 }
 
+/// Alarm lists of what is affected (`hostnames`, `aps`, `switches`...), which Mist caps at
+/// ten samples each: `aps: 5c5b35000010 · ssids: corp`.
+fn affected(event: &RelayEvent) -> Option<String> {
+    let parts: Vec<String> = [
+        "hostnames",
+        "aps",
+        "switches",
+        "gateways",
+        "ssids",
+        "bssids",
+    ]
+    .iter()
+    .filter_map(|key| {
+        let items: Vec<String> = event
+            .raw
+            .get(*key)?
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str())
+            .take(10)
+            .map(one_line)
+            .collect();
+        (!items.is_empty()).then(|| format!("{key}: {}", items.join(", ")))
+    })
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
 /// One event, on its own.
 pub fn single(
     event: &RelayEvent,
@@ -111,6 +139,7 @@ pub fn single(
     fact("Port", event.port.as_deref().map(one_line));
     fact("When", Some(when(event.timestamp, received)));
     fact("Admin", event.admin.as_deref().map(one_line));
+    fact("Affected", affected(event));
     fact(
         "Count",
         event
