@@ -2,7 +2,9 @@
 //! (release build, SQLite journal with fsync) → accepted events/s, p50/p99 ack latency,
 //! peak RSS of the mesa process, and a check that every event was journaled.
 //!
-//! Run: `cargo bench --bench ingest` (env: BENCH_EVENTS, BENCH_CONCURRENCY, BENCH_FSYNC).
+//! Run: `cargo bench --bench ingest` (env: BENCH_EVENTS, BENCH_CONCURRENCY, BENCH_FSYNC;
+//! BENCH_RELAY=1 adds a `[[relay]]` rule taking every event, to see what the relay hand-off
+//! costs the webhook path).
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -40,6 +42,7 @@ async fn main() {
     let fsync = std::env::var("BENCH_FSYNC")
         .map(|v| v != "0")
         .unwrap_or(true);
+    let relay = std::env::var("BENCH_RELAY").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir().expect("temp dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -57,6 +60,15 @@ async fn main() {
         ),
     )
     .expect("config written");
+    if relay {
+        // Every event matches; grouped per site, so the (unreachable) target gets little.
+        let rule =
+            "\n[[notify]]\nkind = \"slack\"\nurl = \"http://127.0.0.1:9/hook\"\nname = \"sink\"\n\
+                    decisions = false\n\n[[relay]]\nname = \"all\"\nnotify = [\"sink\"]\n";
+        let mut text = std::fs::read_to_string(&config).expect("config read");
+        text.push_str(rule);
+        std::fs::write(&config, text).expect("config written");
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_mesa"))
         .args(["--config", &config.display().to_string(), "serve"])
         .env("MESA_LOG", "warn")
@@ -153,7 +165,9 @@ async fn main() {
     let rss_mib = peak_rss_kib(child.id()) as f64 / 1024.0;
     let _ = child.kill();
     let _ = child.wait();
-    println!("S3 ingest: {events} signed webhooks, concurrency {concurrency}, fsync={fsync}");
+    println!(
+        "S3 ingest: {events} signed webhooks, concurrency {concurrency}, fsync={fsync}, relay={relay}"
+    );
     println!(
         "  accepted events/s: {:.0}",
         (events - failures) as f64 / elapsed.as_secs_f64()

@@ -347,6 +347,8 @@ async fn mesa_for(
         sites: Vec::new(),
         token: None,
         room_id: None,
+        name: None,
+        decisions: true,
     }];
     tweak(&mut config);
     (start_app(dir, config).await, rx)

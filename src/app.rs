@@ -48,6 +48,8 @@ pub struct App {
     pub mist: Option<Arc<MistClient>>,
     /// Shared by the chat handlers (replay guard, announcements).
     pub chatops: crate::chatops::ChatOps,
+    /// `[[relay]]`: webhook topics passed on to chat (inactive without rules).
+    pub relay: crate::relay::Relay,
 }
 
 impl App {
@@ -98,7 +100,9 @@ impl App {
             spawn_budget_notices(&metrics, notify.clone());
         }
         let chatops = crate::chatops::ChatOps::new(notify.clone(), engine.clone());
+        let relay = crate::relay::Relay::start(&config, notify.clone(), &metrics);
         Ok(App {
+            relay,
             chatops,
             config,
             store,
@@ -163,6 +167,11 @@ impl App {
         let left = grace
             .saturating_sub(started.elapsed())
             .max(std::time::Duration::from_secs(1));
+        // Relay messages still held for grouping go out with the rest.
+        self.relay.flush(left).await;
+        let left = grace
+            .saturating_sub(started.elapsed())
+            .max(std::time::Duration::from_secs(1));
         let flushed = self.notify.flush(left).await;
         if drained.idle && flushed {
             tracing::info!(
@@ -186,6 +195,7 @@ impl App {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
             chatops: self.chatops.clone(),
+            relay: self.relay.clone(),
         }
     }
 }

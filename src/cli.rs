@@ -1,5 +1,6 @@
 //! The `mesa` command line: `serve`, `check-config`, `replay`, `ports`, `events`, `demo`,
-//! `reconcile`, `hold` / `release` / `holds` (maintenance holds), `chatops manifest`.
+//! `reconcile`, `hold` / `release` / `holds` (maintenance holds), `chatops manifest`,
+//! `relay test`.
 //! Configuration comes from `--config`, else `$MESA_CONFIG`, else `./config.toml`; a bad
 //! configuration stops every command with `file: key: reason` and exit code 2.
 
@@ -113,6 +114,21 @@ pub enum Command {
     Chatops {
         #[command(subcommand)]
         command: ChatopsCommand,
+    },
+    /// `[[relay]]` rules: Mist webhook topics passed on to chat.
+    Relay {
+        #[command(subcommand)]
+        command: RelayCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RelayCommand {
+    /// Send a sample of each topic the rule takes to the rule's targets.
+    Test {
+        /// The rule's `name`.
+        #[arg(long)]
+        rule: String,
     },
 }
 
@@ -271,6 +287,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::outln!("{text}")?;
             Ok(0)
         }
+        Command::Relay {
+            command: RelayCommand::Test { rule },
+        } => Ok(crate::relay::sample::test_rule(&config, &rule).await?),
         Command::Demo { .. } => Ok(0),
     }
 }

@@ -29,6 +29,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
     pub chatops: crate::chatops::ChatOps,
+    pub relay: crate::relay::Relay,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -29,6 +29,7 @@ pub mod notify;
 pub mod output;
 pub mod readiness;
 pub mod reconcile;
+pub mod relay;
 pub mod sim;
 pub mod store;
 pub mod templates;

@@ -47,6 +47,7 @@ struct Inner {
     mist_api_budget_per_hour: Gauge,
     stream: crate::ingest::stream::StreamMetrics,
     chatops_commands: Family<Labels, Counter>,
+    relay: crate::relay::RelayMetrics,
 }
 
 impl Default for Metrics {
@@ -157,8 +158,10 @@ impl Metrics {
             "Chat commands, by platform, command and result (done, refused, unauthenticated)",
             chatops_commands.clone(),
         );
+        let relay = crate::relay::RelayMetrics::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
+                relay,
                 chatops_commands,
                 registry,
                 events_received,
@@ -280,6 +283,11 @@ impl Metrics {
     /// The Mist WebSocket stream's numbers (`mesa_stream_*`).
     pub fn stream(&self) -> &crate::ingest::stream::StreamMetrics {
         &self.inner.stream
+    }
+
+    /// The `[[relay]]` numbers (`mesa_relay_*`).
+    pub fn relay(&self) -> &crate::relay::RelayMetrics {
+        &self.inner.relay
     }
 
     /// Prometheus text exposition format.

@@ -172,6 +172,8 @@ fn entry(kind: NotifyKind, url: &str) -> NotifyConfig {
         sites: vec![],
         token: None,
         room_id: None,
+        name: None,
+        decisions: true,
     }
 }
 

@@ -113,6 +113,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub chatops: ChatopsConfig,
+    /// `[[relay]]` rules: Mist webhook topics to chat targets.
+    #[serde(default)]
+    pub relay: Vec<crate::relay::RelayRuleConfig>,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -135,6 +138,7 @@ impl Default for Config {
             journal: JournalConfig::default(),
             ingest: IngestConfig::default(),
             chatops: ChatopsConfig::default(),
+            relay: Vec::new(),
             source: PathBuf::from("(defaults)"),
         }
     }
@@ -329,6 +333,7 @@ impl Config {
                 return Err(self.err(&format!("notify[{i}].url"), "not an http(s) URL"));
             }
         }
+        crate::relay::validate(self).map_err(|(key, why)| self.err(&key, why))?;
         Ok(())
     }
 

@@ -407,6 +407,17 @@ pub struct NotifyConfig {
     pub token: Option<Secret>,
     #[serde(default)]
     pub room_id: Option<String>,
+    /// How `[[relay]]` rules name this target (`notify = ["noc"]`); unnamed targets get
+    /// decisions only.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Whether port decisions and mesa's notices go here; `false` for a relay-only channel.
+    #[serde(default = "default_true")]
+    pub decisions: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_min_severity() -> crate::model::Severity {
@@ -530,6 +541,11 @@ impl IngestMode {
 pub struct IngestConfig {
     pub mode: IngestMode,
     pub stream: StreamConfig,
+    /// Webhook bodies waiting for the `[[relay]]` rules; beyond it they are dropped (counted),
+    /// never slowing provisioning.
+    pub relay_queue: usize,
+    /// The same event delivered again within this window (org + site webhooks) is relayed once.
+    pub relay_dedupe: Duration,
 }
 
 impl Default for IngestConfig {
@@ -537,6 +553,8 @@ impl Default for IngestConfig {
         IngestConfig {
             mode: IngestMode::Webhook,
             stream: StreamConfig::default(),
+            relay_queue: 10_000,
+            relay_dedupe: Duration::from_secs(600),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! the body limit before this runs), signature (401), shape of the body as a whole (400),
 //! then each event on its own (unusable ones skipped and counted, the rest kept), durable
 //! journal append (503 if the store cannot take it, so the sender retries) and 200 with
-//! the counts and the reason of every skipped event.
+//! the counts and the reason of every skipped event. Every verified body, whatever its
+//! topic, is also offered to the `[[relay]]` rules (`crate::relay`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -61,7 +62,11 @@ pub async fn receive(
     }
     let skipped: Vec<String> = parsed.skipped.iter().map(|s| s.to_string()).collect();
     let ids: Vec<String> = parsed.events.iter().map(|e| e.id.clone()).collect();
-    match state.journal.accept(parsed.events).await {
+    let journaled = state.journal.accept(parsed.events).await;
+    // After the journal has the AP events, and never waiting: the relay's queue is bounded
+    // and a full one drops (counted) rather than slowing provisioning.
+    state.relay.offer_body(&body);
+    match journaled {
         Ok(accepted) => {
             if accepted.new > 0 {
                 tracing::info!(events = ?ids, new = accepted.new, duplicates = accepted.duplicates, "webhook accepted");

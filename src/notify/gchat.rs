@@ -35,10 +35,14 @@ pub fn payload(msg: &Message) -> Value {
     for fact in &msg.facts {
         widgets.push(decorated(fact.label, &escape::html(&fact.value)));
     }
+    if !msg.list.is_empty() {
+        let items: Vec<String> = msg.list.iter().map(|i| escape::html(i)).collect();
+        widgets.push(decorated("Events", &items.join("<br>")));
+    }
     let mut sections = vec![json!({"widgets": widgets})];
     if let Some(link) = &msg.link {
         sections.push(json!({"widgets": [{"buttonList": {"buttons": [{
-            "text": "Open the AP in Mist",
+            "text": msg.link_text("Open the AP in Mist"),
             "onClick": {"openLink": {"url": link}},
         }]}}]}));
     }

@@ -27,6 +27,12 @@ pub fn payload(msg: &Message) -> Value {
             escape::markdown(&msg.numbers_line())
         ));
     }
+    if !msg.list.is_empty() {
+        text.push('\n');
+        for item in &msg.list {
+            text.push_str(&format!("\n- {}", escape::markdown(item)));
+        }
+    }
     if let Some(diff) = msg.diff(DIFF_MAX_LINES, DIFF_MAX_CHARS) {
         text.push_str(&format!(
             "\n\n**Configuration diff**\n```\n{}\n```",

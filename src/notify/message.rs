@@ -16,6 +16,9 @@ pub const DIFF_MAX_LINES: usize = 40;
 /// Characters of diff shown before cutting; Slack refuses a section text above 3,000.
 pub const DIFF_MAX_CHARS: usize = 2_000;
 
+/// `outcome_label` of messages from `[[relay]]` rules (Mist events passed on, not decisions).
+pub const RELAY_LABEL: &str = "relay";
+
 /// Characters of outcome text (reason, error) kept.
 pub const OUTCOME_MAX_CHARS: usize = 1_000;
 
@@ -92,6 +95,10 @@ pub struct Message {
     pub diff: Option<String>,
     /// The AP in the Mist dashboard.
     pub link: Option<String>,
+    /// What the link says; None: the AP wording of decisions.
+    pub link_text: Option<String>,
+    /// One line per item of a summary (a relayed storm); renderers show it as a list.
+    pub list: Vec<String>,
     pub event_id: String,
 }
 
@@ -108,6 +115,8 @@ impl Message {
             site: site_id.to_string(),
             diff: None,
             link: None,
+            link_text: None,
+            list: Vec::new(),
             event_id: String::new(),
         }
     }
@@ -201,6 +210,8 @@ impl Message {
             site: site_name.unwrap_or(site_id),
             diff: decision.diff.clone().filter(|d| !d.trim().is_empty()),
             link,
+            link_text: None,
+            list: Vec::new(),
             event_id: one_line(&event.id),
         }
     }
@@ -224,8 +235,15 @@ impl Message {
             site: "all sites".to_string(),
             diff: None,
             link: None,
+            link_text: None,
+            list: Vec::new(),
             event_id: String::new(),
         }
+    }
+
+    /// The link's words, `default` unless the message says otherwise.
+    pub fn link_text<'a>(&'a self, default: &'a str) -> &'a str {
+        self.link_text.as_deref().unwrap_or(default)
     }
 
     /// One line for notification previews and clients without formatting.
@@ -257,6 +275,9 @@ impl Message {
         }
         for fact in &self.facts {
             out.push_str(&format!("\n{}: {}", fact.label, fact.value));
+        }
+        for item in &self.list {
+            out.push_str(&format!("\n- {item}"));
         }
         if let Some(link) = &self.link {
             out.push_str(&format!("\nMist: {link}"));

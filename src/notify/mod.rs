@@ -39,6 +39,17 @@ pub enum NotifyError {
     GaveUp { attempts: u32, reason: String },
 }
 
+/// Why [`Notifications::send_to`] could not queue a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("no started [[notify]] entry has this name")]
+    UnknownTarget,
+    #[error("the target's queue is full")]
+    QueueFull,
+    #[error("the target's delivery task stopped")]
+    Stopped,
+}
+
 /// Delivery tuning; the defaults suit production, tests shorten them.
 #[derive(Debug, Clone)]
 pub struct NotifyOptions {
@@ -85,6 +96,10 @@ struct Inner {
 
 struct Destination {
     name: String,
+    /// The entry's `name`, by which `[[relay]]` rules send to it.
+    target: Option<String>,
+    /// Whether decisions and notices go here (`decisions = false`: relay messages only).
+    decisions: bool,
     kind: NotifyKind,
     route: Route,
     queue: mpsc::Sender<Arc<Message>>,
@@ -143,6 +158,8 @@ impl Notifications {
             };
             destinations.push(Destination {
                 name,
+                target: entry.name.clone(),
+                decisions: entry.decisions,
                 kind: entry.kind,
                 route: Route::from_config(entry),
                 queue: queue::spawn(target, shared.clone(), &runtime),
@@ -169,7 +186,7 @@ impl Notifications {
         for dest in inner
             .destinations
             .iter()
-            .filter(|d| d.route.accepts(decision))
+            .filter(|d| d.decisions && d.route.accepts(decision))
         {
             let msg = msg
                 .get_or_insert_with(|| {
@@ -219,7 +236,11 @@ impl Notifications {
     fn queue_where(&self, message: Message, accepts: impl Fn(&Route) -> bool) {
         let Some(inner) = &self.inner else { return };
         let message = Arc::new(message);
-        for dest in inner.destinations.iter().filter(|d| accepts(&d.route)) {
+        for dest in inner
+            .destinations
+            .iter()
+            .filter(|d| d.decisions && accepts(&d.route))
+        {
             inner.shared.pending.send_modify(|n| *n += 1);
             if dest.queue.try_send(message.clone()).is_err() {
                 inner
@@ -231,6 +252,39 @@ impl Notifications {
                     .metrics
                     .notification(kind_label(dest.kind), "dropped");
                 tracing::warn!(destination = %dest.name, "notice dropped: {}", message.headline);
+            }
+        }
+    }
+
+    /// Queues `message` for the entry named `target` (its `name`), whatever its route says:
+    /// the `[[relay]]` rule already chose it. Never blocks.
+    pub fn send_to(&self, target: &str, message: Arc<Message>) -> Result<(), SendError> {
+        let Some(inner) = &self.inner else {
+            return Err(SendError::UnknownTarget);
+        };
+        let Some(dest) = inner
+            .destinations
+            .iter()
+            .find(|d| d.target.as_deref() == Some(target))
+        else {
+            return Err(SendError::UnknownTarget);
+        };
+        inner.shared.pending.send_modify(|n| *n += 1);
+        match dest.queue.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                inner
+                    .shared
+                    .pending
+                    .send_modify(|n| *n = n.saturating_sub(1));
+                inner
+                    .shared
+                    .metrics
+                    .notification(kind_label(dest.kind), "dropped");
+                Err(match e {
+                    mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+                    mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+                })
             }
         }
     }
@@ -273,6 +327,7 @@ fn target(name: &str, entry: &NotifyConfig) -> Option<queue::Target> {
     if !bot {
         return Some(queue::Target {
             name: name.to_string(),
+            target: entry.name.clone(),
             kind: entry.kind,
             url: entry.url.clone(),
             token: None,
@@ -288,6 +343,7 @@ fn target(name: &str, entry: &NotifyConfig) -> Option<queue::Target> {
     };
     Some(queue::Target {
         name: name.to_string(),
+        target: entry.name.clone(),
         kind: entry.kind,
         url: Secret::new(webex::messages_url(entry.url.expose())),
         token: Some(token.clone()),

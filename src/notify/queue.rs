@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-use super::message::Message;
+use super::message::{Message, RELAY_LABEL};
 use super::{gchat, mattermost, slack, teams, webex, NotifyError, NotifyOptions};
 use crate::config::{NotifyKind, Secret};
 use crate::metrics::Metrics;
@@ -23,6 +23,8 @@ use crate::metrics::Metrics;
 pub(crate) struct Target {
     /// `notify[2] (slack)`: how logs and errors name the destination (never by URL).
     pub name: String,
+    /// The entry's configured `name`, if any (relay errors are counted per target).
+    pub target: Option<String>,
     pub kind: NotifyKind,
     /// The URL POSTed to (for a Webex bot, the Messages API URL).
     pub url: Secret,
@@ -99,6 +101,9 @@ async fn run(target: Target, shared: Arc<Shared>, mut rx: mpsc::Receiver<Arc<Mes
             }
             Err(e) => {
                 shared.metrics.notification(kind, "failed");
+                if let (Some(name), true) = (&target.target, msg.outcome_label == RELAY_LABEL) {
+                    shared.metrics.relay().target_error(name);
+                }
                 tracing::error!(
                     destination = %target.name,
                     event_id = %msg.event_id,
@@ -240,6 +245,7 @@ mod tests {
     fn redaction_removes_url_path_query_and_token() {
         let target = Target {
             name: "notify[0] (webex)".into(),
+            target: None,
             kind: NotifyKind::Webex,
             url: Secret::new("https://chat.example/v1/spaces/AAA/messages?key=KEY123&token=TOK456"),
             token: Some(Secret::new("bot-token-789")),

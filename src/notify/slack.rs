@@ -42,6 +42,24 @@ pub fn payload(msg: &Message) -> Value {
         blocks.push(json!({"type": "section", "fields": fields}));
     }
 
+    // A long list takes several sections rather than being cut at one section's limit.
+    let mut chunk = String::new();
+    for item in &msg.list {
+        let line = cut(&format!("• {}", escape::slack(item)), SECTION_MAX_CHARS);
+        if !chunk.is_empty() && chunk.chars().count() + 1 + line.chars().count() > SECTION_MAX_CHARS
+        {
+            blocks.push(section(&chunk));
+            chunk.clear();
+        }
+        if !chunk.is_empty() {
+            chunk.push('\n');
+        }
+        chunk.push_str(&line);
+    }
+    if !chunk.is_empty() {
+        blocks.push(section(&chunk));
+    }
+
     if let Some(diff) = diff_section(msg) {
         blocks.push(section(&diff));
     }
@@ -49,13 +67,20 @@ pub fn payload(msg: &Message) -> Value {
     let mut context = Vec::new();
     if let Some(link) = &msg.link {
         // The link was built from validated ids only, so it holds no `|` or `>`.
-        context.push(format!("<{link}|Open the AP in the Mist dashboard>"));
+        context.push(format!(
+            "<{link}|{}>",
+            escape::slack(msg.link_text("Open the AP in the Mist dashboard"))
+        ));
     }
-    context.push(format!("`mesa events {}`", escape::slack(&msg.event_id)));
-    blocks.push(json!({
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": context.join("  ·  ")}],
-    }));
+    if !msg.event_id.is_empty() {
+        context.push(format!("`mesa events {}`", escape::slack(&msg.event_id)));
+    }
+    if !context.is_empty() {
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": context.join("  ·  ")}],
+        }));
+    }
 
     json!({"text": escape::slack(&msg.summary()), "blocks": blocks})
 }

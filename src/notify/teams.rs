@@ -42,6 +42,14 @@ pub fn payload(msg: &Message) -> Value {
     for fact in &msg.facts {
         body.push(labelled(fact.label, &fact.value));
     }
+    if !msg.list.is_empty() {
+        let items: Vec<String> = msg.list.iter().map(|i| format!("• {i}")).collect();
+        body.push(json!({
+            "type": "RichTextBlock",
+            "separator": true,
+            "inlines": [{"type": "TextRun", "text": items.join("\n")}],
+        }));
+    }
     if let Some(diff) = msg.diff(DIFF_MAX_LINES, DIFF_MAX_CHARS) {
         body.push(json!({
             "type": "RichTextBlock",
@@ -70,8 +78,7 @@ pub fn payload(msg: &Message) -> Value {
         "body": body,
     });
     if let Some(link) = &msg.link {
-        card["actions"] =
-            json!([{"type": "Action.OpenUrl", "title": "Open the AP in Mist", "url": link}]);
+        card["actions"] = json!([{"type": "Action.OpenUrl", "title": msg.link_text("Open the AP in Mist"), "url": link}]);
     }
     json!({
         "type": "message",

@@ -69,6 +69,12 @@ fn render(msg: &Message, diff_budget: usize) -> String {
             escape::markdown(&fact.value)
         ));
     }
+    if !msg.list.is_empty() {
+        out.push('\n');
+        for item in &msg.list {
+            out.push_str(&format!("- {}\n", escape::markdown(item)));
+        }
+    }
     if let Some(diff) = msg.diff(DIFF_MAX_LINES, diff_budget) {
         out.push_str(&format!(
             "\n**Configuration diff**\n```\n{}\n```\n",
@@ -79,7 +85,10 @@ fn render(msg: &Message, diff_budget: usize) -> String {
         }
     }
     if let Some(link) = &msg.link {
-        out.push_str(&format!("\n[Open the AP in the Mist dashboard]({link})\n"));
+        out.push_str(&format!(
+            "\n[{}]({link})\n",
+            escape::markdown(msg.link_text("Open the AP in the Mist dashboard"))
+        ));
     }
     out
 }
