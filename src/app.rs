@@ -136,7 +136,11 @@ impl App {
             .mode
             .uses_stream()
             .then(|| crate::ingest::stream::spawn(self.clone()));
-        let holds = crate::maintenance::spawn_expiry(self.store.clone(), self.notify.clone());
+        let holds = crate::maintenance::spawn_expiry(
+            self.store.clone(),
+            self.notify.clone(),
+            self.journal.clone(),
+        );
         let served = http::serve(self.http_state(), bound).await;
         holds.abort();
         prune.abort();

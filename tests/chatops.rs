@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mesa::chatops::slack::sign;
 use mesa::config::{Config, Secret};
-use mesa::model::{Decision, Mac, Profile};
+use mesa::model::{Decision, EventKind, Mac, Profile, Source};
 use mesa::sim::mist::FakeMist;
 use support::mesa::{device_event, start_with, start_with_mist, Receiver, TestMesa};
 
@@ -237,6 +237,78 @@ async fn send(mesa: &TestMesa, kind: &str, ap: &Mac, ts: i64) -> Decision {
     mesa.app.store.recent_decisions(1).await.unwrap().remove(0)
 }
 
+/// The newest decision once the engine is idle (a re-check joins its lane just after the
+/// release answered).
+async fn settled(mesa: &TestMesa) -> Decision {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    mesa.idle().await;
+    mesa.app.store.recent_decisions(1).await.unwrap().remove(0)
+}
+
+/// A site with one AP plugged into sw1 ge-0/0/12, and mesa with chatops on.
+async fn held_site() -> (FakeMist, Mac, TestMesa) {
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "HQ");
+    let sw = Mac::parse("d420b0000001").unwrap();
+    fake.add_switch(&sw, "sw1", SITE, "10.0.0.11");
+    let ap = Mac::parse("5c5b35000001").unwrap();
+    fake.plug_ap(&ap, &sw, "ge-0/0/12");
+    let mesa = start_with_mist(&fake, chatops).await;
+    (fake, ap, mesa)
+}
+
+#[tokio::test]
+async fn an_ap_back_during_the_hold_is_not_reverted_at_the_release() {
+    let (fake, ap, mesa) = held_site().await;
+    let sw = Mac::parse("d420b0000001").unwrap();
+    assert_eq!(
+        send(&mesa, "AP_CONNECTED", &ap, 1_700_000_001)
+            .await
+            .outcome
+            .label(),
+        "applied"
+    );
+    slack(&mesa, OPERATOR, &format!("hold {SITE} for 2h")).await;
+    fake.unplug_ap(&ap);
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_002).await;
+    assert_eq!(d.outcome.label(), "skipped", "{d:?}");
+    // The AP comes back while the site is still on hold.
+    fake.plug_ap(&ap, &sw, "ge-0/0/12");
+    let d = send(&mesa, "AP_CONNECTED", &ap, 1_700_000_400).await;
+    assert_eq!(d.outcome, mesa::model::Outcome::AlreadyInPlace, "{d:?}");
+
+    let released = slack(&mesa, OPERATOR, &format!("release {SITE}")).await;
+    let text = released["text"].as_str().unwrap();
+    assert!(
+        !text.contains("re-checked"),
+        "nothing was left held: {text}"
+    );
+    let d = settled(&mesa).await;
+    assert_eq!(d.event.kind, EventKind::ApConnected, "{d:?}");
+    assert!(mesa.never_reverted());
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Ap));
+}
+
+#[tokio::test]
+async fn an_expired_hold_re_checks_what_it_held() {
+    let (fake, ap, mesa) = held_site().await;
+    send(&mesa, "AP_CONNECTED", &ap, 1_700_000_001).await;
+    slack(&mesa, OPERATOR, &format!("hold {SITE} for 1s")).await;
+    fake.unplug_ap(&ap);
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_002).await;
+    assert_eq!(d.outcome.label(), "skipped", "{d:?}");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let app = &mesa.app;
+    let expired = mesa::maintenance::end_expired(app.store.as_ref(), &app.notify, &app.journal)
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    let d = settled(&mesa).await;
+    assert!(matches!(d.event.source, Source::Recheck { .. }), "{d:?}");
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
+}
+
 #[tokio::test]
 async fn held_site_connects_apply_and_say_so_reverts_wait_for_the_release() {
     let fake = FakeMist::start().await;
@@ -288,12 +360,32 @@ async fn held_site_connects_apply_and_say_so_reverts_wait_for_the_release() {
         .unwrap()
         .contains("on maintenance hold"));
 
+    // The release re-checks the held revert: the AP is really gone, so its port is secured
+    // without waiting for another event from Mist.
     let released = slack(&mesa, OPERATOR, &format!("release {SITE}")).await;
     assert_eq!(released["response_type"], "in_channel");
-    // Past `journal.dedupe_window`: Mist's next report of the AP gone, not a second copy.
-    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_300).await;
+    assert!(
+        released["text"]
+            .as_str()
+            .unwrap()
+            .contains("1 revert it held re-checked now"),
+        "{released}"
+    );
+    let d = settled(&mesa).await;
+    assert!(
+        matches!(d.event.source, Source::Recheck { .. }),
+        "the release re-checks the held event: {d:?}"
+    );
+    assert_eq!(d.event.kind, EventKind::ApDisconnected);
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
     assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
+    // Releasing is not repeated by the expiry sweep: the re-check is journaled once.
+    assert_eq!(
+        mesa::maintenance::recheck::hold_ended(mesa.app.store.as_ref(), &mesa.app.journal, SITE)
+            .await
+            .unwrap(),
+        0
+    );
 
     assert!(mesa.app.notify.flush(Duration::from_secs(10)).await);
     let texts = receiver.texts().join("\n");

@@ -119,11 +119,20 @@ async fn run(state: &AppState, actor: &Actor, command: ChatCommand) -> Result<Re
         }
         ChatCommand::Release { site } => match store.release_maintenance_hold(&site).await? {
             Some(hold) => {
+                let rechecked =
+                    maintenance::recheck::hold_ended(store, &state.journal, &site).await?;
                 let text = format!(
-                    "✅ {} released the maintenance hold on site {} (set by {}); reverts apply again",
+                    "✅ {} released the maintenance hold on site {} (set by {}); reverts apply again{}",
                     actor.label(),
                     site,
-                    hold.actor
+                    hold.actor,
+                    match rechecked {
+                        0 => String::new(),
+                        n => format!(
+                            "; {} it held re-checked now",
+                            crate::output::count(n as u64, "revert")
+                        ),
+                    }
                 );
                 state.chatops.notify.announce(
                     &site,
