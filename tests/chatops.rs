@@ -856,3 +856,91 @@ async fn mattermost_confirm_button_is_sealed_by_mesa() {
     let d = mesa.app.store.recent_decisions(1).await.unwrap().remove(0);
     assert_eq!(d.event.source.as_str(), "chat");
 }
+
+#[tokio::test]
+async fn roles_may_name_slack_user_groups_and_mattermost_teams() {
+    let slack_api = support::slack::FakeSlack::start().await;
+    slack_api.set_group("S0NETOPS1", &["UGROUP01"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.chatops.unknown_users = mesa::config::UnknownUsers::Deny;
+    config.chatops.slack.bot_token = Some(Secret::new(support::slack::BOT_TOKEN));
+    config.chatops.slack.api_url = slack_api.api_url();
+    config.chatops.roles.operator.push("S0NETOPS1".into());
+    // A Mattermost team id: everyone of that team is a viewer.
+    config
+        .chatops
+        .roles
+        .viewer
+        .push("mmteam0000000000000000000a".into());
+    let mesa = start_with(dir, config).await;
+
+    let reply = slack(&mesa, "UGROUP01", "hold site-g for 1h").await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    let reply = slack(&mesa, "UGROUP01", "release site-g").await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    // Members are cached for chatops.slack.groups_ttl: one question to Slack for both.
+    assert_eq!(slack_api.group_calls(), 1);
+
+    let outsider = slack(&mesa, "UOUTSIDE", "status").await;
+    assert!(
+        outsider["text"]
+            .as_str()
+            .unwrap()
+            .contains("does not know you"),
+        "{outsider}"
+    );
+    // The viewer listed by id stays a viewer: a group grants no more than its entry.
+    let viewer = slack(&mesa, VIEWER, "hold site-g").await;
+    assert!(
+        viewer["text"]
+            .as_str()
+            .unwrap()
+            .contains("needs the operator role"),
+        "{viewer}"
+    );
+
+    let mm = |user: &str, team: &str| {
+        serde_urlencoded::to_string([
+            ("token", MM_TOKEN),
+            ("team_id", team),
+            ("channel_id", "mmchan0000000000000000000a"),
+            ("user_id", user),
+            ("user_name", "someone"),
+            ("command", "/mesa"),
+            ("text", "status"),
+        ])
+        .unwrap()
+    };
+    let post = |body: String| {
+        mesa.http
+            .post(mesa.url("/chatops/mattermost/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let member: serde_json::Value = post(mm("mmuser", "mmteam0000000000000000000a"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        member["text"].as_str().unwrap().contains("mesa manages"),
+        "{member}"
+    );
+    let other: serde_json::Value = post(mm("mmuser", "mmteam0000000000000000000b"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        other["text"]
+            .as_str()
+            .unwrap()
+            .contains("does not know you"),
+        "{other}"
+    );
+}

@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod confirm;
+pub mod groups;
 pub mod manifest;
 pub mod mattermost;
 pub mod render;
@@ -33,6 +34,8 @@ pub struct ChatOps {
     pub replay: replay::ReplayGuard,
     /// Answers to Slack's `response_url`.
     pub http: reqwest::Client,
+    /// Members of the Slack user groups named in `[chatops.roles]`.
+    pub groups: groups::SlackGroups,
 }
 
 impl ChatOps {
@@ -42,6 +45,7 @@ impl ChatOps {
             engine,
             replay: replay::ReplayGuard::default(),
             http: reqwest::Client::new(),
+            groups: groups::SlackGroups::default(),
         }
     }
 }
@@ -68,6 +72,9 @@ pub struct Actor {
     pub platform: Platform,
     pub user_id: String,
     pub user_name: Option<String>,
+    /// Where the request came from: team, channel, Enterprise Grid org ids (role entries
+    /// may name them).
+    pub places: Vec<String>,
 }
 
 impl Actor {

@@ -18,7 +18,7 @@ pub async fn handle(state: &AppState, actor: &Actor, text: &str) -> Reply {
     let platform = actor.platform.as_str();
     let parsed = command::parse(text);
     let name = parsed.as_ref().map_or("invalid", |c| c.name());
-    let role = roles::of(&state.config.chatops, &actor.user_id);
+    let role = roles::resolve(&state.chatops, &state.config.chatops, actor).await;
     let audit = |result: &str| {
         state.metrics.chatops_command(platform, name, result);
         tracing::info!(

@@ -92,6 +92,34 @@ pub struct SlashCommand {
     pub user_name: Option<String>,
     #[serde(default)]
     pub text: String,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
+    #[serde(default)]
+    pub response_url: Option<String>,
+}
+
+impl SlashCommand {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            platform: Platform::Slack,
+            user_id: self.user_id.clone(),
+            user_name: self.user_name.clone().filter(|n| !n.is_empty()),
+            places: places([&self.team_id, &self.channel_id, &self.enterprise_id]),
+        }
+    }
+}
+
+/// The non-empty ids among `ids`.
+pub fn places<const N: usize>(ids: [&Option<String>; N]) -> Vec<String> {
+    ids.into_iter()
+        .flatten()
+        .filter(|id| !id.is_empty())
+        .cloned()
+        .collect()
 }
 
 pub async fn commands(
@@ -116,11 +144,7 @@ pub async fn commands(
         Ok(command) => command,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a slash command: {e}")),
     };
-    let actor = Actor {
-        platform: Platform::Slack,
-        user_id: command.user_id,
-        user_name: command.user_name.filter(|n| !n.is_empty()),
-    };
+    let actor = command.actor();
     let reply = run::handle(&state, &actor, &command.text).await;
     Json(reply.to_json()).into_response()
 }
@@ -158,6 +182,12 @@ fn authenticate(
 pub struct Interaction {
     pub user: InteractionUser,
     #[serde(default)]
+    pub team: Option<Place>,
+    #[serde(default)]
+    pub channel: Option<Place>,
+    #[serde(default)]
+    pub enterprise: Option<Place>,
+    #[serde(default)]
     pub actions: Vec<InteractionAction>,
     pub response_url: Option<String>,
 }
@@ -167,6 +197,12 @@ pub struct InteractionUser {
     pub id: String,
     #[serde(default)]
     pub username: Option<String>,
+}
+
+/// A team, channel or org of an interaction (`{"id": ...}`; Slack sends `null` for none).
+#[derive(Debug, Deserialize)]
+pub struct Place {
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,10 +240,16 @@ pub async fn interactions(
     else {
         return error(StatusCode::BAD_REQUEST, "not a Slack interaction payload");
     };
+    let place = |p: &Option<Place>| p.as_ref().and_then(|p| p.id.clone());
     let actor = Actor {
         platform: Platform::Slack,
         user_id: interaction.user.id.clone(),
         user_name: interaction.user.username.clone().filter(|n| !n.is_empty()),
+        places: places([
+            &place(&interaction.team),
+            &place(&interaction.channel),
+            &place(&interaction.enterprise),
+        ]),
     };
     let Some(action) = interaction.actions.first() else {
         return StatusCode::OK.into_response();
@@ -255,7 +297,7 @@ pub async fn interactions(
         crate::model::Profile::Secured => "revert",
     };
     // The role is checked again: it may have been taken away since the button was shown.
-    let role = super::roles::of(&state.config.chatops, &actor.user_id);
+    let role = super::roles::resolve(&state.chatops, &state.config.chatops, &actor).await;
     if role < Some(super::roles::Role::Admin) {
         state.metrics.chatops_command("slack", command, "refused");
         tokio::spawn(respond(serde_json::json!({
