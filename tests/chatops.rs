@@ -37,6 +37,10 @@ async fn start() -> TestMesa {
 
 /// A slash command body as Slack sends it (form-encoded, more fields than mesa reads).
 fn slash_body(user_id: &str, text: &str) -> String {
+    slash_body_with(user_id, text, "https://hooks.slack.com/commands/1234/5678")
+}
+
+fn slash_body_with(user_id: &str, text: &str, response_url: &str) -> String {
     serde_urlencoded::to_string([
         ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
         ("team_id", "T0001"),
@@ -45,7 +49,7 @@ fn slash_body(user_id: &str, text: &str) -> String {
         ("user_name", "someone"),
         ("command", "/mesa"),
         ("text", text),
-        ("response_url", "https://hooks.slack.com/commands/1234/5678"),
+        ("response_url", response_url),
         ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
     ])
     .unwrap()
@@ -942,5 +946,53 @@ async fn roles_may_name_slack_user_groups_and_mattermost_teams() {
             .unwrap()
             .contains("does not know you"),
         "{other}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_command_is_acknowledged_and_answered_through_response_url() {
+    let slack_api = support::slack::FakeSlack::start().await;
+    slack_api.set_group("S0NETOPS1", &["UGROUP01"]);
+    // Slack is slow to say who is in the group: the command outlasts ack_within.
+    slack_api.set_group_delay(Duration::from_millis(1_500));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.chatops.slack.bot_token = Some(Secret::new(support::slack::BOT_TOKEN));
+    config.chatops.slack.api_url = slack_api.api_url();
+    config.chatops.slack.ack_within = mesa::config::Duration::from_millis(200);
+    config.chatops.roles.operator.push("S0NETOPS1".into());
+    let mesa = start_with(dir, config).await;
+
+    let body = slash_body_with("UGROUP01", "status", &slack_api.response_url("r1"));
+    let ts = now();
+    let signature = sign(SLACK_SECRET.as_bytes(), &ts.to_string(), body.as_bytes());
+    let ack: serde_json::Value = post_slack(&mesa, &body, ts, &signature)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ack["text"].as_str().unwrap().contains("working on it"),
+        "{ack}"
+    );
+    assert!(slack_api.responses("r1").is_empty(), "acknowledged first");
+
+    let mut answers = Vec::new();
+    for _ in 0..100 {
+        answers = slack_api.responses("r1");
+        if !answers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answers.len(), 1, "one answer through response_url");
+    assert_eq!(answers[0]["response_type"], "ephemeral");
+    assert!(
+        answers[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("mesa manages"),
+        "{answers:?}"
     );
 }

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod mattermost;
 pub mod render;
 pub mod replay;
+pub mod respond;
 pub mod roles;
 pub mod run;
 pub mod slack;
@@ -36,6 +37,8 @@ pub struct ChatOps {
     pub http: reqwest::Client,
     /// Members of the Slack user groups named in `[chatops.roles]`.
     pub groups: groups::SlackGroups,
+    /// Posts made to each Slack `response_url` (Slack takes five).
+    pub responses: respond::ResponseUrls,
 }
 
 impl ChatOps {
@@ -46,6 +49,7 @@ impl ChatOps {
             replay: replay::ReplayGuard::default(),
             http: reqwest::Client::new(),
             groups: groups::SlackGroups::default(),
+            responses: respond::ResponseUrls::default(),
         }
     }
 }

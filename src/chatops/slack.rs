@@ -15,7 +15,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::replay::WINDOW;
-use super::{run, Actor, Platform};
+use super::{Actor, Platform, Reply};
 use crate::http::AppState;
 use crate::ingest::{error, rejected_body};
 
@@ -145,8 +145,10 @@ pub async fn commands(
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a slash command: {e}")),
     };
     let actor = command.actor();
-    let reply = run::handle(&state, &actor, &command.text).await;
-    Json(reply.to_json()).into_response()
+    match super::respond::in_time(&state, actor, command.text, command.response_url).await {
+        Some(reply) => Json(reply.to_json()).into_response(),
+        None => Json(Reply::ephemeral(super::respond::WORKING).to_json()).into_response(),
+    }
 }
 
 /// Signature, timestamp window and replay; the 401 answer when one fails (None: accepted).
@@ -255,12 +257,11 @@ pub async fn interactions(
         return StatusCode::OK.into_response();
     };
     let respond = |reply: serde_json::Value| {
-        let (http, url) = (state.chatops.http.clone(), interaction.response_url.clone());
+        let (chatops, url) = (state.chatops.clone(), interaction.response_url.clone());
         async move {
             let Some(url) = url else { return };
-            if let Err(e) = http.post(&url).json(&reply).send().await {
-                tracing::warn!(error = %e.without_url(), "answer to Slack's response_url failed");
-            }
+            // A failure is logged by `post`; the change itself is in the audit either way.
+            let _ = chatops.responses.post(&chatops.http, &url, &reply).await;
         }
     };
     if action.action_id == "mesa_cancel" {
@@ -308,7 +309,7 @@ pub async fn interactions(
     }
     let engine = state.chatops.engine.clone();
     let metrics = state.metrics.clone();
-    let (http, url) = (state.chatops.http.clone(), interaction.response_url.clone());
+    let (chatops, url) = (state.chatops.clone(), interaction.response_url.clone());
     tokio::spawn(async move {
         let decision = engine
             .manual_change(
@@ -333,9 +334,7 @@ pub async fn interactions(
                 "replace_original": true,
                 "text": text,
             });
-            if let Err(e) = http.post(&url).json(&reply).send().await {
-                tracing::warn!(error = %e.without_url(), "answer to Slack's response_url failed");
-            }
+            let _ = chatops.responses.post(&chatops.http, &url, &reply).await;
         }
     });
     StatusCode::OK.into_response()

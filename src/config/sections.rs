@@ -613,6 +613,9 @@ pub struct ChatopsSlackConfig {
     pub api_url: String,
     /// How long a user group's members are trusted before Slack is asked again.
     pub groups_ttl: Duration,
+    /// A slash command still running after this is acknowledged at once and answered
+    /// through its `response_url` (Slack waits 3 s).
+    pub ack_within: Duration,
 }
 
 impl Default for ChatopsSlackConfig {
@@ -623,6 +626,7 @@ impl Default for ChatopsSlackConfig {
             bot_token: None,
             api_url: "https://slack.com/api".into(),
             groups_ttl: Duration::from_secs(300),
+            ack_within: Duration::from_millis(2500),
         }
     }
 }

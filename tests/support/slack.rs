@@ -28,6 +28,8 @@ pub const APP_TOKEN: &str = "xapp-1-fake-app-token";
 struct State_ {
     groups: HashMap<String, Vec<String>>,
     group_calls: u32,
+    /// How long `usergroups.users.list` takes to answer.
+    group_delay: std::time::Duration,
     opens: u32,
     /// Frames mesa sent over Socket Mode, in order.
     received: Vec<Value>,
@@ -70,6 +72,8 @@ async fn users_list(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Json<Value> {
+    let delay = shared.state.lock().unwrap().group_delay;
+    tokio::time::sleep(delay).await;
     let mut state = shared.state.lock().unwrap();
     state.group_calls += 1;
     if bearer(&headers) != Some(BOT_TOKEN) {
@@ -189,6 +193,10 @@ impl FakeSlack {
             .unwrap()
             .groups
             .insert(group.into(), users);
+    }
+
+    pub fn set_group_delay(&self, delay: std::time::Duration) {
+        self.shared.state.lock().unwrap().group_delay = delay;
     }
 
     pub fn group_calls(&self) -> u32 {
