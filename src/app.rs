@@ -141,7 +141,11 @@ impl App {
             self.notify.clone(),
             self.journal.clone(),
         );
+        let slack_socket = crate::chatops::socket_mode::spawn(self.http_state());
         let served = http::serve(self.http_state(), bound).await;
+        if let Some(task) = slack_socket {
+            task.abort();
+        }
         holds.abort();
         prune.abort();
         if let Some(task) = reconcile {

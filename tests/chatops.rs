@@ -996,3 +996,153 @@ async fn a_slow_command_is_acknowledged_and_answered_through_response_url() {
         "{answers:?}"
     );
 }
+
+/// Polls `done` every 50 ms for up to 10 s (a bound for a local socket, not a speed claim).
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+fn socket_command(envelope_id: &str, user_id: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "envelope_id": envelope_id,
+        "type": "slash_commands",
+        "accepts_response_payload": true,
+        "payload": {
+            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+            "team_id": "T0001",
+            "team_domain": "example",
+            "channel_id": "C2147483705",
+            "channel_name": "noc",
+            "user_id": user_id,
+            "user_name": "someone",
+            "command": "/mesa",
+            "text": text,
+            "api_app_id": "A0FAKEAPP",
+            "response_url": "https://hooks.slack.com/commands/1234/5678",
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0"
+        }
+    })
+}
+
+/// The acknowledgement mesa sent for `envelope_id`, once it did.
+async fn ack_of(slack_api: &support::slack::FakeSlack, envelope_id: &str) -> serde_json::Value {
+    let find = || {
+        slack_api
+            .received()
+            .into_iter()
+            .find(|f| f["envelope_id"] == envelope_id)
+    };
+    assert!(
+        eventually(|| find().is_some()).await,
+        "{envelope_id} never acknowledged: {:?}",
+        slack_api.received()
+    );
+    find().unwrap()
+}
+
+#[tokio::test]
+async fn socket_mode_answers_and_acks_commands_and_reconnects_on_disconnect() {
+    let slack_api = support::slack::FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    // Socket Mode alone: no public URL, no signing secret.
+    config.chatops.slack.signing_secret = None;
+    config.chatops.slack.app_token = Some(Secret::new(support::slack::APP_TOKEN));
+    config.chatops.slack.api_url = slack_api.api_url();
+    let mesa = start_with(dir, config).await;
+    assert!(eventually(|| slack_api.connections() == 1).await);
+
+    assert!(slack_api.push(socket_command("env-1", VIEWER, "status")));
+    let ack = ack_of(&slack_api, "env-1").await;
+    assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
+    assert!(
+        ack["payload"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("mesa manages 0 ports"),
+        "{ack}"
+    );
+
+    // Same roles as over HTTP.
+    assert!(slack_api.push(socket_command("env-2", VIEWER, "revert sw1 ge-0/0/1")));
+    let ack = ack_of(&slack_api, "env-2").await;
+    assert!(
+        ack["payload"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("needs the admin role"),
+        "{ack}"
+    );
+    assert!(slack_api.push(socket_command("env-3", OPERATOR, "hold site-s for 1h")));
+    let ack = ack_of(&slack_api, "env-3").await;
+    assert_eq!(ack["payload"]["response_type"], "in_channel", "{ack}");
+    assert_eq!(mesa.app.store.maintenance_holds().await.unwrap().len(), 1);
+
+    // Slack refreshes the connection: mesa opens a new one and goes on answering.
+    assert!(slack_api.disconnect());
+    assert!(eventually(|| slack_api.connections() == 2).await);
+    assert_eq!(
+        slack_api.opens(),
+        2,
+        "a fresh URL from apps.connections.open"
+    );
+    assert!(slack_api.push(socket_command("env-4", VIEWER, "pending")));
+    let ack = ack_of(&slack_api, "env-4").await;
+    assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
+
+    // apply/revert over Socket Mode: the Confirm button is sealed with the app-level token
+    // (no signing secret here) and its press comes back as an `interactive` envelope.
+    assert!(slack_api.push(socket_command("env-6", ADMIN, "revert sw1 ge-0/0/1")));
+    let ack = ack_of(&slack_api, "env-6").await;
+    let sealed = ack["payload"]["blocks"][1]["elements"][0]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("Confirm button expected: {ack}"))
+        .to_string();
+    let press = |envelope_id: &str, user: &str, value: &str| {
+        serde_json::json!({
+            "envelope_id": envelope_id,
+            "type": "interactive",
+            "accepts_response_payload": false,
+            "payload": {
+                "type": "block_actions",
+                "user": {"id": user, "username": "admin", "team_id": "T0001"},
+                "team": {"id": "T0001", "domain": "example"},
+                "channel": {"id": "C2147483705", "name": "noc"},
+                "response_url": slack_api.response_url("press"),
+                "actions": [{"action_id": "mesa_confirm", "value": value,
+                             "type": "button", "action_ts": "1767326130.289415"}]
+            }
+        })
+    };
+    // Pressed by someone else: acknowledged, refused, nothing posted.
+    assert!(slack_api.push(press("env-7", OPERATOR, &sealed)));
+    ack_of(&slack_api, "env-7").await;
+    assert!(slack_api.push(press("env-8", ADMIN, &sealed)));
+    ack_of(&slack_api, "env-8").await;
+    assert!(eventually(|| !slack_api.responses("press").is_empty()).await);
+    let answers = slack_api.responses("press");
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(
+        answers[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("asked to revert `sw1 ge-0/0/1`"),
+        "{answers:?}"
+    );
+
+    // An envelope mesa has no use for is still acknowledged (no redelivery).
+    assert!(slack_api.push(serde_json::json!({
+        "envelope_id": "env-5",
+        "type": "events_api",
+        "payload": {"event": {"type": "app_mention"}}
+    })));
+    let ack = ack_of(&slack_api, "env-5").await;
+    assert!(ack.get("payload").is_none(), "{ack}");
+}

@@ -17,6 +17,7 @@ pub mod respond;
 pub mod roles;
 pub mod run;
 pub mod slack;
+pub mod socket_mode;
 
 use axum::routing::post;
 use axum::Router;

@@ -198,7 +198,7 @@ fn confirm(state: &AppState, actor: &Actor, switch: String, port: &str, profile:
     };
     let chatops = &state.config.chatops;
     let key = match actor.platform {
-        super::Platform::Slack => chatops.slack.signing_secret.as_ref(),
+        super::Platform::Slack => super::slack::seal_key(chatops),
         super::Platform::Mattermost => chatops
             .mattermost
             .action_secret

@@ -242,6 +242,39 @@ pub async fn interactions(
     else {
         return error(StatusCode::BAD_REQUEST, "not a Slack interaction payload");
     };
+    match pressed(&state, &secret, interaction).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(refused) => error(StatusCode::UNAUTHORIZED, refused.to_string()),
+    }
+}
+
+/// Why a button press was refused (401 over HTTP, a log line over Socket Mode).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PressRefused {
+    #[error("this button was shown to someone else")]
+    OtherUser,
+    #[error("{0}")]
+    Seal(#[from] super::confirm::ConfirmError),
+}
+
+/// The key of the Slack Confirm buttons' seal: the signing secret, or the app-level token
+/// when mesa is reached over Socket Mode only.
+pub fn seal_key(config: &crate::config::ChatopsConfig) -> Option<&crate::config::Secret> {
+    config
+        .slack
+        .signing_secret
+        .as_ref()
+        .or(config.slack.app_token.as_ref())
+}
+
+/// A Confirm / Cancel press, once the request is known to come from Slack (signature over
+/// HTTP, the app-level token's connection over Socket Mode). The change runs afterwards; its
+/// outcome goes to the interaction's `response_url`.
+pub async fn pressed(
+    state: &AppState,
+    secret: &crate::config::Secret,
+    interaction: Interaction,
+) -> Result<(), PressRefused> {
     let place = |p: &Option<Place>| p.as_ref().and_then(|p| p.id.clone());
     let actor = Actor {
         platform: Platform::Slack,
@@ -254,7 +287,7 @@ pub async fn interactions(
         ]),
     };
     let Some(action) = interaction.actions.first() else {
-        return StatusCode::OK.into_response();
+        return Ok(());
     };
     let respond = |reply: serde_json::Value| {
         let (chatops, url) = (state.chatops.clone(), interaction.response_url.clone());
@@ -269,7 +302,7 @@ pub async fn interactions(
             "replace_original": true,
             "text": format!("Cancelled by {}; nothing changed.", actor.label()),
         })));
-        return StatusCode::OK.into_response();
+        return Ok(());
     }
     let now = chrono::Utc::now().timestamp();
     let sealed = action.value.as_deref().unwrap_or_default();
@@ -280,17 +313,14 @@ pub async fn interactions(
                 .metrics
                 .chatops_command("slack", "confirm", "other-user");
             tracing::warn!(actor = %actor.label(), "Confirm pressed by someone it was not shown to");
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "this button was shown to someone else",
-            );
+            return Err(PressRefused::OtherUser);
         }
         Err(e) => {
             state
                 .metrics
                 .chatops_command("slack", "confirm", "tampered");
             tracing::warn!(actor = %actor.label(), reason = %e, "Confirm refused");
-            return error(StatusCode::UNAUTHORIZED, e.to_string());
+            return Err(e.into());
         }
     };
     let command = match pending.profile {
@@ -305,7 +335,7 @@ pub async fn interactions(
             "replace_original": true,
             "text": format!("`{command}` needs the admin role"),
         })));
-        return StatusCode::OK.into_response();
+        return Ok(());
     }
     let engine = state.chatops.engine.clone();
     let metrics = state.metrics.clone();
@@ -337,7 +367,7 @@ pub async fn interactions(
             let _ = chatops.responses.post(&chatops.http, &url, &reply).await;
         }
     });
-    StatusCode::OK.into_response()
+    Ok(())
 }
 
 #[cfg(test)]
