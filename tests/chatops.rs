@@ -549,6 +549,23 @@ fn manifests_point_at_the_chat_endpoints() {
         ],
     );
     assert!(ok && out.contains("https://mesa.example.net/chatops/mattermost/commands"));
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "chatops",
+            "manifest",
+            "--platform",
+            "slack",
+            "--socket-mode",
+        ],
+    );
+    assert!(ok, "{err}");
+    let manifest: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(manifest["settings"]["socket_mode_enabled"], true);
+    assert!(manifest["features"]["slash_commands"][0]
+        .get("url")
+        .is_none());
+    assert!(out.contains("usergroups:read"), "{out}");
 }
 
 /// Signs and POSTs a form body to any mesa chat endpoint.
