@@ -1163,3 +1163,34 @@ async fn socket_mode_answers_and_acks_commands_and_reconnects_on_disconnect() {
     let ack = ack_of(&slack_api, "env-5").await;
     assert!(ack.get("payload").is_none(), "{ack}");
 }
+
+#[tokio::test]
+async fn a_hold_released_from_another_process_is_re_checked_by_the_sweep() {
+    let (fake, ap, mesa) = held_site().await;
+    send(&mesa, "AP_CONNECTED", &ap, 1_700_000_001).await;
+    slack(&mesa, OPERATOR, &format!("hold {SITE} for 2h")).await;
+    fake.unplug_ap(&ap);
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_002).await;
+    assert_eq!(d.outcome.label(), "skipped", "{d:?}");
+    let app = &mesa.app;
+    let known = mesa::maintenance::sweep(
+        app.store.as_ref(),
+        &app.notify,
+        &app.journal,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(known.contains(SITE));
+    // `mesa release` writes the store from its own process; the running mesa learns of it
+    // at its next sweep.
+    app.store.release_maintenance_hold(SITE).await.unwrap();
+    let now = mesa::maintenance::sweep(app.store.as_ref(), &app.notify, &app.journal, &known)
+        .await
+        .unwrap();
+    assert!(now.is_empty());
+    let d = settled(&mesa).await;
+    assert!(matches!(d.event.source, Source::Recheck { .. }), "{d:?}");
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
+}

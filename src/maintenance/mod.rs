@@ -159,7 +159,7 @@ pub fn spawn_expiry(
 
 /// One sweep: clears expired holds, re-checks the reverts of every hold that ended since
 /// the sites in `known` were seen on hold; returns the sites on hold now.
-async fn sweep(
+pub async fn sweep(
     store: &dyn Store,
     notify: &Notifications,
     journal: &Journal,

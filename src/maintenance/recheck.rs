@@ -15,7 +15,7 @@ use chrono::Utc;
 
 use crate::engine::guards::maintenance::NAME as GUARD;
 use crate::journal::Journal;
-use crate::model::{ApEvent, Decision, Mac, Outcome, Source};
+use crate::model::{ApEvent, Decision, Outcome, Source, Subject};
 use crate::store::{Store, StoreError};
 
 /// Decisions searched for held reverts, newest first. A site's hold of a few hours holds at
@@ -44,14 +44,15 @@ fn recheck_of(event: &ApEvent) -> ApEvent {
     recheck
 }
 
-/// The re-checks due now that the hold of `site_id` ended: one per AP whose newest final
-/// decision is a revert that hold stopped.
+/// The re-checks due now that the hold of `site_id` ended: one per AP (or triggered port)
+/// whose newest final decision is a revert that hold stopped.
 pub async fn held_reverts(store: &dyn Store, site_id: &str) -> Result<Vec<ApEvent>, StoreError> {
     let decisions = store.recent_decisions(SEARCHED).await?;
-    let mut seen: HashSet<Mac> = HashSet::new();
+    // Per lane: an AP, or the port of a NAC trigger that names no AP.
+    let mut seen: HashSet<Subject> = HashSet::new();
     let mut due = Vec::new();
     for decision in decisions.iter().filter(|d| !d.will_retry) {
-        if !seen.insert(decision.event.ap_mac.clone()) {
+        if !seen.insert(decision.event.subject()) {
             continue;
         }
         if held_on(decision, site_id) {
