@@ -1154,6 +1154,11 @@ async fn socket_mode_answers_and_acks_commands_and_reconnects_on_disconnect() {
         "{answers:?}"
     );
 
+    // The connection dies without a word: mesa opens a new one after a short backoff.
+    assert!(slack_api.cut());
+    assert!(eventually(|| slack_api.connections() == 3).await);
+    assert_eq!(slack_api.opens(), 3);
+
     // An envelope mesa has no use for is still acknowledged (no redelivery).
     assert!(slack_api.push(serde_json::json!({
         "envelope_id": "env-5",

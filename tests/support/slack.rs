@@ -24,6 +24,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub const BOT_TOKEN: &str = "xoxb-fake-bot-token";
 pub const APP_TOKEN: &str = "xapp-1-fake-app-token";
 
+const CUT: &[u8] = b"cut";
+
 #[derive(Default)]
 struct State_ {
     groups: HashMap<String, Vec<String>>,
@@ -131,6 +133,8 @@ async fn socket(shared: Shared, stream: tokio::net::TcpStream) {
         tokio::select! {
             out = rx.recv() => match out {
                 Some(Message::Close(_)) | None => { let _ = sink.close().await; return; }
+                // `cut`: the socket is dropped without a close frame, as a dead path would.
+                Some(Message::Binary(b)) if b.as_ref() == CUT => return,
                 Some(frame) => if sink.send(frame).await.is_err() { return; },
             },
             frame = source.next() => match frame {
@@ -228,6 +232,15 @@ impl FakeSlack {
             .socket
             .as_ref()
             .is_some_and(|tx| tx.send(Message::text(frame.to_string())).is_ok())
+    }
+
+    /// Drops the newest connection without a close frame (a network failure).
+    pub fn cut(&self) -> bool {
+        let state = self.shared.state.lock().unwrap();
+        state
+            .socket
+            .as_ref()
+            .is_some_and(|tx| tx.send(Message::binary(CUT)).is_ok())
     }
 
     /// Slack's warning before it closes a connection (`refresh_requested`), then the close.
