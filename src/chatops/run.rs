@@ -119,20 +119,26 @@ async fn run(state: &AppState, actor: &Actor, command: ChatCommand) -> Result<Re
         }
         ChatCommand::Release { site } => match store.release_maintenance_hold(&site).await? {
             Some(hold) => {
-                let rechecked =
-                    maintenance::recheck::hold_ended(store, &state.journal, &site).await?;
+                // The hold is gone either way; a failed re-check is tried again by the
+                // expiry sweep if it saw the hold (set more than one sweep ago).
+                let rechecked = match maintenance::recheck::hold_ended(store, &state.journal, &site)
+                    .await
+                {
+                    Ok(0) => String::new(),
+                    Ok(n) => format!(
+                        "; {} it held re-checked now",
+                        crate::output::count(n as u64, "revert")
+                    ),
+                    Err(e) => {
+                        tracing::warn!(site_id = %site, error = %e, "held reverts not re-checked at release; the expiry sweep retries");
+                        format!("; the reverts it held could not be re-checked now ({e}); mesa retries within 30 s, else each AP's next event or a reconcile settles them")
+                    }
+                };
                 let text = format!(
-                    "✅ {} released the maintenance hold on site {} (set by {}); reverts apply again{}",
+                    "✅ {} released the maintenance hold on site {} (set by {}); reverts apply again{rechecked}",
                     actor.label(),
                     site,
                     hold.actor,
-                    match rechecked {
-                        0 => String::new(),
-                        n => format!(
-                            "; {} it held re-checked now",
-                            crate::output::count(n as u64, "revert")
-                        ),
-                    }
                 );
                 state.chatops.notify.announce(
                     &site,
