@@ -140,8 +140,16 @@ impl App {
             .mode
             .uses_stream()
             .then(|| crate::ingest::stream::spawn(self.clone()));
-        let holds = crate::maintenance::spawn_expiry(self.store.clone(), self.notify.clone());
+        let holds = crate::maintenance::spawn_expiry(
+            self.store.clone(),
+            self.notify.clone(),
+            self.journal.clone(),
+        );
+        let slack_socket = crate::chatops::socket_mode::spawn(self.http_state());
         let served = http::serve(self.http_state(), bound).await;
+        if let Some(task) = slack_socket {
+            task.abort();
+        }
         holds.abort();
         prune.abort();
         if let Some(task) = reconcile {

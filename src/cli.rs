@@ -139,8 +139,11 @@ pub enum ChatopsCommand {
         #[arg(long, value_enum)]
         platform: ChatPlatform,
         /// The address Slack or Mattermost reaches mesa at (https://mesa.example.net).
+        #[arg(long, required_unless_present = "socket_mode")]
+        url: Option<String>,
+        /// Slack over Socket Mode (`chatops.slack.app_token`): no public URL.
         #[arg(long)]
-        url: String,
+        socket_mode: bool,
     },
 }
 
@@ -278,11 +281,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Release { site } => crate::maintenance::command::release(&config, &site).await,
         Command::Holds { json } => crate::maintenance::command::list(&config, json).await,
         Command::Chatops {
-            command: ChatopsCommand::Manifest { platform, url },
+            command:
+                ChatopsCommand::Manifest {
+                    platform,
+                    url,
+                    socket_mode,
+                },
         } => {
-            let text = match platform {
-                ChatPlatform::Slack => crate::chatops::manifest::slack(&url),
-                ChatPlatform::Mattermost => crate::chatops::manifest::mattermost(&url),
+            let text = match (platform, url) {
+                (ChatPlatform::Slack, _) if socket_mode => {
+                    crate::chatops::manifest::slack_socket_mode()
+                }
+                (ChatPlatform::Slack, Some(url)) => crate::chatops::manifest::slack(&url),
+                (ChatPlatform::Mattermost, Some(url)) => crate::chatops::manifest::mattermost(&url),
+                (_, None) => {
+                    eprintln!("mesa: --url is required (Socket Mode is Slack only)");
+                    return Ok(2);
+                }
             };
             crate::outln!("{text}")?;
             Ok(0)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mesa::chatops::slack::sign;
 use mesa::config::{Config, Secret};
-use mesa::model::{Decision, Mac, Profile};
+use mesa::model::{Decision, EventKind, Mac, Profile, Source};
 use mesa::sim::mist::FakeMist;
 use support::mesa::{device_event, start_with, start_with_mist, Receiver, TestMesa};
 
@@ -37,6 +37,10 @@ async fn start() -> TestMesa {
 
 /// A slash command body as Slack sends it (form-encoded, more fields than mesa reads).
 fn slash_body(user_id: &str, text: &str) -> String {
+    slash_body_with(user_id, text, "https://hooks.slack.com/commands/1234/5678")
+}
+
+fn slash_body_with(user_id: &str, text: &str, response_url: &str) -> String {
     serde_urlencoded::to_string([
         ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
         ("team_id", "T0001"),
@@ -45,7 +49,7 @@ fn slash_body(user_id: &str, text: &str) -> String {
         ("user_name", "someone"),
         ("command", "/mesa"),
         ("text", text),
-        ("response_url", "https://hooks.slack.com/commands/1234/5678"),
+        ("response_url", response_url),
         ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
     ])
     .unwrap()
@@ -237,6 +241,78 @@ async fn send(mesa: &TestMesa, kind: &str, ap: &Mac, ts: i64) -> Decision {
     mesa.app.store.recent_decisions(1).await.unwrap().remove(0)
 }
 
+/// The newest decision once the engine is idle (a re-check joins its lane just after the
+/// release answered).
+async fn settled(mesa: &TestMesa) -> Decision {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    mesa.idle().await;
+    mesa.app.store.recent_decisions(1).await.unwrap().remove(0)
+}
+
+/// A site with one AP plugged into sw1 ge-0/0/12, and mesa with chatops on.
+async fn held_site() -> (FakeMist, Mac, TestMesa) {
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "HQ");
+    let sw = Mac::parse("d420b0000001").unwrap();
+    fake.add_switch(&sw, "sw1", SITE, "10.0.0.11");
+    let ap = Mac::parse("5c5b35000001").unwrap();
+    fake.plug_ap(&ap, &sw, "ge-0/0/12");
+    let mesa = start_with_mist(&fake, chatops).await;
+    (fake, ap, mesa)
+}
+
+#[tokio::test]
+async fn an_ap_back_during_the_hold_is_not_reverted_at_the_release() {
+    let (fake, ap, mesa) = held_site().await;
+    let sw = Mac::parse("d420b0000001").unwrap();
+    assert_eq!(
+        send(&mesa, "AP_CONNECTED", &ap, 1_700_000_001)
+            .await
+            .outcome
+            .label(),
+        "applied"
+    );
+    slack(&mesa, OPERATOR, &format!("hold {SITE} for 2h")).await;
+    fake.unplug_ap(&ap);
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_002).await;
+    assert_eq!(d.outcome.label(), "skipped", "{d:?}");
+    // The AP comes back while the site is still on hold.
+    fake.plug_ap(&ap, &sw, "ge-0/0/12");
+    let d = send(&mesa, "AP_CONNECTED", &ap, 1_700_000_400).await;
+    assert_eq!(d.outcome, mesa::model::Outcome::AlreadyInPlace, "{d:?}");
+
+    let released = slack(&mesa, OPERATOR, &format!("release {SITE}")).await;
+    let text = released["text"].as_str().unwrap();
+    assert!(
+        !text.contains("re-checked"),
+        "nothing was left held: {text}"
+    );
+    let d = settled(&mesa).await;
+    assert_eq!(d.event.kind, EventKind::ApConnected, "{d:?}");
+    assert!(mesa.never_reverted());
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Ap));
+}
+
+#[tokio::test]
+async fn an_expired_hold_re_checks_what_it_held() {
+    let (fake, ap, mesa) = held_site().await;
+    send(&mesa, "AP_CONNECTED", &ap, 1_700_000_001).await;
+    slack(&mesa, OPERATOR, &format!("hold {SITE} for 1s")).await;
+    fake.unplug_ap(&ap);
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_002).await;
+    assert_eq!(d.outcome.label(), "skipped", "{d:?}");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let app = &mesa.app;
+    let expired = mesa::maintenance::end_expired(app.store.as_ref(), &app.notify, &app.journal)
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    let d = settled(&mesa).await;
+    assert!(matches!(d.event.source, Source::Recheck { .. }), "{d:?}");
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
+}
+
 #[tokio::test]
 async fn held_site_connects_apply_and_say_so_reverts_wait_for_the_release() {
     let fake = FakeMist::start().await;
@@ -288,12 +364,32 @@ async fn held_site_connects_apply_and_say_so_reverts_wait_for_the_release() {
         .unwrap()
         .contains("on maintenance hold"));
 
+    // The release re-checks the held revert: the AP is really gone, so its port is secured
+    // without waiting for another event from Mist.
     let released = slack(&mesa, OPERATOR, &format!("release {SITE}")).await;
     assert_eq!(released["response_type"], "in_channel");
-    // Past `journal.dedupe_window`: Mist's next report of the AP gone, not a second copy.
-    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_300).await;
+    assert!(
+        released["text"]
+            .as_str()
+            .unwrap()
+            .contains("1 revert it held re-checked now"),
+        "{released}"
+    );
+    let d = settled(&mesa).await;
+    assert!(
+        matches!(d.event.source, Source::Recheck { .. }),
+        "the release re-checks the held event: {d:?}"
+    );
+    assert_eq!(d.event.kind, EventKind::ApDisconnected);
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
     assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
+    // Releasing is not repeated by the expiry sweep: the re-check is journaled once.
+    assert_eq!(
+        mesa::maintenance::recheck::hold_ended(mesa.app.store.as_ref(), &mesa.app.journal, SITE)
+            .await
+            .unwrap(),
+        0
+    );
 
     assert!(mesa.app.notify.flush(Duration::from_secs(10)).await);
     let texts = receiver.texts().join("\n");
@@ -453,6 +549,23 @@ fn manifests_point_at_the_chat_endpoints() {
         ],
     );
     assert!(ok && out.contains("https://mesa.example.net/chatops/mattermost/commands"));
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "chatops",
+            "manifest",
+            "--platform",
+            "slack",
+            "--socket-mode",
+        ],
+    );
+    assert!(ok, "{err}");
+    let manifest: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(manifest["settings"]["socket_mode_enabled"], true);
+    assert!(manifest["features"]["slash_commands"][0]
+        .get("url")
+        .is_none());
+    assert!(out.contains("usergroups:read"), "{out}");
 }
 
 /// Signs and POSTs a form body to any mesa chat endpoint.
@@ -763,4 +876,326 @@ async fn mattermost_confirm_button_is_sealed_by_mesa() {
     assert_eq!(mesa.profile("sw1", "ge-0/0/7"), Some(Profile::Ap));
     let d = mesa.app.store.recent_decisions(1).await.unwrap().remove(0);
     assert_eq!(d.event.source.as_str(), "chat");
+}
+
+#[tokio::test]
+async fn roles_may_name_slack_user_groups_and_mattermost_teams() {
+    let slack_api = support::slack::FakeSlack::start().await;
+    slack_api.set_group("S0NETOPS1", &["UGROUP01"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.chatops.unknown_users = mesa::config::UnknownUsers::Deny;
+    config.chatops.slack.bot_token = Some(Secret::new(support::slack::BOT_TOKEN));
+    config.chatops.slack.api_url = slack_api.api_url();
+    config.chatops.roles.operator.push("S0NETOPS1".into());
+    // A Mattermost team id: everyone of that team is a viewer.
+    config
+        .chatops
+        .roles
+        .viewer
+        .push("mmteam0000000000000000000a".into());
+    let mesa = start_with(dir, config).await;
+
+    let reply = slack(&mesa, "UGROUP01", "hold site-g for 1h").await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    let reply = slack(&mesa, "UGROUP01", "release site-g").await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    // Members are cached for chatops.slack.groups_ttl: one question to Slack for both.
+    assert_eq!(slack_api.group_calls(), 1);
+
+    let outsider = slack(&mesa, "UOUTSIDE", "status").await;
+    assert!(
+        outsider["text"]
+            .as_str()
+            .unwrap()
+            .contains("does not know you"),
+        "{outsider}"
+    );
+    // The viewer listed by id stays a viewer: a group grants no more than its entry.
+    let viewer = slack(&mesa, VIEWER, "hold site-g").await;
+    assert!(
+        viewer["text"]
+            .as_str()
+            .unwrap()
+            .contains("needs the operator role"),
+        "{viewer}"
+    );
+
+    let mm = |user: &str, team: &str| {
+        serde_urlencoded::to_string([
+            ("token", MM_TOKEN),
+            ("team_id", team),
+            ("channel_id", "mmchan0000000000000000000a"),
+            ("user_id", user),
+            ("user_name", "someone"),
+            ("command", "/mesa"),
+            ("text", "status"),
+        ])
+        .unwrap()
+    };
+    let post = |body: String| {
+        mesa.http
+            .post(mesa.url("/chatops/mattermost/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let member: serde_json::Value = post(mm("mmuser", "mmteam0000000000000000000a"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        member["text"].as_str().unwrap().contains("mesa manages"),
+        "{member}"
+    );
+    let other: serde_json::Value = post(mm("mmuser", "mmteam0000000000000000000b"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        other["text"]
+            .as_str()
+            .unwrap()
+            .contains("does not know you"),
+        "{other}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_command_is_acknowledged_and_answered_through_response_url() {
+    let slack_api = support::slack::FakeSlack::start().await;
+    slack_api.set_group("S0NETOPS1", &["UGROUP01"]);
+    // Slack is slow to say who is in the group: the command outlasts ack_within.
+    slack_api.set_group_delay(Duration::from_millis(1_500));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.chatops.slack.bot_token = Some(Secret::new(support::slack::BOT_TOKEN));
+    config.chatops.slack.api_url = slack_api.api_url();
+    config.chatops.slack.ack_within = mesa::config::Duration::from_millis(200);
+    config.chatops.roles.operator.push("S0NETOPS1".into());
+    let mesa = start_with(dir, config).await;
+
+    let body = slash_body_with("UGROUP01", "status", &slack_api.response_url("r1"));
+    let ts = now();
+    let signature = sign(SLACK_SECRET.as_bytes(), &ts.to_string(), body.as_bytes());
+    let ack: serde_json::Value = post_slack(&mesa, &body, ts, &signature)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ack["text"].as_str().unwrap().contains("working on it"),
+        "{ack}"
+    );
+    assert!(slack_api.responses("r1").is_empty(), "acknowledged first");
+
+    let mut answers = Vec::new();
+    for _ in 0..100 {
+        answers = slack_api.responses("r1");
+        if !answers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answers.len(), 1, "one answer through response_url");
+    assert_eq!(answers[0]["response_type"], "ephemeral");
+    assert!(
+        answers[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("mesa manages"),
+        "{answers:?}"
+    );
+}
+
+/// Polls `done` every 50 ms for up to 10 s (a bound for a local socket, not a speed claim).
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+fn socket_command(envelope_id: &str, user_id: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "envelope_id": envelope_id,
+        "type": "slash_commands",
+        "accepts_response_payload": true,
+        "payload": {
+            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+            "team_id": "T0001",
+            "team_domain": "example",
+            "channel_id": "C2147483705",
+            "channel_name": "noc",
+            "user_id": user_id,
+            "user_name": "someone",
+            "command": "/mesa",
+            "text": text,
+            "api_app_id": "A0FAKEAPP",
+            "response_url": "https://hooks.slack.com/commands/1234/5678",
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0"
+        }
+    })
+}
+
+/// The acknowledgement mesa sent for `envelope_id`, once it did.
+async fn ack_of(slack_api: &support::slack::FakeSlack, envelope_id: &str) -> serde_json::Value {
+    let find = || {
+        slack_api
+            .received()
+            .into_iter()
+            .find(|f| f["envelope_id"] == envelope_id)
+    };
+    assert!(
+        eventually(|| find().is_some()).await,
+        "{envelope_id} never acknowledged: {:?}",
+        slack_api.received()
+    );
+    find().unwrap()
+}
+
+#[tokio::test]
+async fn socket_mode_answers_and_acks_commands_and_reconnects_on_disconnect() {
+    let slack_api = support::slack::FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    // Socket Mode alone: no public URL, no signing secret.
+    config.chatops.slack.signing_secret = None;
+    config.chatops.slack.app_token = Some(Secret::new(support::slack::APP_TOKEN));
+    config.chatops.slack.api_url = slack_api.api_url();
+    let mesa = start_with(dir, config).await;
+    assert!(eventually(|| slack_api.connections() == 1).await);
+
+    assert!(slack_api.push(socket_command("env-1", VIEWER, "status")));
+    let ack = ack_of(&slack_api, "env-1").await;
+    assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
+    assert!(
+        ack["payload"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("mesa manages 0 ports"),
+        "{ack}"
+    );
+
+    // Same roles as over HTTP.
+    assert!(slack_api.push(socket_command("env-2", VIEWER, "revert sw1 ge-0/0/1")));
+    let ack = ack_of(&slack_api, "env-2").await;
+    assert!(
+        ack["payload"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("needs the admin role"),
+        "{ack}"
+    );
+    assert!(slack_api.push(socket_command("env-3", OPERATOR, "hold site-s for 1h")));
+    let ack = ack_of(&slack_api, "env-3").await;
+    assert_eq!(ack["payload"]["response_type"], "in_channel", "{ack}");
+    assert_eq!(mesa.app.store.maintenance_holds().await.unwrap().len(), 1);
+
+    // Slack refreshes the connection: mesa opens a new one and goes on answering.
+    assert!(slack_api.disconnect());
+    assert!(eventually(|| slack_api.connections() == 2).await);
+    assert_eq!(
+        slack_api.opens(),
+        2,
+        "a fresh URL from apps.connections.open"
+    );
+    assert!(slack_api.push(socket_command("env-4", VIEWER, "pending")));
+    let ack = ack_of(&slack_api, "env-4").await;
+    assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
+
+    // apply/revert over Socket Mode: the Confirm button is sealed with the app-level token
+    // (no signing secret here) and its press comes back as an `interactive` envelope.
+    assert!(slack_api.push(socket_command("env-6", ADMIN, "revert sw1 ge-0/0/1")));
+    let ack = ack_of(&slack_api, "env-6").await;
+    let sealed = ack["payload"]["blocks"][1]["elements"][0]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("Confirm button expected: {ack}"))
+        .to_string();
+    let press = |envelope_id: &str, user: &str, value: &str| {
+        serde_json::json!({
+            "envelope_id": envelope_id,
+            "type": "interactive",
+            "accepts_response_payload": false,
+            "payload": {
+                "type": "block_actions",
+                "user": {"id": user, "username": "admin", "team_id": "T0001"},
+                "team": {"id": "T0001", "domain": "example"},
+                "channel": {"id": "C2147483705", "name": "noc"},
+                "response_url": slack_api.response_url("press"),
+                "actions": [{"action_id": "mesa_confirm", "value": value,
+                             "type": "button", "action_ts": "1767326130.289415"}]
+            }
+        })
+    };
+    // Pressed by someone else: acknowledged, refused, nothing posted.
+    assert!(slack_api.push(press("env-7", OPERATOR, &sealed)));
+    ack_of(&slack_api, "env-7").await;
+    assert!(slack_api.push(press("env-8", ADMIN, &sealed)));
+    ack_of(&slack_api, "env-8").await;
+    assert!(eventually(|| !slack_api.responses("press").is_empty()).await);
+    let answers = slack_api.responses("press");
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(
+        answers[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("asked to revert `sw1 ge-0/0/1`"),
+        "{answers:?}"
+    );
+
+    // The connection dies without a word: mesa opens a new one after a short backoff.
+    assert!(slack_api.cut());
+    assert!(eventually(|| slack_api.connections() == 3).await);
+    assert_eq!(slack_api.opens(), 3);
+
+    // An envelope mesa has no use for is still acknowledged (no redelivery).
+    assert!(slack_api.push(serde_json::json!({
+        "envelope_id": "env-5",
+        "type": "events_api",
+        "payload": {"event": {"type": "app_mention"}}
+    })));
+    let ack = ack_of(&slack_api, "env-5").await;
+    assert!(ack.get("payload").is_none(), "{ack}");
+}
+
+#[tokio::test]
+async fn a_hold_released_from_another_process_is_re_checked_by_the_sweep() {
+    let (fake, ap, mesa) = held_site().await;
+    send(&mesa, "AP_CONNECTED", &ap, 1_700_000_001).await;
+    slack(&mesa, OPERATOR, &format!("hold {SITE} for 2h")).await;
+    fake.unplug_ap(&ap);
+    let d = send(&mesa, "AP_DISCONNECTED", &ap, 1_700_000_002).await;
+    assert_eq!(d.outcome.label(), "skipped", "{d:?}");
+    let app = &mesa.app;
+    let known = mesa::maintenance::sweep(
+        app.store.as_ref(),
+        &app.notify,
+        &app.journal,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(known.contains(SITE));
+    // `mesa release` writes the store from its own process; the running mesa learns of it
+    // at its next sweep.
+    app.store.release_maintenance_hold(SITE).await.unwrap();
+    let now = mesa::maintenance::sweep(app.store.as_ref(), &app.notify, &app.journal, &known)
+        .await
+        .unwrap();
+    assert!(now.is_empty());
+    let d = settled(&mesa).await;
+    assert!(matches!(d.event.source, Source::Recheck { .. }), "{d:?}");
+    assert_eq!(d.outcome.label(), "applied", "{d:?}");
+    assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
 }

@@ -23,7 +23,7 @@ pub fn slack(base_url: &str) -> String {
                 "should_escape": false,
             }],
         },
-        "oauth_config": { "scopes": { "bot": ["commands"] } },
+        "oauth_config": { "scopes": { "bot": BOT_SCOPES } },
         "settings": {
             "interactivity": {
                 "is_enabled": true,
@@ -31,6 +31,39 @@ pub fn slack(base_url: &str) -> String {
             },
             "org_deploy_enabled": false,
             "socket_mode_enabled": false,
+            "token_rotation_enabled": false,
+        },
+    });
+    serde_json::to_string_pretty(&manifest).unwrap_or_default()
+}
+
+/// `commands` for `/mesa`; `usergroups:read` lets the bot token resolve user groups named in
+/// `[chatops.roles]`.
+const BOT_SCOPES: [&str; 2] = ["commands", "usergroups:read"];
+
+/// The same app reached over Socket Mode: no URLs; an app-level token with
+/// `connections:write` (created under Basic Information → App-Level Tokens) goes to
+/// `chatops.slack.app_token`.
+pub fn slack_socket_mode() -> String {
+    let manifest = serde_json::json!({
+        "display_information": {
+            "name": "mesa",
+            "description": "Ask mesa about AP switchports and put sites on maintenance hold",
+        },
+        "features": {
+            "bot_user": { "display_name": "mesa", "always_online": false },
+            "slash_commands": [{
+                "command": "/mesa",
+                "description": "Ask mesa and steer it",
+                "usage_hint": HINT,
+                "should_escape": false,
+            }],
+        },
+        "oauth_config": { "scopes": { "bot": BOT_SCOPES } },
+        "settings": {
+            "interactivity": { "is_enabled": true },
+            "org_deploy_enabled": false,
+            "socket_mode_enabled": true,
             "token_rotation_enabled": false,
         },
     });

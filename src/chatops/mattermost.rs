@@ -26,6 +26,10 @@ pub struct SlashCommand {
     pub user_name: Option<String>,
     #[serde(default)]
     pub text: String,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub channel_id: Option<String>,
 }
 
 pub async fn commands(
@@ -61,6 +65,7 @@ pub async fn commands(
     };
     let actor = Actor {
         platform: Platform::Mattermost,
+        places: super::slack::places([&command.team_id, &command.channel_id]),
         user_id: command.user_id,
         user_name: command.user_name.filter(|n| !n.is_empty()),
     };
@@ -104,6 +109,8 @@ pub async fn actions(
         platform: Platform::Mattermost,
         user_id: press.user_id.clone(),
         user_name: press.user_name.clone().filter(|n| !n.is_empty()),
+        // Mattermost does not sign a press: its team and channel fields are not evidence.
+        places: Vec::new(),
     };
     if press.context["cancel"] == serde_json::Value::Bool(true) {
         return update(format!("Cancelled by {}; nothing changed.", actor.label()));
@@ -133,7 +140,8 @@ pub async fn actions(
         crate::model::Profile::Ap => "apply",
         crate::model::Profile::Secured => "revert",
     };
-    if super::roles::of(&state.config.chatops, &actor.user_id) < Some(super::roles::Role::Admin) {
+    let role = super::roles::resolve(&state.chatops, &state.config.chatops, &actor).await;
+    if role < Some(super::roles::Role::Admin) {
         state
             .metrics
             .chatops_command("mattermost", command, "refused");

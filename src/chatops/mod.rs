@@ -8,13 +8,16 @@
 
 pub mod command;
 pub mod confirm;
+pub mod groups;
 pub mod manifest;
 pub mod mattermost;
 pub mod render;
 pub mod replay;
+pub mod respond;
 pub mod roles;
 pub mod run;
 pub mod slack;
+pub mod socket_mode;
 
 use axum::routing::post;
 use axum::Router;
@@ -33,6 +36,10 @@ pub struct ChatOps {
     pub replay: replay::ReplayGuard,
     /// Answers to Slack's `response_url`.
     pub http: reqwest::Client,
+    /// Members of the Slack user groups named in `[chatops.roles]`.
+    pub groups: groups::SlackGroups,
+    /// Posts made to each Slack `response_url` (Slack takes five).
+    pub responses: respond::ResponseUrls,
 }
 
 impl ChatOps {
@@ -42,6 +49,8 @@ impl ChatOps {
             engine,
             replay: replay::ReplayGuard::default(),
             http: reqwest::Client::new(),
+            groups: groups::SlackGroups::default(),
+            responses: respond::ResponseUrls::default(),
         }
     }
 }
@@ -68,6 +77,9 @@ pub struct Actor {
     pub platform: Platform,
     pub user_id: String,
     pub user_name: Option<String>,
+    /// Where the request came from: team, channel, Enterprise Grid org ids (role entries
+    /// may name them).
+    pub places: Vec<String>,
 }
 
 impl Actor {

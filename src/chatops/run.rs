@@ -18,7 +18,7 @@ pub async fn handle(state: &AppState, actor: &Actor, text: &str) -> Reply {
     let platform = actor.platform.as_str();
     let parsed = command::parse(text);
     let name = parsed.as_ref().map_or("invalid", |c| c.name());
-    let role = roles::of(&state.config.chatops, &actor.user_id);
+    let role = roles::resolve(&state.chatops, &state.config.chatops, actor).await;
     let audit = |result: &str| {
         state.metrics.chatops_command(platform, name, result);
         tracing::info!(
@@ -119,11 +119,26 @@ async fn run(state: &AppState, actor: &Actor, command: ChatCommand) -> Result<Re
         }
         ChatCommand::Release { site } => match store.release_maintenance_hold(&site).await? {
             Some(hold) => {
+                // The hold is gone either way; a failed re-check is tried again by the
+                // expiry sweep if it saw the hold (set more than one sweep ago).
+                let rechecked = match maintenance::recheck::hold_ended(store, &state.journal, &site)
+                    .await
+                {
+                    Ok(0) => String::new(),
+                    Ok(n) => format!(
+                        "; {} it held re-checked now",
+                        crate::output::count(n as u64, "revert")
+                    ),
+                    Err(e) => {
+                        tracing::warn!(site_id = %site, error = %e, "held reverts not re-checked at release; the expiry sweep retries");
+                        format!("; the reverts it held could not be re-checked now ({e}); mesa retries within 30 s, else each AP's next event or a reconcile settles them")
+                    }
+                };
                 let text = format!(
-                    "✅ {} released the maintenance hold on site {} (set by {}); reverts apply again",
+                    "✅ {} released the maintenance hold on site {} (set by {}); reverts apply again{rechecked}",
                     actor.label(),
                     site,
-                    hold.actor
+                    hold.actor,
                 );
                 state.chatops.notify.announce(
                     &site,
@@ -189,7 +204,7 @@ fn confirm(state: &AppState, actor: &Actor, switch: String, port: &str, profile:
     };
     let chatops = &state.config.chatops;
     let key = match actor.platform {
-        super::Platform::Slack => chatops.slack.signing_secret.as_ref(),
+        super::Platform::Slack => super::slack::seal_key(chatops),
         super::Platform::Mattermost => chatops
             .mattermost
             .action_secret

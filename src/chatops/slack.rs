@@ -15,7 +15,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::replay::WINDOW;
-use super::{run, Actor, Platform};
+use super::{Actor, Platform, Reply};
 use crate::http::AppState;
 use crate::ingest::{error, rejected_body};
 
@@ -92,6 +92,34 @@ pub struct SlashCommand {
     pub user_name: Option<String>,
     #[serde(default)]
     pub text: String,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
+    #[serde(default)]
+    pub response_url: Option<String>,
+}
+
+impl SlashCommand {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            platform: Platform::Slack,
+            user_id: self.user_id.clone(),
+            user_name: self.user_name.clone().filter(|n| !n.is_empty()),
+            places: places([&self.team_id, &self.channel_id, &self.enterprise_id]),
+        }
+    }
+}
+
+/// The non-empty ids among `ids`.
+pub fn places<const N: usize>(ids: [&Option<String>; N]) -> Vec<String> {
+    ids.into_iter()
+        .flatten()
+        .filter(|id| !id.is_empty())
+        .cloned()
+        .collect()
 }
 
 pub async fn commands(
@@ -116,13 +144,11 @@ pub async fn commands(
         Ok(command) => command,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a slash command: {e}")),
     };
-    let actor = Actor {
-        platform: Platform::Slack,
-        user_id: command.user_id,
-        user_name: command.user_name.filter(|n| !n.is_empty()),
-    };
-    let reply = run::handle(&state, &actor, &command.text).await;
-    Json(reply.to_json()).into_response()
+    let actor = command.actor();
+    match super::respond::in_time(&state, actor, command.text, command.response_url).await {
+        Some(reply) => Json(reply.to_json()).into_response(),
+        None => Json(Reply::ephemeral(super::respond::WORKING).to_json()).into_response(),
+    }
 }
 
 /// Signature, timestamp window and replay; the 401 answer when one fails (None: accepted).
@@ -158,6 +184,12 @@ fn authenticate(
 pub struct Interaction {
     pub user: InteractionUser,
     #[serde(default)]
+    pub team: Option<Place>,
+    #[serde(default)]
+    pub channel: Option<Place>,
+    #[serde(default)]
+    pub enterprise: Option<Place>,
+    #[serde(default)]
     pub actions: Vec<InteractionAction>,
     pub response_url: Option<String>,
 }
@@ -167,6 +199,12 @@ pub struct InteractionUser {
     pub id: String,
     #[serde(default)]
     pub username: Option<String>,
+}
+
+/// A team, channel or org of an interaction (`{"id": ...}`; Slack sends `null` for none).
+#[derive(Debug, Deserialize)]
+pub struct Place {
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,21 +242,59 @@ pub async fn interactions(
     else {
         return error(StatusCode::BAD_REQUEST, "not a Slack interaction payload");
     };
+    match pressed(&state, &secret, interaction).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(refused) => error(StatusCode::UNAUTHORIZED, refused.to_string()),
+    }
+}
+
+/// Why a button press was refused (401 over HTTP, a log line over Socket Mode).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PressRefused {
+    #[error("this button was shown to someone else")]
+    OtherUser,
+    #[error("{0}")]
+    Seal(#[from] super::confirm::ConfirmError),
+}
+
+/// The key of the Slack Confirm buttons' seal: the signing secret, or the app-level token
+/// when mesa is reached over Socket Mode only.
+pub fn seal_key(config: &crate::config::ChatopsConfig) -> Option<&crate::config::Secret> {
+    config
+        .slack
+        .signing_secret
+        .as_ref()
+        .or(config.slack.app_token.as_ref())
+}
+
+/// A Confirm / Cancel press, once the request is known to come from Slack (signature over
+/// HTTP, the app-level token's connection over Socket Mode). The change runs afterwards; its
+/// outcome goes to the interaction's `response_url`.
+pub async fn pressed(
+    state: &AppState,
+    secret: &crate::config::Secret,
+    interaction: Interaction,
+) -> Result<(), PressRefused> {
+    let place = |p: &Option<Place>| p.as_ref().and_then(|p| p.id.clone());
     let actor = Actor {
         platform: Platform::Slack,
         user_id: interaction.user.id.clone(),
         user_name: interaction.user.username.clone().filter(|n| !n.is_empty()),
+        places: places([
+            &place(&interaction.team),
+            &place(&interaction.channel),
+            &place(&interaction.enterprise),
+        ]),
     };
     let Some(action) = interaction.actions.first() else {
-        return StatusCode::OK.into_response();
+        return Ok(());
     };
     let respond = |reply: serde_json::Value| {
-        let (http, url) = (state.chatops.http.clone(), interaction.response_url.clone());
+        let (chatops, url) = (state.chatops.clone(), interaction.response_url.clone());
         async move {
             let Some(url) = url else { return };
-            if let Err(e) = http.post(&url).json(&reply).send().await {
-                tracing::warn!(error = %e.without_url(), "answer to Slack's response_url failed");
-            }
+            // A failure is logged by `post`; the change itself is in the audit either way.
+            let _ = chatops.responses.post(&chatops.http, &url, &reply).await;
         }
     };
     if action.action_id == "mesa_cancel" {
@@ -226,7 +302,7 @@ pub async fn interactions(
             "replace_original": true,
             "text": format!("Cancelled by {}; nothing changed.", actor.label()),
         })));
-        return StatusCode::OK.into_response();
+        return Ok(());
     }
     let now = chrono::Utc::now().timestamp();
     let sealed = action.value.as_deref().unwrap_or_default();
@@ -237,17 +313,14 @@ pub async fn interactions(
                 .metrics
                 .chatops_command("slack", "confirm", "other-user");
             tracing::warn!(actor = %actor.label(), "Confirm pressed by someone it was not shown to");
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "this button was shown to someone else",
-            );
+            return Err(PressRefused::OtherUser);
         }
         Err(e) => {
             state
                 .metrics
                 .chatops_command("slack", "confirm", "tampered");
             tracing::warn!(actor = %actor.label(), reason = %e, "Confirm refused");
-            return error(StatusCode::UNAUTHORIZED, e.to_string());
+            return Err(e.into());
         }
     };
     let command = match pending.profile {
@@ -255,18 +328,18 @@ pub async fn interactions(
         crate::model::Profile::Secured => "revert",
     };
     // The role is checked again: it may have been taken away since the button was shown.
-    let role = super::roles::of(&state.config.chatops, &actor.user_id);
+    let role = super::roles::resolve(&state.chatops, &state.config.chatops, &actor).await;
     if role < Some(super::roles::Role::Admin) {
         state.metrics.chatops_command("slack", command, "refused");
         tokio::spawn(respond(serde_json::json!({
             "replace_original": true,
             "text": format!("`{command}` needs the admin role"),
         })));
-        return StatusCode::OK.into_response();
+        return Ok(());
     }
     let engine = state.chatops.engine.clone();
     let metrics = state.metrics.clone();
-    let (http, url) = (state.chatops.http.clone(), interaction.response_url.clone());
+    let (chatops, url) = (state.chatops.clone(), interaction.response_url.clone());
     tokio::spawn(async move {
         let decision = engine
             .manual_change(
@@ -291,12 +364,10 @@ pub async fn interactions(
                 "replace_original": true,
                 "text": text,
             });
-            if let Err(e) = http.post(&url).json(&reply).send().await {
-                tracing::warn!(error = %e.without_url(), "answer to Slack's response_url failed");
-            }
+            let _ = chatops.responses.post(&chatops.http, &url, &reply).await;
         }
     });
-    StatusCode::OK.into_response()
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! 3. deserialize into the typed sections (unknown keys refused), then check the values that
 //!    types cannot ([`Config::validate`]).
 
+mod chatops_checks;
 mod duration;
 pub mod secrets;
 mod sections;
@@ -301,6 +302,7 @@ impl Config {
             return Err(self.err(&format!("templates.vars.{key}"), why));
         }
         self.validate_ingest()?;
+        self.validate_chatops()?;
         // A template that does not compile or render stops mesa here, not at the first AP.
         crate::templates::Templates::load(&self.templates)
             .and_then(|t| t.check())

@@ -618,12 +618,35 @@ pub struct ChatopsConfig {
 }
 
 /// `[chatops.slack]`: the Slack endpoints answer only when `signing_secret` is set.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatopsSlackConfig {
     pub signing_secret: Option<Secret>,
     /// App-level token for Socket Mode (no public URL).
     pub app_token: Option<Secret>,
+    /// Bot token (`usergroups:read`): resolves Slack user groups (`S…`) named in
+    /// `[chatops.roles]`.
+    pub bot_token: Option<Secret>,
+    /// Slack Web API base (tests point it at a fake).
+    pub api_url: String,
+    /// How long a user group's members are trusted before Slack is asked again.
+    pub groups_ttl: Duration,
+    /// A slash command still running after this is acknowledged at once and answered
+    /// through its `response_url` (Slack waits 3 s).
+    pub ack_within: Duration,
+}
+
+impl Default for ChatopsSlackConfig {
+    fn default() -> Self {
+        ChatopsSlackConfig {
+            signing_secret: None,
+            app_token: None,
+            bot_token: None,
+            api_url: "https://slack.com/api".into(),
+            groups_ttl: Duration::from_secs(300),
+            ack_within: Duration::from_millis(2500),
+        }
+    }
 }
 
 /// `[chatops.mattermost]`: the Mattermost endpoints answer only when `command_token` is set.
@@ -639,6 +662,9 @@ pub struct ChatopsMattermostConfig {
 }
 
 /// `[chatops.roles]`: platform user ids per role; a user in several lists has the highest.
+/// Entries may also name groups: a Slack user group (`S…`, with `chatops.slack.bot_token`),
+/// or the team, channel or Enterprise Grid org the command was sent from (Slack `T…`,
+/// `C…`, `E…`; Mattermost team and channel ids).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatopsRoles {

@@ -69,7 +69,7 @@ pub async fn release(config: &Config, site: &str) -> anyhow::Result<i32> {
     match store.release_maintenance_hold(site).await? {
         Some(hold) => {
             let text = format!(
-                "✅ {} released the maintenance hold on site {site} (set by {}); reverts apply again",
+                "✅ {} released the maintenance hold on site {site} (set by {}); reverts apply again, and a running mesa re-checks the reverts it held within 30 s",
                 actor(),
                 hold.actor
             );

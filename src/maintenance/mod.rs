@@ -5,13 +5,16 @@
 //! its expiry (the engine treats an expired hold as gone even before it is cleared).
 
 pub mod command;
+pub mod recheck;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::journal::Journal;
 use crate::notify::Notifications;
 use crate::store::{Store, StoreError};
 
@@ -123,7 +126,7 @@ pub async fn expire_once(
             &hold.site_id,
             format!("⏱ Maintenance hold on site {} expired", hold.site_id),
             format!(
-                "{}; reverts apply again from now on (ports left in place during the hold stay as they are until their AP's next event or a reconcile)",
+                "{}; reverts apply again from now on, and the reverts it held are re-checked now",
                 hold.describe()
             ),
         );
@@ -131,15 +134,64 @@ pub async fn expire_once(
     Ok(expired)
 }
 
-/// Sweeps expired holds now and every 30 s until the task is aborted.
-pub fn spawn_expiry(store: Arc<dyn Store>, notify: Notifications) -> tokio::task::JoinHandle<()> {
+/// Sweeps expired holds now and every 30 s until the task is aborted. A hold that ended
+/// since the last sweep (expired, or released by `mesa release` from another process) gets
+/// its held reverts re-checked ([`recheck`]).
+pub fn spawn_expiry(
+    store: Arc<dyn Store>,
+    notify: Notifications,
+    journal: Journal,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+        let mut known: HashSet<String> = HashSet::new();
         loop {
             tick.tick().await;
-            if let Err(e) = expire_once(store.as_ref(), &notify).await {
-                tracing::warn!(error = %e, "maintenance hold expiry sweep failed; tried again shortly");
+            match sweep(store.as_ref(), &notify, &journal, &known).await {
+                Ok(now) => known = now,
+                Err(e) => {
+                    tracing::warn!(error = %e, "maintenance hold expiry sweep failed; tried again shortly")
+                }
             }
         }
     })
+}
+
+/// One sweep: clears expired holds, re-checks the reverts of every hold that ended since
+/// the sites in `known` were seen on hold; returns the sites on hold now.
+pub async fn sweep(
+    store: &dyn Store,
+    notify: &Notifications,
+    journal: &Journal,
+    known: &HashSet<String>,
+) -> Result<HashSet<String>, StoreError> {
+    let expired = end_expired(store, notify, journal).await?;
+    let now: HashSet<String> = store
+        .maintenance_holds()
+        .await?
+        .into_iter()
+        .map(|h| h.site_id)
+        .collect();
+    // Gone without expiring here: released by `mesa release` (another process).
+    let released = known
+        .iter()
+        .filter(|site| !now.contains(*site) && !expired.iter().any(|h| h.site_id == **site));
+    for site in released {
+        recheck::hold_ended(store, journal, site).await?;
+    }
+    Ok(now)
+}
+
+/// Clears and announces expired holds ([`expire_once`]) and re-checks the reverts each one
+/// held; returns them.
+pub async fn end_expired(
+    store: &dyn Store,
+    notify: &Notifications,
+    journal: &Journal,
+) -> Result<Vec<MaintenanceHold>, StoreError> {
+    let expired = expire_once(store, notify).await?;
+    for hold in &expired {
+        recheck::hold_ended(store, journal, &hold.site_id).await?;
+    }
+    Ok(expired)
 }

@@ -6,4 +6,5 @@ pub mod campus;
 pub mod fleet;
 pub mod mesa;
 pub mod scenario;
+pub mod slack;
 pub mod sshd;
