@@ -48,6 +48,8 @@ pub struct App {
     pub mist: Option<Arc<MistClient>>,
     /// Shared by the chat handlers (replay guard, announcements).
     pub chatops: crate::chatops::ChatOps,
+    /// Status page sessions, shared by every `http_state()`.
+    pub ui: crate::ui::Sessions,
 }
 
 impl App {
@@ -107,6 +109,7 @@ impl App {
             journal,
             notify,
             mist,
+            ui: crate::ui::Sessions::default(),
         })
     }
 
@@ -186,6 +189,7 @@ impl App {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
             chatops: self.chatops.clone(),
+            ui: self.ui.clone(),
         }
     }
 }

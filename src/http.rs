@@ -29,6 +29,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
     pub chatops: crate::chatops::ChatOps,
+    /// Sessions of the status page (`/ui/`).
+    pub ui: crate::ui::Sessions,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -47,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         );
     }
     app = crate::chatops::routes(app);
+    app = crate::ui::routes(app);
     if state.config.external.enabled {
         app = app.route(&state.config.external.path, post(ingest::external::receive));
     }

@@ -32,3 +32,4 @@ pub mod reconcile;
 pub mod sim;
 pub mod store;
 pub mod templates;
+pub mod ui;

@@ -113,6 +113,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub chatops: ChatopsConfig,
+    #[serde(default)]
+    pub ui: UiConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -135,6 +137,7 @@ impl Default for Config {
             journal: JournalConfig::default(),
             ingest: IngestConfig::default(),
             chatops: ChatopsConfig::default(),
+            ui: UiConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
     }

@@ -9,6 +9,7 @@
 //! - [`escape`]: escaping user text for each dialect.
 
 pub mod escape;
+pub mod feed;
 pub mod gchat;
 pub mod mattermost;
 pub mod message;
@@ -75,6 +76,8 @@ impl Default for NotifyOptions {
 #[derive(Clone, Default)]
 pub struct Notifications {
     inner: Option<Arc<Inner>>,
+    /// Every published decision, for in-process listeners (the status page).
+    feed: feed::DecisionFeed,
 }
 
 struct Inner {
@@ -157,13 +160,20 @@ impl Notifications {
                 destinations,
                 shared,
             })),
+            feed: feed::DecisionFeed::default(),
         }
+    }
+
+    /// Decisions as they are published, for listeners in this process.
+    pub fn feed(&self) -> &feed::DecisionFeed {
+        &self.feed
     }
 
     /// Queues the decision for every destination whose route accepts it. Never blocks, never
     /// fails, callable from sync and async code; a full queue drops the message (counted as
     /// `dropped` and logged).
     pub fn publish(&self, decision: &Decision) {
+        self.feed.send(decision);
         let Some(inner) = &self.inner else { return };
         let mut msg: Option<Arc<Message>> = None;
         for dest in inner

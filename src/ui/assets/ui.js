@@ -1,0 +1,68 @@
+// Live updates for the mesa status page: one EventSource on /ui/live. A new decision is
+// prepended to an unfiltered timeline, announced to screen readers, and the rest of the
+// page (counts, port colours) is fetched again and swapped in, without a reload. Nothing
+// is swapped while the keyboard focus is in a form field, so nobody loses what they type.
+(function () {
+  "use strict";
+  var src = document.body && document.body.getAttribute("data-live");
+  if (!src || !window.EventSource) return;
+  var state = document.getElementById("live-state");
+  var live = document.getElementById("live");
+  function say(text) { if (state) state.textContent = text; }
+
+  function typing() {
+    var el = document.activeElement;
+    return el && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName);
+  }
+
+  var refreshing = false;
+  function refresh() {
+    if (refreshing || typing()) return;
+    refreshing = true;
+    fetch(location.href, { credentials: "same-origin", redirect: "manual" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("main");
+        var main = document.getElementById("main");
+        if (!fresh || !main) return;
+        var seen = {};
+        main.querySelectorAll(".decision.fresh").forEach(function (d) { seen[d.id] = true; });
+        main.replaceWith(fresh);
+        fresh.querySelectorAll(".decision").forEach(function (d) { if (seen[d.id]) d.classList.add("fresh"); });
+      })
+      .catch(function () {})
+      .then(function () { refreshing = false; });
+  }
+
+  function prepend(html) {
+    var timeline = document.getElementById("timeline");
+    if (!timeline || timeline.getAttribute("data-filtered") === "yes") return null;
+    var holder = document.createElement("ol");
+    holder.innerHTML = html;
+    var item = holder.firstElementChild;
+    if (!item) return null;
+    var old = document.getElementById(item.id);
+    if (old) old.remove();
+    item.classList.add("fresh");
+    timeline.insertBefore(item, timeline.firstChild);
+    return item;
+  }
+
+  var es = new EventSource(src);
+  es.addEventListener("hello", function () { say("live updates: on"); });
+  es.addEventListener("decision", function (e) {
+    var item = prepend(e.data);
+    if (live) {
+      var summary = item && item.querySelector(".summary");
+      live.textContent = "New decision: " + (summary ? summary.textContent : "see the timeline");
+    }
+    // Other pages show the decision's effects (counts, colours): fetch them now.
+    if (!document.getElementById("timeline") || !item) refresh();
+    else setTimeout(refresh, 300);
+  });
+  es.addEventListener("lagged", refresh);
+  es.onerror = function () { say("live updates: reconnecting"); };
+  es.onopen = function () { say("live updates: on"); };
+})();

@@ -1,0 +1,45 @@
+//! The status page at `/ui/`: sites, switches and ports coloured by what they are, and the
+//! decisions behind them, served by mesa itself on the same listener (and TLS).
+//!
+//! - [`session`]: login with the token, the session cookie, logout, the access check;
+//! - [`csrf`]: the per-session token every form carries;
+//! - [`view`]: what a port is now (AP / secured / held / failed / not managed), from the store;
+//! - [`layout`]: the page chrome; [`pages`]: the pages themselves;
+//! - [`live`]: server-sent events from the decision feed, so pages update without reload;
+//! - [`actions`]: hold / release a site, retry a failed decision (admin, CSRF-checked);
+//! - [`assets`]: the CSS and JavaScript, embedded in the binary.
+
+pub mod actions;
+pub mod assets;
+pub mod csrf;
+pub mod layout;
+pub mod live;
+pub mod pages;
+pub mod session;
+pub mod view;
+
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::http::AppState;
+
+pub use session::Sessions;
+
+/// Adds the `/ui/` routes and the `/` redirect to the router.
+pub fn routes(app: Router<AppState>) -> Router<AppState> {
+    app.route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(pages::overview::page))
+        .route("/ui/login", get(session::login_form).post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route("/ui/sites/{site}", get(pages::site::page))
+        .route("/ui/decisions", get(pages::decisions::page))
+        .route("/ui/port", get(pages::port::port_page))
+        .route("/ui/ap/{mac}", get(pages::port::ap_page))
+        .route("/ui/live", get(live::events))
+        .route("/ui/sites/{site}/hold", post(actions::hold))
+        .route("/ui/sites/{site}/release", post(actions::release))
+        .route("/ui/decisions/retry", post(actions::retry))
+        .route("/ui/assets/{file}", get(assets::serve))
+}
