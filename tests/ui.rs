@@ -318,3 +318,85 @@ async fn without_any_token_the_pages_are_open_and_read_only() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+/// A parked event (its runs never finished) retried from the timeline: a new event of the
+/// same AP runs through the engine, once; a second press is refused.
+#[tokio::test]
+async fn a_failed_decision_is_retried_from_the_timeline() {
+    use mesa::model::{ApEvent, EventKind, EventTime, Mac, Source};
+    use mesa::sim::mist::FakeMist;
+    use mesa::store::JournalEntry;
+
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "HQ");
+    let sw = Mac::parse("d420b0000001").unwrap();
+    fake.add_switch(&sw, "sw1", SITE, "10.0.0.11");
+    let ap = Mac::parse("5c5b35000001").unwrap();
+    fake.plug_ap(&ap, &sw, "ge-0/0/12");
+    let mesa = support::mesa::start_with_mist(&fake, |c| {
+        c.server.api_token = Some(Secret::new(TOKEN));
+    })
+    .await;
+    let event = ApEvent {
+        id: "parked-1".into(),
+        kind: EventKind::ApConnected,
+        ap_mac: ap.clone(),
+        ap_name: Some("ap-lobby".into()),
+        org_id: None,
+        site_id: SITE.into(),
+        site_name: Some("HQ".into()),
+        timestamp: EventTime::from_secs(1_700_000_000),
+        source: Source::Webhook,
+        received_at: chrono::Utc::now(),
+        known_port: None,
+    };
+    let failed = mesa::journal::parked(
+        &JournalEntry {
+            event: event.clone(),
+            attempts: 5,
+        },
+        5,
+        "dry-run",
+    );
+    mesa.app
+        .store
+        .journal_write(std::slice::from_ref(&event), &[failed])
+        .await
+        .unwrap();
+
+    let http = client();
+    let base = format!("http://{}", mesa.addr);
+    let (cookie, _) = login(&http, &base).await;
+    let page = http
+        .get(format!("{base}/ui/decisions?outcome=failed"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Retry this event"), "{page}");
+    let csrf = csrf_of(&page);
+    let retry = |csrf: String| {
+        http.post(format!("{base}/ui/decisions/retry"))
+            .header(COOKIE, &cookie)
+            .form(&[("csrf", csrf), ("event_id", "parked-1".to_string())])
+            .send()
+    };
+    let r = retry(csrf.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    mesa.idle().await;
+    let newest = mesa.app.store.recent_decisions(1).await.unwrap().remove(0);
+    assert_ne!(newest.event.id, "parked-1");
+    assert_eq!(newest.event.ap_mac, ap);
+    assert_eq!(newest.event.source, Source::Replay);
+    assert_eq!(newest.outcome.label(), "applied", "{newest:?}");
+    assert_eq!(
+        mesa.profile("sw1", "ge-0/0/12"),
+        Some(mesa::model::Profile::Ap)
+    );
+
+    let r = retry(csrf).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT, "retried once only");
+}

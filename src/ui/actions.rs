@@ -151,7 +151,8 @@ pub async fn retry(
             StatusCode::CONFLICT,
             problem(
                 "Already retried",
-                "This event was retried before; its new decision is in the timeline.",
+                "This event was retried from here before (once per event): its decision is in \
+                 the timeline. `mesa replay` runs it again by hand.",
             ),
         )
             .into_response(),

@@ -164,7 +164,14 @@ fn cell(switch: &str, name: &str, n: u32, state: PortState, record: Option<&Port
     let since = record
         .map(|r| format!(", since {}", when(&r.since)))
         .unwrap_or_default();
-    let label = format!("{name}: {}{ap}{since}", state.label());
+    // Held and failed hide the profile in the colour: the label still says it.
+    let profile = match (state, record) {
+        (PortState::Held | PortState::Failed, Some(r)) => {
+            format!(" ({} profile)", r.profile.as_str())
+        }
+        _ => String::new(),
+    };
+    let label = format!("{name}: {}{profile}{ap}{since}", state.label());
     html! {
         a.port.(state.css()) role="listitem" href=(port_href(switch, name)) aria-label=(label) title=(label) data-port=(name) data-state=(state.label()) {
             span.num { (n) } span.glyph aria-hidden="true" { (state.glyph()) }
