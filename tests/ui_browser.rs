@@ -134,7 +134,7 @@ async fn seeded() -> (FakeMist, TestMesa, Vec<Mac>) {
     fake.add_site(SITE, "HQ");
     let sw1 = Mac::parse("d420b0000001").unwrap();
     fake.add_switch(&sw1, "sw1", SITE, "10.0.0.11");
-    let aps: Vec<Mac> = (1..=6)
+    let aps: Vec<Mac> = (1..=7)
         .map(|i| Mac::parse(&format!("5c5b350000{i:02}")).unwrap())
         .collect();
     for (i, ap) in aps.iter().enumerate() {
@@ -229,6 +229,23 @@ async fn an_operator_logs_in_looks_around_sees_a_live_decision_and_holds_a_site(
     text_of(&browser, "#live-state").await;
     shoot(&browser, "overview").await;
 
+    // Keyboard: the first Tab lands on the skip link (then nav, logout, the page links).
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&fantoccini::key::Key::Tab.to_string())
+        .await
+        .unwrap();
+    let focused = browser
+        .active_element()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(focused, "Skip to content");
+
     // Site → switches → port grid; colour comes with a glyph and an accessible label.
     browser
         .find(Locator::Css("table.sites tbody tr th a"))
@@ -310,11 +327,45 @@ async fn an_operator_logs_in_looks_around_sees_a_live_decision_and_holds_a_site(
     assert_eq!(same, serde_json::Value::Bool(true), "no reload happened");
     shoot(&browser, "decisions-live").await;
 
-    // A hold set from the site page (CSRF token in the form), shown on the page and stored.
+    // The port grid follows too: a new AP's port turns AP on the open site page.
     browser
         .goto(&format!("{base}/ui/sites/{SITE}"))
         .await
         .unwrap();
+    let port = r#"a.port[data-port="ge-0/0/19"]"#;
+    let before = browser.find(Locator::Css(port)).await.unwrap();
+    assert_eq!(
+        before.attr("data-state").await.unwrap().as_deref(),
+        Some("not managed")
+    );
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//*[@id='live-state'][contains(., 'live updates: on')]",
+        ))
+        .await
+        .unwrap();
+    browser
+        .execute("window.__sameDocument = true; return true;", vec![])
+        .await
+        .unwrap();
+    connect(&mesa, &aps[6], 1_700_000_600).await;
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(
+            r#"a.port[data-port="ge-0/0/19"][data-state="AP"]"#,
+        ))
+        .await
+        .expect("the grid shows the new AP port without a reload");
+    let same = browser
+        .execute("return window.__sameDocument === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same, serde_json::Value::Bool(true), "no reload happened");
+
+    // A hold set from the site page (CSRF token in the form), shown on the page and stored.
     browser
         .wait()
         .at_most(WAIT)
