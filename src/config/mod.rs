@@ -251,6 +251,12 @@ impl Config {
             if !path.starts_with('/') {
                 return Err(self.err(key, "must start with /"));
             }
+            if path == "/" || path == "/ui" || path.starts_with("/ui/") {
+                return Err(self.err(key, "/ and /ui/ belong to the status page"));
+            }
+        }
+        if self.ui.session_ttl.get().is_zero() {
+            return Err(self.err("ui.session_ttl", "must be longer than 0s"));
         }
         if self.external.enabled && self.external.path == self.server.webhook_path {
             return Err(self.err("external.path", "must differ from server.webhook_path"));

@@ -43,3 +43,22 @@ pub fn routes(app: Router<AppState>) -> Router<AppState> {
         .route("/ui/decisions/retry", post(actions::retry))
         .route("/ui/assets/{file}", get(assets::serve))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Duration};
+
+    #[test]
+    fn config_keeps_the_status_page_paths_and_a_real_session_ttl() {
+        for path in ["/", "/ui", "/ui/hook"] {
+            let mut config = Config::default();
+            config.server.webhook_path = path.into();
+            let e = config.validate().expect_err(path);
+            assert_eq!(e.key, "server.webhook_path");
+        }
+        let mut config = Config::default();
+        config.ui.session_ttl = Duration::from_secs(0);
+        assert_eq!(config.validate().unwrap_err().key, "ui.session_ttl");
+        assert!(Config::default().validate().is_ok());
+    }
+}

@@ -220,6 +220,81 @@ impl Snapshot {
 mod tests {
     use super::*;
 
+    use crate::model::{
+        ApEvent, ApRef, Decision, EventKind, EventTime, Mac, Profile, Source, SwitchRef,
+    };
+    use crate::store::JournalEntry;
+
+    fn record(port: &str, profile: Profile) -> PortRecord {
+        PortRecord {
+            switch_name: "sw1".into(),
+            switch_mac: None,
+            port: InterfaceName::parse(port).unwrap(),
+            site_id: "s1".into(),
+            profile,
+            managed: true,
+            ap_mac: None,
+            since: chrono::Utc::now(),
+            event_id: None,
+        }
+    }
+
+    /// A final failure planned on `port` of sw1.
+    fn failed_on(port: &str) -> Decision {
+        let event = ApEvent {
+            id: "e1".into(),
+            kind: EventKind::ApConnected,
+            ap_mac: Mac::parse("5c5b35000001").unwrap(),
+            ap_name: None,
+            org_id: None,
+            site_id: "s1".into(),
+            site_name: None,
+            timestamp: EventTime::from_secs(1),
+            source: Source::Webhook,
+            received_at: chrono::Utc::now(),
+            known_port: None,
+        };
+        let mut d = crate::journal::parked(&JournalEntry { event, attempts: 5 }, 5, "dry-run");
+        d.changes.push(crate::model::PortChange {
+            switch: SwitchRef::named("sw1"),
+            port: InterfaceName::parse(port).unwrap(),
+            profile: Profile::Ap,
+            ap: ApRef {
+                mac: Mac::parse("5c5b35000001").unwrap(),
+                name: None,
+            },
+            site_name: None,
+            reason: "AP connected".into(),
+        });
+        d
+    }
+
+    #[test]
+    fn a_failure_shows_before_a_hold_and_a_hold_before_the_profile() {
+        let mut snapshot = Snapshot {
+            ports: vec![
+                record("ge-0/0/1", Profile::Ap),
+                record("ge-0/0/2", Profile::Secured),
+            ],
+            holds: Vec::new(),
+            decisions: vec![failed_on("ge-0/0/1")],
+            pending: Vec::new(),
+        };
+        assert_eq!(snapshot.state_of(&snapshot.ports[0]), PortState::Failed);
+        assert_eq!(snapshot.state_of(&snapshot.ports[1]), PortState::Secured);
+        snapshot
+            .holds
+            .push(crate::maintenance::MaintenanceHold::new(
+                "s1", None, None, "cli:x",
+            ));
+        assert_eq!(snapshot.state_of(&snapshot.ports[0]), PortState::Failed);
+        assert_eq!(snapshot.state_of(&snapshot.ports[1]), PortState::Held);
+        let site = snapshot.site("s1");
+        assert_eq!(site.counts.get(&PortState::Failed), Some(&1));
+        assert_eq!(site.counts.get(&PortState::Held), Some(&1));
+        assert!(site.hold.is_some());
+    }
+
     #[test]
     fn slots_follow_fpc_pic_port() {
         let port = InterfaceName::parse("mge-1/0/47").unwrap();

@@ -15,9 +15,15 @@
     return el && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName);
   }
 
-  var refreshing = false;
+  // A burst of decisions costs one fetch a second at most, not one per decision.
+  var refreshing = false, due = null;
+  function later() {
+    if (due) return;
+    due = setTimeout(function () { due = null; refresh(); }, 1000);
+  }
   function refresh() {
-    if (refreshing || typing()) return;
+    if (refreshing) return later();
+    if (typing()) return;
     refreshing = true;
     fetch(location.href, { credentials: "same-origin", redirect: "manual" })
       .then(function (r) { return r.ok ? r.text() : null; })
@@ -58,11 +64,10 @@
       var summary = item && item.querySelector(".summary");
       live.textContent = "New decision: " + (summary ? summary.textContent : "see the timeline");
     }
-    // Other pages show the decision's effects (counts, colours): fetch them now.
-    if (!document.getElementById("timeline") || !item) refresh();
-    else setTimeout(refresh, 300);
+    // The rest of the page shows the decision's effects (counts, colours): fetch it again.
+    later();
   });
-  es.addEventListener("lagged", refresh);
+  es.addEventListener("lagged", later);
   es.onerror = function () { say("live updates: reconnecting"); };
   es.onopen = function () { say("live updates: on"); };
 })();
