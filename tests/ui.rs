@@ -147,6 +147,9 @@ async fn no_page_without_a_session_and_the_login_contract() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(r.headers()["cache-control"], "no-store");
     let html = r.text().await.unwrap();
     assert!(html.contains("Overview"));
     let csrf = csrf_of(&html);

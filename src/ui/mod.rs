@@ -18,7 +18,8 @@ pub mod pages;
 pub mod session;
 pub mod view;
 
-use axum::response::Redirect;
+use axum::http::{header, HeaderValue};
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -28,7 +29,8 @@ pub use session::Sessions;
 
 /// Adds the `/ui/` routes and the `/` redirect to the router.
 pub fn routes(app: Router<AppState>) -> Router<AppState> {
-    app.route("/", get(|| async { Redirect::to("/ui/") }))
+    let ui = Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(pages::overview::page))
         .route("/ui/login", get(session::login_form).post(session::login))
@@ -42,6 +44,32 @@ pub fn routes(app: Router<AppState>) -> Router<AppState> {
         .route("/ui/sites/{site}/release", post(actions::release))
         .route("/ui/decisions/retry", post(actions::retry))
         .route("/ui/assets/{file}", get(assets::serve))
+        .layer(axum::middleware::map_response(harden));
+    app.merge(ui)
+}
+
+/// Only our own script and stylesheet run, no page is framed (the action buttons cannot be
+/// clickjacked) and pages with the store's data are not cached.
+async fn harden(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 #[cfg(test)]
