@@ -40,10 +40,12 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Token configured, actions on.
 async fn start() -> support::mesa::TestMesa {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::mesa::config(dir.path());
     config.server.api_token = Some(Secret::new(TOKEN));
+    config.ui.actions = true;
     support::mesa::start_with(dir, config).await
 }
 
@@ -338,6 +340,7 @@ async fn a_failed_decision_is_retried_from_the_timeline() {
     fake.plug_ap(&ap, &sw, "ge-0/0/12");
     let mesa = support::mesa::start_with_mist(&fake, |c| {
         c.server.api_token = Some(Secret::new(TOKEN));
+        c.ui.actions = true;
     })
     .await;
     let event = ApEvent {
@@ -402,4 +405,35 @@ async fn a_failed_decision_is_retried_from_the_timeline() {
 
     let r = retry(csrf).await.unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT, "retried once only");
+}
+
+#[tokio::test]
+async fn without_ui_actions_a_logged_in_user_only_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    config.ui.token = Some(Secret::new(TOKEN));
+    let mesa = support::mesa::start_with(dir, config).await;
+    let http = client();
+    let base = format!("http://{}", mesa.addr);
+    let (cookie, _) = login(&http, &base).await;
+    let page = http
+        .get(format!("{base}/ui/sites/{SITE}"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Hold this site"), "no action offered");
+    let csrf = csrf_of(&page); // the logout form's
+    let r = http
+        .post(format!("{base}/ui/sites/{SITE}/hold"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("for", "2h")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(mesa.app.store.maintenance_holds().await.unwrap().is_empty());
 }

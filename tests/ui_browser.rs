@@ -142,6 +142,7 @@ async fn seeded() -> (FakeMist, TestMesa, Vec<Mac>) {
     }
     let mesa = start_with_mist(&fake, |c| {
         c.server.api_token = Some(Secret::new(TOKEN));
+        c.ui.actions = true;
     })
     .await;
     for (i, ap) in aps.iter().take(5).enumerate() {

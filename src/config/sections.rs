@@ -637,6 +637,9 @@ pub struct UiConfig {
     pub token: Option<Secret>,
     /// A session ends this long after its login.
     pub session_ttl: Duration,
+    /// Logged-in users may hold / release sites and retry failed decisions. Off: read-only
+    /// (the API token used to grant reading only; acting is a choice).
+    pub actions: bool,
 }
 
 impl Default for UiConfig {
@@ -644,6 +647,7 @@ impl Default for UiConfig {
         UiConfig {
             token: None,
             session_ttl: Duration::from_secs(12 * 3600),
+            actions: false,
         }
     }
 }

@@ -37,7 +37,8 @@ struct Session {
 pub struct Access {
     /// The session's CSRF token: forms carry it. None without a session (open pages).
     pub csrf: Option<String>,
-    /// Actions allowed: the token holder is the admin (no chat user maps to a browser).
+    /// Actions allowed: with `ui.actions`, the token holder is the admin (no chat user
+    /// maps to a browser, so the chat roles cannot apply).
     pub admin: bool,
 }
 
@@ -145,7 +146,7 @@ pub fn check(state: &AppState, headers: &HeaderMap) -> Result<Access, Refused> {
         .and_then(|id| state.ui.find(id))
         .map(|session| Access {
             csrf: Some(session.csrf),
-            admin: true,
+            admin: state.config.ui.actions,
         })
         .ok_or(Refused::NoSession)
 }
