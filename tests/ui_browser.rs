@@ -63,7 +63,7 @@ impl Chromedriver {
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,800",
+                    "--disable-dev-shm-usage", "--window-size=1280,800",
                     format!("--user-data-dir={}", self.profile_dir.display()),
                 ]
             }
@@ -287,6 +287,20 @@ async fn an_operator_logs_in_looks_around_sees_a_live_decision_and_holds_a_site(
     let history = text_of(&browser, "#timeline").await;
     assert!(history.contains("applied"), "{history}");
     shoot(&browser, "port").await;
+
+    // Its AP's page, linked from the port page, links back to the port.
+    browser
+        .find(Locator::Css("dl.facts a[href^='/ui/ap/']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let on = text_of(&browser, "dl.facts").await;
+    assert!(on.contains("sw1 ge-0/0/1"), "{on}");
+    shoot(&browser, "ap").await;
+    browser.back().await.unwrap();
+    text_of(&browser, "#port-state").await;
 
     // Phone width: the site page still lays out (the grid scrolls within its box).
     browser.set_window_size(390, 844).await.unwrap();

@@ -56,9 +56,27 @@
     return item;
   }
 
-  var es = new EventSource(src);
-  es.addEventListener("hello", function () { say("live updates: on"); });
-  es.addEventListener("decision", function (e) {
+  // Browsers allow few connections per server: a page that is left (or kept in the
+  // back/forward cache) gives its stream back, and takes a new one when shown again.
+  var es = null;
+  function connect() {
+    if (es) return;
+    es = new EventSource(src);
+    es.addEventListener("hello", function () { say("live updates: on"); });
+    es.addEventListener("decision", onDecision);
+    es.addEventListener("lagged", later);
+    es.onerror = function () { say("live updates: reconnecting"); };
+    es.onopen = function () { say("live updates: on"); };
+  }
+  window.addEventListener("pagehide", function () {
+    if (es) { es.close(); es = null; }
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) { connect(); later(); }
+  });
+  connect();
+
+  function onDecision(e) {
     var item = prepend(e.data);
     if (live) {
       var summary = item && item.querySelector(".summary");
@@ -66,8 +84,5 @@
     }
     // The rest of the page shows the decision's effects (counts, colours): fetch it again.
     later();
-  });
-  es.addEventListener("lagged", later);
-  es.onerror = function () { say("live updates: reconnecting"); };
-  es.onopen = function () { say("live updates: on"); };
+  }
 })();
