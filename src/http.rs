@@ -1,5 +1,5 @@
 //! The HTTP face of mesa: the ingest routes, health and readiness, Prometheus metrics, and a
-//! small read-only JSON API over the store. Plain HTTP, or HTTPS with rustls when
+//! small read-only JSON API over the store, and the status page ([`crate::ui`]). Plain HTTP, or HTTPS with rustls when
 //! `server.tls_cert` / `server.tls_key` are set (the certificate is re-read on SIGHUP).
 
 use std::net::SocketAddr;

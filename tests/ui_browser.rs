@@ -341,6 +341,17 @@ async fn an_operator_logs_in_looks_around_sees_a_live_decision_and_holds_a_site(
         .unwrap();
     assert_eq!(same, serde_json::Value::Bool(true), "no reload happened");
     shoot(&browser, "decisions-live").await;
+    // An entry opens on its guard verdicts with their numbers.
+    browser
+        .find(Locator::Css("#timeline li.decision details summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let verdicts = text_of(&browser, "#timeline li.decision table.verdicts").await;
+    assert!(verdicts.contains("proceed"), "{verdicts}");
+    shoot(&browser, "decision-detail").await;
 
     // The port grid follows too: a new AP's port turns AP on the open site page.
     browser

@@ -83,10 +83,6 @@ impl Sessions {
     fn end(&self, id: &str) {
         self.live.remove(id);
     }
-
-    pub fn count(&self) -> usize {
-        self.live.len()
-    }
 }
 
 /// Why a request gets no page or no action.
