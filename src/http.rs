@@ -1,5 +1,5 @@
 //! The HTTP face of mesa: the ingest routes, health and readiness, Prometheus metrics, and a
-//! small read-only JSON API over the store, and the status page ([`crate::ui`]). Plain HTTP, or HTTPS with rustls when
+//! small read-only JSON API over the store. Plain HTTP, or HTTPS with rustls when
 //! `server.tls_cert` / `server.tls_key` are set (the certificate is re-read on SIGHUP).
 
 use std::net::SocketAddr;
@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         );
     }
     app = crate::chatops::routes(app);
+    // The status page: `/` and `/ui/...`.
     app = crate::ui::routes(app);
     if state.config.external.enabled {
         app = app.route(&state.config.external.path, post(ingest::external::receive));

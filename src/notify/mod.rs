@@ -6,7 +6,8 @@
 //! - [`route`]: which `[[notify]]` entries get a decision (severity, outcomes, sites);
 //! - [`queue`]: one delivery task and bounded queue per entry, timeouts, retries;
 //! - [`slack`], [`teams`], [`gchat`], [`webex`], [`mattermost`]: each platform's payload;
-//! - [`escape`]: escaping user text for each dialect.
+//! - [`escape`]: escaping user text for each dialect;
+//! - [`feed`]: every published decision, broadcast in-process (the status page's live view).
 
 pub mod escape;
 pub mod feed;
