@@ -95,9 +95,13 @@ impl Chromedriver {
 impl Drop for Chromedriver {
     fn drop(&mut self) {
         // The group is chromedriver's own (process_group(0)): it and its Chromium only.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is
+            // touched.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
