@@ -13,6 +13,8 @@ APT_PACKAGES=(python3-pip openssh-server openssh-client netconfd shellcheck open
 # The container test (tests/container.rs): podman with runc, podman-compose for mesa.sh, and
 # debootstrap for the debian:bookworm-slim base (scripts/container-base.sh; no registry needed).
 APT_PACKAGES+=(podman runc containernetworking-plugins podman-compose debootstrap)
+# The browser test (tests/ui_browser.rs): headless Chromium driven through chromedriver.
+APT_PACKAGES+=(chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

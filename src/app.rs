@@ -50,6 +50,8 @@ pub struct App {
     pub chatops: crate::chatops::ChatOps,
     /// `[[relay]]`: webhook topics passed on to chat (inactive without rules).
     pub relay: crate::relay::Relay,
+    /// Status page sessions, shared by every `http_state()`.
+    pub ui: crate::ui::Sessions,
 }
 
 impl App {
@@ -111,6 +113,7 @@ impl App {
             journal,
             notify,
             mist,
+            ui: crate::ui::Sessions::default(),
         })
     }
 
@@ -204,6 +207,7 @@ impl App {
             metrics: self.metrics.clone(),
             chatops: self.chatops.clone(),
             relay: self.relay.clone(),
+            ui: self.ui.clone(),
         }
     }
 }

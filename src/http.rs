@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub chatops: crate::chatops::ChatOps,
     pub relay: crate::relay::Relay,
+    /// Sessions of the status page (`/ui/`).
+    pub ui: crate::ui::Sessions,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -48,6 +50,8 @@ pub fn router(state: AppState) -> Router {
         );
     }
     app = crate::chatops::routes(app);
+    // The status page: `/` and `/ui/...`.
+    app = crate::ui::routes(app);
     if state.config.external.enabled {
         app = app.route(&state.config.external.path, post(ingest::external::receive));
     }

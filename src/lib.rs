@@ -33,3 +33,4 @@ pub mod relay;
 pub mod sim;
 pub mod store;
 pub mod templates;
+pub mod ui;

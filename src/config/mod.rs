@@ -117,6 +117,8 @@ pub struct Config {
     /// `[[relay]]` rules: Mist webhook topics to chat targets.
     #[serde(default)]
     pub relay: Vec<crate::relay::RelayRuleConfig>,
+    #[serde(default)]
+    pub ui: UiConfig,
     /// The file this came from, for messages; not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -140,6 +142,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             chatops: ChatopsConfig::default(),
             relay: Vec::new(),
+            ui: UiConfig::default(),
             source: PathBuf::from("(defaults)"),
         }
     }
@@ -253,6 +256,12 @@ impl Config {
             if !path.starts_with('/') {
                 return Err(self.err(key, "must start with /"));
             }
+            if path == "/" || path == "/ui" || path.starts_with("/ui/") {
+                return Err(self.err(key, "/ and /ui/ belong to the status page"));
+            }
+        }
+        if self.ui.session_ttl.get().is_zero() {
+            return Err(self.err("ui.session_ttl", "must be longer than 0s"));
         }
         if self.external.enabled && self.external.path == self.server.webhook_path {
             return Err(self.err("external.path", "must differ from server.webhook_path"));

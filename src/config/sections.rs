@@ -672,3 +672,26 @@ pub struct ChatopsRoles {
     pub operator: Vec<String>,
     pub viewer: Vec<String>,
 }
+
+/// `[ui]`: the status page at `/ui/`. Login takes `token`, else `server.api_token`; with
+/// neither, the pages are open to anyone who reaches the listener and no action is offered.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    pub token: Option<Secret>,
+    /// A session ends this long after its login.
+    pub session_ttl: Duration,
+    /// Logged-in users may hold / release sites and retry failed decisions. Off: read-only
+    /// (the API token used to grant reading only; acting is a choice).
+    pub actions: bool,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            token: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            actions: false,
+        }
+    }
+}

@@ -6,9 +6,11 @@
 //! - [`route`]: which `[[notify]]` entries get a decision (severity, outcomes, sites);
 //! - [`queue`]: one delivery task and bounded queue per entry, timeouts, retries;
 //! - [`slack`], [`teams`], [`gchat`], [`webex`], [`mattermost`]: each platform's payload;
-//! - [`escape`]: escaping user text for each dialect.
+//! - [`escape`]: escaping user text for each dialect;
+//! - [`feed`]: every published decision, broadcast in-process (the status page's live view).
 
 pub mod escape;
+pub mod feed;
 pub mod gchat;
 pub mod mattermost;
 pub mod message;
@@ -86,6 +88,8 @@ impl Default for NotifyOptions {
 #[derive(Clone, Default)]
 pub struct Notifications {
     inner: Option<Arc<Inner>>,
+    /// Every published decision, for in-process listeners (the status page).
+    feed: feed::DecisionFeed,
 }
 
 struct Inner {
@@ -174,13 +178,20 @@ impl Notifications {
                 destinations,
                 shared,
             })),
+            feed: feed::DecisionFeed::default(),
         }
+    }
+
+    /// Decisions as they are published, for listeners in this process.
+    pub fn feed(&self) -> &feed::DecisionFeed {
+        &self.feed
     }
 
     /// Queues the decision for every destination whose route accepts it. Never blocks, never
     /// fails, callable from sync and async code; a full queue drops the message (counted as
     /// `dropped` and logged).
     pub fn publish(&self, decision: &Decision) {
+        self.feed.send(decision);
         let Some(inner) = &self.inner else { return };
         let mut msg: Option<Arc<Message>> = None;
         for dest in inner
