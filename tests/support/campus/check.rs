@@ -139,13 +139,21 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
         };
         // Time the runtime stood still (a starved machine) delayed mesa as much, and so did
         // the time Mist refused calls (mesa cannot judge a revert without it).
-        // Each extension may reach more of them: extend until it no longer grows.
+        // Each extension may reach more of them: extend until it no longer grows. The AP
+        // may also flap on its next port before its old one was secured: its events, the
+        // move's included, are then held until it is stable (`guards.flap.within`).
         let mut deadline = planned;
         for _ in 0..200 {
             let until = world.at_sim(deadline);
-            let next = planned
+            let mut next = planned
                 + world.stalled(d.left_at, until)
                 + world.refused(d.left_at, until, p.mist_recovery());
+            for (ap, start, end) in &world.flaps {
+                if *ap == d.ap && *start > d.left_at && *start < until {
+                    let end = end.map(|e| world.sim(e)).unwrap_or(f64::INFINITY);
+                    next = next.max(end + p.flap_hold_bound());
+                }
+            }
             if next - deadline < 0.5 {
                 break;
             }

@@ -107,6 +107,13 @@ impl Params {
         self.recheck_after + 3.0 * self.disconnect_delay + 60.0
     }
 
+    /// After a PoE flap ends, until its held events were re-checked and acted on: the
+    /// window must pass (a re-check at `flap_within` may find it not quite quiet yet and
+    /// look once more), then the usual bound.
+    pub fn flap_hold_bound(&self) -> f64 {
+        2.0 * self.flap_within + self.secure_bound()
+    }
+
     /// How long after a PoE flap settles its in-flight decisions may still land.
     pub fn flap_settle(&self) -> f64 {
         self.disconnect_delay + self.recheck_after + 60.0

@@ -480,6 +480,17 @@ fn apply(
         }
         Action::Flapping { ap, on } => {
             w.aps[*ap].flap = if *on { Flap::On } else { Flap::Off };
+            let now = Instant::now();
+            if *on {
+                w.flaps.push((*ap, now, None));
+            } else if let Some(open) = w
+                .flaps
+                .iter_mut()
+                .rev()
+                .find(|(a, _, end)| a == ap && end.is_none())
+            {
+                open.2 = Some(now);
+            }
         }
         Action::Notice { ap, kind, delivery } => {
             bodies.push((body(&w, day, &[*ap], kind, delivery.odd), *delivery));

@@ -189,6 +189,9 @@ pub struct World {
     /// When the fake Mist answered a programmed 429 or 5xx: mesa cannot judge a revert
     /// without Mist, so deadlines move by the time Mist refused it.
     pub refusals: Vec<Instant>,
+    /// PoE flaps per AP: (ap, start, end). mesa holds a flapping AP's events until it is
+    /// stable, its move to another port included.
+    pub flaps: Vec<(usize, Instant, Option<Instant>)>,
 }
 
 impl World {
@@ -220,6 +223,7 @@ impl World {
             scale,
             stalls: Vec::new(),
             refusals: Vec::new(),
+            flaps: Vec::new(),
         }
     }
 
