@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 log() { printf '==> %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-APT_PACKAGES=(python3-pip openssh-server openssh-client netconfd shellcheck openssl pkg-config libssl-dev ca-certificates)
+APT_PACKAGES=(python3-pip openssh-server openssh-client netconfd shellcheck openssl pkg-config libssl-dev ca-certificates postgresql)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -19,7 +19,6 @@ use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mist::{MistClient, MistError};
 use crate::notify::Notifications;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::templates::Templates;
 
@@ -77,10 +76,7 @@ impl App {
         mist: Option<Arc<MistClient>>,
     ) -> Result<App, AppError> {
         let config = Arc::new(config);
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&config.server.data_dir, config.server.fsync)?
-                .with_dedupe_window(config.journal.dedupe_window.get()),
-        );
+        let store: Arc<dyn Store> = crate::store::open(&config).await?;
         let notify = Notifications::new(&config.notify, &config.mist.api_url, metrics.clone());
         let (dispatch, events) = mpsc::unbounded_channel();
         let journal = Journal::start(store.clone(), metrics.clone(), dispatch);

@@ -5,5 +5,6 @@
 pub mod campus;
 pub mod fleet;
 pub mod mesa;
+pub mod postgres;
 pub mod scenario;
 pub mod sshd;
