@@ -357,3 +357,161 @@ async fn maintenance_holds_round_trip(place: Place) {
     );
     assert!(store.maintenance_holds().await.unwrap().is_empty());
 }
+
+// What only a shared store does. Each "instance" is a store connection of its own (its own
+// owner name), as two mesa processes have.
+
+async fn instance(place: &Place, lease: Duration) -> Arc<dyn Store> {
+    match place {
+        Place::Postgres(_, url) => Arc::new(PostgresStore::connect(url, lease).await.unwrap()),
+        Place::Sqlite(_) => unreachable!("shared-store tests run on PostgreSQL"),
+    }
+}
+
+fn of_ap(id: &str, ap: u32, ts: i64) -> ApEvent {
+    ApEvent {
+        ap_mac: Mac::parse(&format!("5c5b35{ap:06x}")).unwrap(),
+        ..event(id, ts)
+    }
+}
+
+fn ids(entries: &[mesa::store::JournalEntry]) -> Vec<(String, u32)> {
+    entries
+        .iter()
+        .map(|e| (e.event.id.clone(), e.attempts))
+        .collect()
+}
+
+/// An event goes to the instance working on its AP's lane, whichever instance accepted it.
+#[tokio::test]
+async fn a_lane_stays_on_one_instance() {
+    let place = Place::postgres();
+    let a = instance(&place, Duration::from_secs(15)).await;
+    let b = instance(&place, Duration::from_secs(15)).await;
+    assert!(a.shared() && a.instance() != b.instance());
+    assert_eq!(
+        a.journal_write(&[of_ap("a1", 1, 1)], &[]).await.unwrap(),
+        [Appended::New]
+    );
+    // B accepts the next event of AP 1 (A works on it) and one of AP 2 (nobody does).
+    assert_eq!(
+        b.journal_write(&[of_ap("a2", 1, 2), of_ap("b1", 2, 1)], &[])
+            .await
+            .unwrap(),
+        [Appended::Queued, Appended::New]
+    );
+    assert!(b.journal_claim(10).await.unwrap().is_empty(), "A's lane");
+    assert_eq!(ids(&a.journal_claim(10).await.unwrap()), [("a2".into(), 1)]);
+    // Once A finished AP 1's events, the lane is free for whoever accepts next.
+    a.journal_write(
+        &[],
+        &[
+            decision_for(of_ap("a1", 1, 1), Utc::now()),
+            decision_for(of_ap("a2", 1, 2), Utc::now()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b.journal_write(&[of_ap("a3", 1, 3)], &[]).await.unwrap(),
+        [Appended::New]
+    );
+}
+
+/// A dead instance's events (no heartbeat) are claimed by another once its lease expired;
+/// the run that died counts as an attempt.
+#[tokio::test]
+async fn an_expired_lease_is_taken_over() {
+    let place = Place::postgres();
+    let lease = Duration::from_millis(600);
+    let a = instance(&place, lease).await;
+    let b = instance(&place, lease).await;
+    a.journal_write(&[of_ap("e1", 1, 1), of_ap("e2", 1, 2)], &[])
+        .await
+        .unwrap();
+    assert!(b.journal_claim(10).await.unwrap().is_empty(), "A is alive");
+    tokio::time::sleep(lease / 2).await;
+    assert_eq!(a.journal_heartbeat().await.unwrap(), 2);
+    tokio::time::sleep(lease / 2).await;
+    assert!(b.journal_claim(10).await.unwrap().is_empty(), "renewed");
+    drop(a);
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    assert_eq!(
+        ids(&b.journal_claim(10).await.unwrap()),
+        [("e1".into(), 2), ("e2".into(), 2)]
+    );
+    // A graceful stop hands events back at once, without counting the run.
+    b.journal_release(&["e1".into(), "e2".into()])
+        .await
+        .unwrap();
+    let c = instance(&place, lease).await;
+    assert_eq!(
+        ids(&c.journal_claim(10).await.unwrap()),
+        [("e1".into(), 2), ("e2".into(), 2)]
+    );
+}
+
+/// Two instances claiming at once: every event is claimed exactly once, and all events of
+/// one AP by the same instance.
+#[tokio::test]
+async fn concurrent_claims_take_each_event_once_and_whole_lanes() {
+    let place = Place::postgres();
+    // Journaled by an instance whose lease runs out at once: all free for the claimers.
+    let writer = instance(&place, Duration::from_millis(1)).await;
+    let events: Vec<ApEvent> = (0..300)
+        .map(|i| of_ap(&format!("e{i}"), i % 30, i64::from(i)))
+        .collect();
+    for chunk in events.chunks(50) {
+        writer.journal_write(chunk, &[]).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let claimers: Vec<Arc<dyn Store>> = vec![
+        instance(&place, Duration::from_secs(30)).await,
+        instance(&place, Duration::from_secs(30)).await,
+    ];
+    let tasks: Vec<_> = claimers
+        .iter()
+        .map(|store| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..40 {
+                    got.extend(store.journal_claim(7).await.unwrap());
+                }
+                got
+            })
+        })
+        .collect();
+    let mut by_ap: std::collections::HashMap<Mac, usize> = Default::default();
+    let mut seen = std::collections::HashSet::new();
+    for (index, task) in tasks.into_iter().enumerate() {
+        for entry in task.await.unwrap() {
+            assert!(seen.insert(entry.event.id.clone()), "claimed twice");
+            let owner = *by_ap.entry(entry.event.ap_mac.clone()).or_insert(index);
+            assert_eq!(owner, index, "one AP's events on two instances");
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(by_ap.values().any(|&i| i == 0) && by_ap.values().any(|&i| i == 1));
+}
+
+/// Named leases: one holder at a time; released or expired, another takes it.
+#[tokio::test]
+async fn named_leases_have_one_holder() {
+    let place = Place::postgres();
+    let a = instance(&place, Duration::from_secs(15)).await;
+    let b = instance(&place, Duration::from_secs(15)).await;
+    let short = Duration::from_millis(300);
+    assert!(a.lease_acquire("switch:x", short).await.unwrap());
+    assert!(a.lease_acquire("switch:x", short).await.unwrap(), "renewed");
+    assert!(!b.lease_acquire("switch:x", short).await.unwrap());
+    a.lease_release("switch:x").await.unwrap();
+    assert!(b.lease_acquire("switch:x", short).await.unwrap());
+    tokio::time::sleep(short + Duration::from_millis(100)).await;
+    assert!(a.lease_acquire("switch:x", short).await.unwrap(), "expired");
+    b.lease_release("switch:x").await.unwrap();
+    assert!(
+        !b.lease_acquire("switch:x", short).await.unwrap(),
+        "not B's to release"
+    );
+}

@@ -35,7 +35,6 @@ pub const WAKE_CHANNEL: &str = "mesa_journal";
 
 pub struct PostgresStore {
     pool: Pool,
-    config: tokio_postgres::Config,
     /// This instance, as named in leases: host, process and a random part (a restarted
     /// instance is a new owner; its old leases expire).
     owner: String,
@@ -52,7 +51,7 @@ impl PostgresStore {
             StoreError::Database(format!("store.url is not a PostgreSQL URL: {e}"))
         })?;
         let manager = Manager::from_config(
-            config.clone(),
+            config,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -64,7 +63,6 @@ impl PostgresStore {
             .map_err(|e| StoreError::Database(format!("connection pool: {e}")))?;
         let store = PostgresStore {
             pool,
-            config,
             owner: instance_name(),
             lease,
             dedupe_window: super::sqlite::DEDUPE_WINDOW,
@@ -77,20 +75,6 @@ impl PostgresStore {
     pub fn with_dedupe_window(mut self, window: Duration) -> PostgresStore {
         self.dedupe_window = window;
         self
-    }
-
-    /// A connection of its own, outside the pool, for `LISTEN` (a pooled one goes back to
-    /// the pool and would lose its subscription). Its task ends when the connection drops.
-    pub async fn listener(
-        &self,
-    ) -> Result<
-        (
-            tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-        ),
-        StoreError,
-    > {
-        Ok(self.config.connect(NoTls).await?)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
