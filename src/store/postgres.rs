@@ -88,8 +88,8 @@ impl PostgresStore {
             .query("SELECT version FROM schema_version", &[])
             .await?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map(|r| r.col(0))
+            .collect::<Result<_, _>>()?;
         for migration in super::migrations::ALL {
             if applied.contains(&migration.version) {
                 continue;
@@ -112,6 +112,25 @@ impl PostgresStore {
     }
 }
 
+/// A column's value; a row of another shape than the schema's is corrupt, never a panic.
+trait Col {
+    fn col<'a, I, T>(&'a self, idx: I) -> Result<T, StoreError>
+    where
+        I: tokio_postgres::row::RowIndex + std::fmt::Display,
+        T: tokio_postgres::types::FromSql<'a>;
+}
+
+impl Col for tokio_postgres::Row {
+    fn col<'a, I, T>(&'a self, idx: I) -> Result<T, StoreError>
+    where
+        I: tokio_postgres::row::RowIndex + std::fmt::Display,
+        T: tokio_postgres::types::FromSql<'a>,
+    {
+        self.try_get(idx)
+            .map_err(|e| StoreError::Corrupt(format!("unexpected column: {e}")))
+    }
+}
+
 fn instance_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
@@ -126,8 +145,8 @@ fn entries(rows: &[tokio_postgres::Row]) -> Result<Vec<JournalEntry>, StoreError
     rows.iter()
         .map(|r| {
             Ok(JournalEntry {
-                event: from_json(r.get::<_, &str>("event"))?,
-                attempts: u32::try_from(r.get::<_, i32>("attempts")).unwrap_or(0),
+                event: from_json(r.col::<_, &str>("event")?)?,
+                attempts: u32::try_from(r.col::<_, i32>("attempts")?).unwrap_or(0),
             })
         })
         .collect()
@@ -177,7 +196,7 @@ impl Store for PostgresStore {
                     &[&subject, &self.owner],
                 )
                 .await?
-                .get(0);
+                .col(0)?;
             let inserted = tx
                 .execute(
                     "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, attempts,
@@ -268,7 +287,7 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-        row.map(|r| from_json(r.get::<_, &str>(0))).transpose()
+        row.map(|r| from_json(r.col::<_, &str>(0)?)).transpose()
     }
 
     async fn journal_counts(&self) -> Result<(u64, u64), StoreError> {
@@ -280,8 +299,10 @@ impl Store for PostgresStore {
                 &[],
             )
             .await?;
-        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
-        Ok((count(0), count(1)))
+        let count = |i: usize| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.col::<_, i64>(i)?).unwrap_or(0))
+        };
+        Ok((count(0)?, count(1)?))
     }
 
     async fn record_decision(&self, decision: &Decision) -> Result<(), StoreError> {
@@ -298,7 +319,7 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(|r| from_json(r.get::<_, &str>(0)))
+            .map(|r| from_json(r.col::<_, &str>(0)?))
             .collect()
     }
 
@@ -313,14 +334,14 @@ impl Store for PostgresStore {
             .await?;
         row.map(|r| {
             Ok(ApRecord {
-                mac: mac(r.get(0))?,
-                name: r.get(1),
-                site_id: r.get(2),
-                switch_name: r.get(3),
+                mac: mac(r.col(0)?)?,
+                name: r.col(1)?,
+                site_id: r.col(2)?,
+                switch_name: r.col(3)?,
                 switch_mac: r.get::<_, Option<&str>>(4).map(mac).transpose()?,
-                port: interface(r.get(5))?,
-                last_event: r.get(6),
-                last_seen: time(r.get(7))?,
+                port: interface(r.col(5)?)?,
+                last_event: r.col(6)?,
+                last_seen: time(r.col(7)?)?,
             })
         })
         .transpose()
@@ -626,7 +647,7 @@ impl Store for PostgresStore {
             )
             .await?;
         tx.commit().await?;
-        rows.sort_by_key(|r| r.get::<_, i64>("seq"));
+        rows.sort_by_key(|r| r.col::<_, i64>("seq").unwrap_or(i64::MAX));
         entries(&rows)
     }
 
@@ -734,18 +755,18 @@ const PORT_SELECT: &str = "SELECT switch_name, port, site_id, profile, managed, 
      event_id, switch_mac FROM ports";
 
 fn port_row(row: &tokio_postgres::Row) -> Result<PortRecord, StoreError> {
-    let profile: &str = row.get(3);
+    let profile: &str = row.col(3)?;
     Ok(PortRecord {
-        switch_name: row.get(0),
+        switch_name: row.col(0)?,
         switch_mac: row.get::<_, Option<&str>>(8).map(mac).transpose()?,
-        port: interface(row.get(1))?,
-        site_id: row.get(2),
+        port: interface(row.col(1)?)?,
+        site_id: row.col(2)?,
         profile: Profile::parse(profile)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown profile {profile:?}")))?,
-        managed: row.get(4),
+        managed: row.col(4)?,
         ap_mac: row.get::<_, Option<&str>>(5).map(mac).transpose()?,
-        since: time(row.get(6))?,
-        event_id: row.get(7),
+        since: time(row.col(6)?)?,
+        event_id: row.col(7)?,
     })
 }
 
@@ -763,10 +784,10 @@ async fn rows_of_port(
 
 fn hold_row(row: &tokio_postgres::Row) -> Result<MaintenanceHold, StoreError> {
     Ok(MaintenanceHold {
-        site_id: row.get(0),
-        reason: row.get(1),
-        actor: row.get(2),
-        set_at: time(row.get(3))?,
+        site_id: row.col(0)?,
+        reason: row.col(1)?,
+        actor: row.col(2)?,
+        set_at: time(row.col(3)?)?,
         expires_at: row.get::<_, Option<&str>>(4).map(time).transpose()?,
     })
 }
