@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -514,4 +515,49 @@ async fn named_leases_have_one_holder() {
         !b.lease_acquire("switch:x", short).await.unwrap(),
         "not B's to release"
     );
+}
+
+/// `[store]` is checked before start: the key and why; the URL (a password) never shows.
+#[test]
+fn store_config_is_checked_and_the_url_never_shown() {
+    use mesa::config::{Config, StoreKind};
+    let path = Path::new("mesa.toml");
+    let err = Config::from_toml("[store]\nkind = \"postgres\"\n", path)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("store.url") && err.contains("required"),
+        "{err}"
+    );
+    let err = Config::from_toml("[store]\nkind = \"mysql\"\n", path)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("kind"), "{err}");
+    let config = Config::from_toml(
+        "[store]\nkind = \"postgres\"\nurl = \"postgres://mesa:s3cret@db/mesa\"\n",
+        path,
+    )
+    .unwrap();
+    assert_eq!(config.store.kind, StoreKind::Postgres);
+    assert!(!format!("{config:?}").contains("s3cret"));
+    assert!(!toml::to_string(&config).unwrap().contains("s3cret"));
+}
+
+/// A database that refuses: a clear error at start, without the password.
+#[tokio::test]
+async fn an_unreachable_database_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://mesa:s3cret@127.0.0.1:{port}/mesa");
+    let err = match PostgresStore::connect(&url, Duration::from_secs(15)).await {
+        Ok(_) => panic!("connected to nothing"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.starts_with("database:"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
 }
