@@ -162,86 +162,143 @@ impl Store for PostgresStore {
         let window_ms = i64::try_from(self.dedupe_window.as_millis()).unwrap_or(i64::MAX);
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // Appends of one subject are serialised across instances (duplicate detection and
-        // lane assignment read what the other wrote); subjects are locked in one order so
-        // two group commits never deadlock.
+        // A group costs a handful of round trips whatever its size: the subjects' state in
+        // one query, the rows in one insert, the decisions in one insert and one update.
         let mut subjects: Vec<String> = events.iter().map(|e| e.subject().key()).collect();
         subjects.sort();
         subjects.dedup();
+        let mut lanes = std::collections::HashMap::new();
         if !subjects.is_empty() {
+            // Appends of one subject are serialised across instances (duplicate detection
+            // and lane assignment read what the other wrote); subjects are locked in one
+            // order so two group commits never deadlock.
             tx.execute(
                 "SELECT count(pg_advisory_xact_lock(k)) FROM
                    (SELECT hashtextextended(s, 0) AS k FROM unnest($1::text[]) s ORDER BY 1) t",
                 &[&subjects],
             )
             .await?;
+            // Per subject: its latest event (duplicate detection by content) and whether this
+            // instance may take new events of it: nothing pending, or only its own work.
+            for row in tx
+                .query(
+                    "SELECT s.subject, l.kind, l.source, l.event_ms,
+                       NOT EXISTS (SELECT 1 FROM journal j WHERE j.subject = s.subject
+                         AND j.state = 'pending'
+                         AND (j.owner IS DISTINCT FROM $2 OR j.lease_until < now())) AS mine
+                     FROM unnest($1::text[]) AS s(subject)
+                     LEFT JOIN LATERAL (SELECT kind, source, event_ms FROM journal
+                       WHERE subject = s.subject ORDER BY event_ms DESC, seq DESC LIMIT 1) l
+                       ON true",
+                    &[&subjects, &self.owner],
+                )
+                .await?
+            {
+                let latest = match (
+                    row.col::<_, Option<String>>(1)?,
+                    row.col::<_, Option<String>>(2)?,
+                    row.col::<_, Option<i64>>(3)?,
+                ) {
+                    (Some(kind), Some(source), Some(at)) => Some(Latest {
+                        kind,
+                        relays_mist: relays_mist(&source),
+                        at,
+                    }),
+                    _ => None,
+                };
+                lanes.insert(
+                    row.col::<_, String>(0)?,
+                    Lane {
+                        latest,
+                        mine: row.col(4)?,
+                    },
+                );
+            }
         }
         let mut results = Vec::with_capacity(events.len());
-        let mut queued = false;
+        let mut rows = NewRows::default();
         for event in events {
             let subject = event.subject().key();
+            let Some(lane) = lanes.get_mut(&subject) else {
+                return Err(StoreError::Task(format!("subject {subject} not locked")));
+            };
+            let at = event.timestamp.ordering();
             if event.source.reports_mist_events()
-                && reported_just_before(&tx, event, &subject, window_ms).await?
+                && lane.latest.as_ref().is_some_and(|l| {
+                    l.relays_mist && l.kind == event.kind.as_str() && (at - l.at).abs() <= window_ms
+                })
             {
                 results.push(Appended::Duplicate);
                 continue;
             }
-            // This instance takes the event when nothing else is pending on its lane, or
-            // only its own work: otherwise it waits for the lane's instance (or a claim).
-            let mine: bool = tx
-                .query_one(
-                    "SELECT NOT EXISTS (SELECT 1 FROM journal WHERE subject = $1
-                       AND state = 'pending'
-                       AND (owner IS DISTINCT FROM $2 OR lease_until < now()))",
-                    &[&subject, &self.owner],
-                )
-                .await?
-                .col(0)?;
-            let inserted = tx
-                .execute(
+            if lane.latest.as_ref().is_none_or(|l| at >= l.at) {
+                lane.latest = Some(Latest {
+                    kind: event.kind.as_str().to_string(),
+                    relays_mist: event.source.reports_mist_events(),
+                    at,
+                });
+            }
+            rows.push(event, subject, lane.mine)?;
+            results.push(if lane.mine {
+                Appended::New
+            } else {
+                Appended::Queued
+            });
+        }
+        if !rows.id.is_empty() {
+            let inserted: std::collections::HashSet<String> = tx
+                .query(
                     "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, attempts,
                                           subject, kind, source, event_ms, owner, lease_until)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                             CASE WHEN $11 THEN $12 END,
-                             CASE WHEN $11 THEN now() + make_interval(secs => $13) END)
-                     ON CONFLICT DO NOTHING",
+                     SELECT id, dedupe_key, ap_mac, received_at, event,
+                            CASE WHEN mine THEN 1 ELSE 0 END, subject, kind, source, event_ms,
+                            CASE WHEN mine THEN $11 END,
+                            CASE WHEN mine THEN now() + make_interval(secs => $12) END
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::text[], $8::text[], $9::int8[], $10::bool[])
+                          WITH ORDINALITY AS t(id, dedupe_key, ap_mac, received_at, event,
+                                               subject, kind, source, event_ms, mine, n)
+                     ORDER BY n
+                     ON CONFLICT DO NOTHING
+                     RETURNING id",
                     &[
-                        &event.id,
-                        &event.dedupe_key(),
-                        &event.ap_mac.as_str(),
-                        &event.received_at.to_rfc3339(),
-                        &json(event)?,
-                        &i32::from(mine),
-                        &subject,
-                        &event.kind.as_str(),
-                        &event.source.as_str(),
-                        &event.timestamp.ordering(),
-                        &mine,
+                        &rows.id,
+                        &rows.dedupe_key,
+                        &rows.ap_mac,
+                        &rows.received_at,
+                        &rows.event,
+                        &rows.subject,
+                        &rows.kind,
+                        &rows.source,
+                        &rows.event_ms,
+                        &rows.mine,
                         &self.owner,
                         &self.lease_secs(),
                     ],
                 )
-                .await?;
-            results.push(match (inserted, mine) {
-                (0, _) => Appended::Duplicate,
-                (_, true) => Appended::New,
-                (_, false) => {
-                    queued = true;
-                    Appended::Queued
+                .await?
+                .iter()
+                .map(|r| r.col(0))
+                .collect::<Result<_, _>>()?;
+            // Rows the insert skipped: the same delivery journaled before.
+            let mut next = rows.id.iter();
+            for result in results.iter_mut().filter(|r| **r != Appended::Duplicate) {
+                if next.next().is_some_and(|id| !inserted.contains(id)) {
+                    *result = Appended::Duplicate;
                 }
-            });
+            }
         }
-        let now = Utc::now().to_rfc3339();
-        for d in decisions {
-            insert_decision(&tx, d).await?;
+        if !decisions.is_empty() {
+            insert_decisions(&tx, decisions).await?;
+            let ids: Vec<&str> = decisions.iter().map(|d| d.event.id.as_str()).collect();
             tx.execute(
                 "UPDATE journal SET state = 'done', finished_at = $2, owner = NULL,
-                   lease_until = NULL WHERE id = $1",
-                &[&d.event.id, &now],
+                   lease_until = NULL WHERE id = ANY($1)",
+                &[&ids, &Utc::now().to_rfc3339()],
             )
             .await?;
         }
-        if queued {
+        if results.contains(&Appended::Queued) {
             // Delivered at commit; only a wake-up: claimers poll anyway.
             tx.execute("SELECT pg_notify($1, '')", &[&WAKE_CHANNEL])
                 .await?;
@@ -700,36 +757,75 @@ impl Store for PostgresStore {
     }
 }
 
-/// See the SQLite store's function of the same name.
-async fn reported_just_before(
-    client: &impl GenericClient,
-    event: &ApEvent,
-    subject: &str,
-    window_ms: i64,
-) -> Result<bool, StoreError> {
-    let latest = client
-        .query_opt(
-            "SELECT kind, source, event_ms FROM journal WHERE subject = $1
-             ORDER BY event_ms DESC, seq DESC LIMIT 1",
-            &[&subject],
+/// The latest journaled event of a subject, for duplicate detection by content (see the
+/// SQLite store's `reported_just_before`).
+struct Latest {
+    kind: String,
+    relays_mist: bool,
+    at: i64,
+}
+
+struct Lane {
+    latest: Option<Latest>,
+    mine: bool,
+}
+
+fn relays_mist(source: &str) -> bool {
+    serde_json::from_value::<crate::model::Source>(serde_json::Value::String(source.into()))
+        .is_ok_and(|s| s.reports_mist_events())
+}
+
+/// The columns of a group's new journal rows, as arrays for one `unnest` insert.
+#[derive(Default)]
+struct NewRows {
+    id: Vec<String>,
+    dedupe_key: Vec<String>,
+    ap_mac: Vec<String>,
+    received_at: Vec<String>,
+    event: Vec<String>,
+    subject: Vec<String>,
+    kind: Vec<String>,
+    source: Vec<String>,
+    event_ms: Vec<i64>,
+    mine: Vec<bool>,
+}
+
+impl NewRows {
+    fn push(&mut self, event: &ApEvent, subject: String, mine: bool) -> Result<(), StoreError> {
+        self.id.push(event.id.clone());
+        self.dedupe_key.push(event.dedupe_key());
+        self.ap_mac.push(event.ap_mac.as_str().to_string());
+        self.received_at.push(event.received_at.to_rfc3339());
+        self.event.push(json(event)?);
+        self.subject.push(subject);
+        self.kind.push(event.kind.as_str().to_string());
+        self.source.push(event.source.as_str().to_string());
+        self.event_ms.push(event.timestamp.ordering());
+        self.mine.push(mine);
+        Ok(())
+    }
+}
+
+async fn insert_decisions(client: &impl GenericClient, ds: &[Decision]) -> Result<(), StoreError> {
+    let bodies = ds.iter().map(json).collect::<Result<Vec<_>, _>>()?;
+    let column = |f: &dyn Fn(&Decision) -> String| ds.iter().map(f).collect::<Vec<String>>();
+    client
+        .execute(
+            "INSERT INTO decisions (event_id, ap_mac, site_id, kind, outcome, decided_at, body)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                  $6::text[], $7::text[])",
+            &[
+                &column(&|d| d.event.id.clone()),
+                &column(&|d| d.event.ap_mac.as_str().to_string()),
+                &column(&|d| d.event.site_id.clone()),
+                &column(&|d| d.event.kind.as_str().to_string()),
+                &column(&|d| d.outcome.label().to_string()),
+                &column(&|d| d.decided_at.to_rfc3339()),
+                &bodies,
+            ],
         )
         .await?;
-    let Some(row) = latest else {
-        return Ok(false);
-    };
-    let (Some(kind), Some(source), Some(at)) = (
-        row.get::<_, Option<String>>(0),
-        row.get::<_, Option<String>>(1),
-        row.get::<_, Option<i64>>(2),
-    ) else {
-        return Ok(false);
-    };
-    let relays_mist =
-        serde_json::from_value::<crate::model::Source>(serde_json::Value::String(source))
-            .is_ok_and(|s| s.reports_mist_events());
-    Ok(relays_mist
-        && kind == event.kind.as_str()
-        && (event.timestamp.ordering() - at).abs() <= window_ms)
+    Ok(())
 }
 
 async fn insert_decision(client: &impl GenericClient, d: &Decision) -> Result<(), StoreError> {
