@@ -561,3 +561,64 @@ async fn an_unreachable_database_is_a_clear_error() {
     assert!(err.starts_with("database:"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+/// One writer per switch: batches from two instances, and two from the same instance, never
+/// talk to one switch at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_writer_per_switch_across_instances() {
+    use mesa::backend::{BackendError, PortResult, SwitchBackend};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Probe {
+        now: AtomicUsize,
+        most: AtomicUsize,
+        applied: AtomicUsize,
+    }
+    #[async_trait::async_trait]
+    impl SwitchBackend for Probe {
+        fn kind(&self) -> &'static str {
+            "dry-run"
+        }
+        async fn apply(
+            &self,
+            _switch: &SwitchRef,
+            _changes: &[mesa::model::PortChange],
+        ) -> Result<Vec<PortResult>, BackendError> {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            self.applied.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+    }
+
+    let place = Place::postgres();
+    let probe = Arc::new(Probe::default());
+    let mut backends = Vec::new();
+    for _ in 0..2 {
+        let store = instance(&place, Duration::from_secs(15)).await;
+        backends.push(mesa::ha::switch_lease::Leased::wrap(
+            probe.clone(),
+            store,
+            Duration::from_secs(15),
+        ));
+    }
+    let sw = switch("sw1", Some("d420b0000001"), "s");
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (backend, sw) = (backends[i % 2].clone(), sw.clone());
+            tokio::spawn(async move { backend.apply(&sw, &[]).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(probe.applied.load(Ordering::SeqCst), 8);
+    assert_eq!(
+        probe.most.load(Ordering::SeqCst),
+        1,
+        "two writers on one switch"
+    );
+}

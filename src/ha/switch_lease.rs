@@ -17,6 +17,10 @@ pub struct Leased {
     inner: Arc<dyn SwitchBackend>,
     store: Arc<dyn Store>,
     lease: Duration,
+    /// The lease is this instance's for any of its tasks: two batches of one switch from
+    /// this instance take turns here first, so the first one's release never frees the
+    /// switch while the second still talks to it.
+    local: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Leased {
@@ -33,6 +37,7 @@ impl Leased {
             inner,
             store,
             lease,
+            local: dashmap::DashMap::new(),
         })
     }
 
@@ -71,6 +76,8 @@ impl SwitchBackend for Leased {
         changes: &[PortChange],
     ) -> Result<Vec<PortResult>, BackendError> {
         let name = format!("switch:{}", switch.key());
+        let local = self.local.entry(name.clone()).or_default().clone();
+        let _turn = local.lock().await;
         self.acquire(&name).await?;
         let result = self.inner.apply(switch, changes).await;
         if let Err(e) = self.store.lease_release(&name).await {
