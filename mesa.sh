@@ -36,6 +36,8 @@ HOST_PORT=${MESA_HOST_PORT:-}
 TLS_CERT_SRC=${MESA_TLS_CERT:-}
 TLS_KEY_SRC=${MESA_TLS_KEY:-}
 EXAMPLE_CONFIG=${MESA_EXAMPLE_CONFIG:-$SCRIPT_DIR/config.example.toml}
+STORE=${MESA_STORE:-}
+DATABASE_URL=${MESA_DATABASE_URL:-}
 SELF_SIGNED=0
 YES=0
 FORCE=0
@@ -91,6 +93,10 @@ Options (environment variable in brackets)
   --tls-cert PATH --tls-key PATH
                            use this certificate with mesa's built-in TLS [MESA_TLS_CERT/KEY]
   --port PORT              host port to publish [MESA_HOST_PORT] (443 with TLS, else 51360)
+  --store KIND             sqlite | postgres (several instances share one PostgreSQL)
+                           [MESA_STORE] (default: sqlite)
+  --database-url URL       postgres://user:password@host:5432/mesa, kept in .env
+                           [MESA_DATABASE_URL] (needed with --store postgres)
   --yes, -y                never ask: take flags, environment and defaults
   --force                  init: overwrite existing config.toml, .env, compose file, certificate
   --purge                  uninstall: also delete config, secrets and data
@@ -126,6 +132,8 @@ parse_args() {
 		--tls-cert) need_value "$@"; TLS_CERT_SRC=$2; shift ;;
 		--tls-key) need_value "$@"; TLS_KEY_SRC=$2; shift ;;
 		--port) need_value "$@"; HOST_PORT=$2; shift ;;
+		--store) need_value "$@"; STORE=$2; shift ;;
+		--database-url) need_value "$@"; DATABASE_URL=$2; shift ;;
 		--self-signed) SELF_SIGNED=1 ;;
 		--yes | -y) YES=1 ;;
 		--force) FORCE=1 ;;
@@ -426,6 +434,10 @@ write_config() {
 		# accept-new learns host keys here, so it must be in the writable data volume.
 		toml_set "$tmp" backend.netconf known_hosts '"/var/lib/mesa/known_hosts"'
 	fi
+	if [[ $STORE == postgres ]]; then
+		toml_set "$tmp" store kind '"postgres"'
+		toml_set_secret "$tmp" store url MESA_DATABASE_URL
+	fi
 	chmod 644 "$tmp"
 	mv "$tmp" "$target"
 }
@@ -449,6 +461,7 @@ write_env() {
 		env_line MIST_WEBHOOK_SECRET "$WEBHOOK_SECRET"
 		if [[ -n $MIST_TOKEN ]]; then env_line MIST_API_TOKEN "$MIST_TOKEN"; fi
 		if [[ -n $NC_PASSWORD ]]; then env_line NETCONF_PASSWORD "$NC_PASSWORD"; fi
+		if [[ -n $DATABASE_URL ]]; then env_line MESA_DATABASE_URL "$DATABASE_URL"; fi
 	} >"$tmp"
 	chmod 600 "$tmp"
 	mv "$tmp" "$target"
@@ -495,6 +508,12 @@ cmd_init() {
 	[[ -n $WEBHOOK_SECRET ]] || WEBHOOK_SECRET=$(env_get "$env" MIST_WEBHOOK_SECRET)
 	[[ -n $MIST_TOKEN ]] || MIST_TOKEN=$(env_get "$env" MIST_API_TOKEN)
 	[[ -n $API_TOKEN ]] || API_TOKEN=$(env_get "$env" MESA_API_TOKEN)
+	[[ -n $DATABASE_URL ]] || DATABASE_URL=$(env_get "$env" MESA_DATABASE_URL)
+	case ${STORE:=sqlite} in
+	sqlite) ;;
+	postgres) [[ -n $DATABASE_URL ]] || die "--store postgres needs --database-url (or MESA_DATABASE_URL): postgres://user:password@host:5432/mesa" ;;
+	*) die "--store must be sqlite or postgres, not $STORE" ;;
+	esac
 	[[ -n $NC_PASSWORD ]] || NC_PASSWORD=$(env_get "$env" NETCONF_PASSWORD)
 	[[ -n $ORG_ID || $write_cfg -eq 1 ]] || ORG_ID=$(toml_get "$config" mist org_id)
 	[[ -n $MIST_URL || $write_cfg -eq 1 ]] || MIST_URL=$(toml_get "$config" mist api_url)

@@ -15,6 +15,8 @@ APT_PACKAGES=(python3-pip openssh-server openssh-client netconfd shellcheck open
 APT_PACKAGES+=(podman runc containernetworking-plugins podman-compose debootstrap)
 # The browser test (tests/ui_browser.rs): headless Chromium driven through chromedriver.
 APT_PACKAGES+=(chromium chromium-driver fonts-dejavu-core)
+# The PostgreSQL store tests (tests/store.rs, tests/ha.rs) start their own throwaway cluster.
+APT_PACKAGES+=(postgresql)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

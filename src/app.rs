@@ -19,7 +19,6 @@ use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mist::{MistClient, MistError};
 use crate::notify::Notifications;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::templates::Templates;
 
@@ -81,10 +80,10 @@ impl App {
         mist: Option<Arc<MistClient>>,
     ) -> Result<App, AppError> {
         let config = Arc::new(config);
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&config.server.data_dir, config.server.fsync)?
-                .with_dedupe_window(config.journal.dedupe_window.get()),
-        );
+        let store: Arc<dyn Store> = crate::store::open(&config).await?;
+        // Instances sharing the store take turns at each switch.
+        let backend =
+            crate::ha::switch_lease::Leased::wrap(backend, store.clone(), config.store.lease.get());
         let notify = Notifications::new(&config.notify, &config.mist.api_url, metrics.clone());
         let (dispatch, events) = mpsc::unbounded_channel();
         let journal = Journal::start(store.clone(), metrics.clone(), dispatch);
@@ -123,15 +122,28 @@ impl App {
         &self,
         bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
     ) -> Result<(), AppError> {
-        let resumed = self.engine.resume().await?;
-        if resumed > 0 {
-            tracing::info!(resumed, "unfinished events from the journal resumed");
-        }
+        // A shared store: this instance claims its work alongside the others (including
+        // what a dead instance left); alone, it resumes every unfinished event.
+        let claims = if self.store.shared() {
+            let url = self
+                .config
+                .store
+                .url
+                .as_ref()
+                .map(|u| u.expose().to_string());
+            Some(crate::ha::claim::spawn(self.clone(), url))
+        } else {
+            let resumed = self.engine.resume().await?;
+            if resumed > 0 {
+                tracing::info!(resumed, "unfinished events from the journal resumed");
+            }
+            None
+        };
         let reconcile = self
             .config
             .reconcile
             .enabled
-            .then(|| crate::reconcile::spawn_periodic(self.clone()));
+            .then(|| self.singleton(crate::ha::RECONCILE, crate::reconcile::spawn_periodic));
         let prune = crate::store::retention::spawn(
             self.store.clone(),
             self.config.store.retention.get(),
@@ -142,7 +154,7 @@ impl App {
             .ingest
             .mode
             .uses_stream()
-            .then(|| crate::ingest::stream::spawn(self.clone()));
+            .then(|| self.singleton(crate::ha::STREAM, crate::ingest::stream::spawn));
         let holds = crate::maintenance::spawn_expiry(
             self.store.clone(),
             self.notify.clone(),
@@ -161,7 +173,16 @@ impl App {
         if let Some(task) = stream {
             task.abort();
         }
+        if let Some(task) = claims {
+            task.abort();
+        }
         self.drain().await;
+        for lease in [crate::ha::RECONCILE, crate::ha::STREAM] {
+            // Handed over now rather than when the lease expires.
+            if let Err(e) = self.store.lease_release(lease).await {
+                tracing::warn!(lease, error = %e, "lease not released; it expires");
+            }
+        }
         served?;
         Ok(())
     }
@@ -197,6 +218,24 @@ impl App {
                 "stopped at the end of server.shutdown_grace; undecided events resume at the next start"
             );
         }
+    }
+
+    /// `start`'s task: on this instance alone, or (shared store) while it holds `lease`.
+    fn singleton(
+        &self,
+        lease: &'static str,
+        start: fn(App) -> tokio::task::JoinHandle<()>,
+    ) -> tokio::task::JoinHandle<()> {
+        if !self.store.shared() {
+            return start(self.clone());
+        }
+        let app = self.clone();
+        crate::ha::singleton::spawn(
+            self.store.clone(),
+            lease,
+            self.config.store.lease.get(),
+            move || start(app.clone()),
+        )
     }
 
     pub fn http_state(&self) -> AppState {

@@ -17,8 +17,6 @@ use crate::ingest::payload;
 use crate::lock::DataDirLock;
 use crate::model::{Decision, Source};
 use crate::reconcile::{ProgressMode, ReconcileOptions};
-use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -217,7 +215,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Replay { payload, dry_run } => replay(config, &payload, dry_run).await,
         Command::Ports { json } => {
-            let store = SqliteStore::open(&config.server.data_dir, false)?;
+            let store = crate::store::open(&config).await?;
             let ports = store.ports().await?;
             if json {
                 crate::outln!("{}", serde_json::to_string_pretty(&ports)?)?;
@@ -247,7 +245,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Events { json, limit } => {
-            let store = SqliteStore::open(&config.server.data_dir, false)?;
+            let store = crate::store::open(&config).await?;
             let decisions = store.recent_decisions(limit).await?;
             if json {
                 crate::outln!("{}", serde_json::to_string_pretty(&decisions)?)?;
@@ -389,7 +387,14 @@ async fn replay(config: Config, path: &PathBuf, dry_run: bool) -> anyhow::Result
 /// a `--dry-run` decides from the real state without recording anything in it.
 fn scratch_store(config: &mut Config) -> anyhow::Result<ScratchDir> {
     let dir = std::env::temp_dir().join(format!("mesa-dry-run-{}", uuid::Uuid::new_v4()));
-    crate::store::sqlite::copy_database(&config.server.data_dir, &dir)?;
+    if config.store.kind == crate::config::StoreKind::Postgres {
+        // A shared database is never written by a dry run: it decides on an empty scratch
+        // SQLite store instead (no recorded ports or APs).
+        tracing::warn!("replay --dry-run with store.kind = \"postgres\": decided without the recorded ports and APs");
+        config.store.kind = crate::config::StoreKind::Sqlite;
+    } else {
+        crate::store::sqlite::copy_database(&config.server.data_dir, &dir)?;
+    }
     config.server.data_dir = dir.clone();
     Ok(ScratchDir(dir))
 }

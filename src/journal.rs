@@ -142,15 +142,23 @@ async fn writer(
                 Request::Append { events, reply } => {
                     let mut accepted = Accepted::default();
                     for event in events {
-                        if results.next() == Some(Appended::New) {
-                            accepted.new += 1;
-                            metrics.event_received(event.kind.as_str());
-                            // The engine only stops with the process; the event is in the
-                            // journal and resumes on the next start either way.
-                            let _ = dispatch.send(event);
-                        } else {
-                            accepted.duplicates += 1;
-                            metrics.event_duplicate();
+                        match results.next() {
+                            Some(Appended::New) => {
+                                accepted.new += 1;
+                                metrics.event_received(event.kind.as_str());
+                                // The engine only stops with the process; the event is in
+                                // the journal and resumes on the next start either way.
+                                let _ = dispatch.send(event);
+                            }
+                            // Durable and claimed by the instance on its AP's lane.
+                            Some(Appended::Queued) => {
+                                accepted.new += 1;
+                                metrics.event_received(event.kind.as_str());
+                            }
+                            _ => {
+                                accepted.duplicates += 1;
+                                metrics.event_duplicate();
+                            }
                         }
                     }
                     let _ = reply.send(Ok(accepted));

@@ -17,6 +17,7 @@ pub mod chatops;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod ha;
 pub mod http;
 pub mod ingest;
 pub mod journal;

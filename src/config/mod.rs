@@ -302,6 +302,15 @@ impl Config {
         if self.store.retention.get() < std::time::Duration::from_secs(86_400) {
             return Err(self.err("store.retention", "must be at least 1day"));
         }
+        if self.store.kind == StoreKind::Postgres && self.store.url.is_none() {
+            return Err(self.err("store.url", "required when store.kind = \"postgres\""));
+        }
+        if self.store.lease.get() < std::time::Duration::from_secs(3) {
+            return Err(self.err("store.lease", "must be at least 3s"));
+        }
+        if self.store.poll_interval.get().is_zero() {
+            return Err(self.err("store.poll_interval", "must be more than 0s"));
+        }
         if self.journal.max_attempts == 0 {
             return Err(self.err("journal.max_attempts", "must be at least 1"));
         }

@@ -467,14 +467,35 @@ impl Default for ReconcileConfig {
 pub struct StoreConfig {
     /// Finished journal rows and decisions older than this are pruned in the background.
     pub retention: Duration,
+    /// `sqlite` (one instance, a file under `server.data_dir`) or `postgres` (several
+    /// instances may share it).
+    pub kind: StoreKind,
+    /// `postgres://user:password@host/db` (`${VAR}` or `url_file`: it holds a password).
+    pub url: Option<super::Secret>,
+    /// PostgreSQL: how long an instance's claim on journal events, a switch or a singleton
+    /// lasts without its heartbeat; a dead instance's work moves on after about this long.
+    pub lease: Duration,
+    /// PostgreSQL: how often an instance looks for unclaimed work (a NOTIFY wakes it sooner).
+    pub poll_interval: Duration,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             retention: Duration::from_secs(90 * 86_400),
+            kind: StoreKind::Sqlite,
+            url: None,
+            lease: Duration::from_secs(15),
+            poll_interval: Duration::from_secs(1),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

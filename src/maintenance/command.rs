@@ -8,8 +8,6 @@ use super::MaintenanceHold;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notify::Notifications;
-use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
 
 /// Time given to the announcement before the command exits.
 const ANNOUNCE_WITHIN: Duration = Duration::from_secs(10);
@@ -46,7 +44,7 @@ pub async fn hold(
             return Ok(2);
         }
     };
-    let store = SqliteStore::open(&config.server.data_dir, true)?;
+    let store = crate::store::open(config).await?;
     let hold = MaintenanceHold::new(site.trim(), lasts, reason, &actor());
     store.set_maintenance_hold(&hold).await?;
     let text = format!(
@@ -65,7 +63,7 @@ pub async fn hold(
 }
 
 pub async fn release(config: &Config, site: &str) -> anyhow::Result<i32> {
-    let store = SqliteStore::open(&config.server.data_dir, true)?;
+    let store = crate::store::open(config).await?;
     match store.release_maintenance_hold(site).await? {
         Some(hold) => {
             let text = format!(
@@ -91,8 +89,8 @@ pub async fn release(config: &Config, site: &str) -> anyhow::Result<i32> {
 }
 
 pub async fn list(config: &Config, json: bool) -> anyhow::Result<i32> {
-    let store = SqliteStore::open(&config.server.data_dir, false)?;
-    let holds = super::all_active(&store).await?;
+    let store = crate::store::open(config).await?;
+    let holds = super::all_active(store.as_ref()).await?;
     if json {
         crate::outln!("{}", serde_json::to_string_pretty(&holds)?)?;
     } else if holds.is_empty() {

@@ -3,6 +3,8 @@
 //! decisions. [`Store`] is the seam; [`sqlite::SqliteStore`] is the embedded default. The SQL
 //! sticks to what PostgreSQL also speaks, so a shared store for several instances can follow.
 
+pub mod migrations;
+pub mod postgres;
 pub mod retention;
 pub mod sqlite;
 
@@ -15,14 +17,67 @@ use crate::model::{ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database refused or failed (SQLite or PostgreSQL; the text never holds a secret).
     #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("cannot open the data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
     #[error("store task failed: {0}")]
     Task(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // The server's own message (and hint) where there is one; `Display` alone says
+        // only "db error".
+        match e.as_db_error() {
+            Some(db) => StoreError::Database(db.to_string()),
+            None => StoreError::Database(match std::error::Error::source(&e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            }),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => StoreError::Database(format!("connection pool: {other}")),
+        }
+    }
+}
+
+/// Opens the store `[store]` names: the SQLite file under `server.data_dir`, or the
+/// PostgreSQL database at `store.url` (shared by every instance pointed at it).
+pub async fn open(config: &crate::config::Config) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    use crate::config::StoreKind;
+    let window = config.journal.dedupe_window.get();
+    Ok(match config.store.kind {
+        StoreKind::Sqlite => std::sync::Arc::new(
+            sqlite::SqliteStore::open(&config.server.data_dir, config.server.fsync)?
+                .with_dedupe_window(window),
+        ),
+        StoreKind::Postgres => {
+            let url = config.store.url.as_ref().ok_or_else(|| {
+                StoreError::Database("store.url is required with store.kind = \"postgres\"".into())
+            })?;
+            std::sync::Arc::new(
+                postgres::PostgresStore::connect(url.expose(), config.store.lease.get())
+                    .await?
+                    .with_dedupe_window(window),
+            )
+        }
+    })
 }
 
 /// Where an AP was last seen, per LLDP.
@@ -100,6 +155,9 @@ pub enum Appended {
     /// again by a relay of Mist's events (see [`crate::model::Source::reports_mist_events`]
     /// and `journal.dedupe_window`): not journaled again.
     Duplicate,
+    /// New, but another instance works on its AP's lane (a shared store): it is journaled
+    /// for that instance (or whoever claims it) and not handed to this engine.
+    Queued,
 }
 
 #[async_trait]
@@ -167,4 +225,39 @@ pub trait Store: Send + Sync + 'static {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<MaintenanceHold>, StoreError>;
+
+    // Several instances on one store. The defaults are a store only one instance uses
+    // (SQLite): every event it journals is its own, every lease is its own.
+
+    /// True when several instances may share this store: each then claims its journal work
+    /// ([`Store::journal_claim`]) instead of resuming every pending event.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Takes up to `limit` pending events that no live instance works on (never journaled
+    /// for one, or whose instance's lease expired), under this instance's lease, whole AP
+    /// lanes at a time, oldest first. `attempts` counts this run.
+    async fn journal_claim(&self, _limit: u32) -> Result<Vec<JournalEntry>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Extends the lease of every event this instance works on; returns how many.
+    async fn journal_heartbeat(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    /// Takes (or extends) the named lease for `ttl`; false while another instance holds it.
+    async fn lease_acquire(
+        &self,
+        _name: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Gives the named lease up (when this instance holds it).
+    async fn lease_release(&self, _name: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The instance id this store works under (leases name it).
+    fn instance(&self) -> &str {
+        "local"
+    }
 }

@@ -17,126 +17,6 @@ use crate::model::{
     same_switch_name, switch_key, ApEvent, Decision, InterfaceName, Mac, Profile, SwitchRef,
 };
 
-/// Schema versions, applied in order; the index + 1 is the version number.
-const MIGRATIONS: &[&str] = &[
-    // 1: journal, APs, ports, audit log.
-    "CREATE TABLE journal (
-        id TEXT PRIMARY KEY,
-        dedupe_key TEXT NOT NULL UNIQUE,
-        ap_mac TEXT NOT NULL,
-        received_at TEXT NOT NULL,
-        event TEXT NOT NULL,
-        state TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        finished_at TEXT
-    );
-    CREATE INDEX journal_state ON journal (state);
-    CREATE TABLE aps (
-        mac TEXT PRIMARY KEY,
-        name TEXT,
-        site_id TEXT NOT NULL,
-        switch_name TEXT NOT NULL,
-        switch_mac TEXT,
-        port TEXT NOT NULL,
-        last_event TEXT NOT NULL,
-        last_seen TEXT NOT NULL
-    );
-    CREATE TABLE ports (
-        switch_name TEXT NOT NULL,
-        port TEXT NOT NULL,
-        site_id TEXT NOT NULL,
-        profile TEXT NOT NULL,
-        managed INTEGER NOT NULL,
-        ap_mac TEXT,
-        since TEXT NOT NULL,
-        event_id TEXT,
-        PRIMARY KEY (switch_name, port)
-    );
-    CREATE TABLE decisions (
-        seq INTEGER PRIMARY KEY,
-        event_id TEXT NOT NULL,
-        ap_mac TEXT NOT NULL,
-        site_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        decided_at TEXT NOT NULL,
-        body TEXT NOT NULL
-    );
-    CREATE INDEX decisions_event ON decisions (event_id);",
-    // 2: a switch is its MAC. Ports are keyed by (switch key, port), the key being the
-    // switch MAC where known, else the lowercased name; a port row learns its switch's MAC
-    // from an AP record of the same switch name. APs carry the same key. Journal rows carry
-    // their subject (AP, or port for events about a port alone), kind, source and event
-    // time (ms), for ordering and duplicate detection by content.
-    "CREATE TABLE ports_v2 (
-        switch_key TEXT NOT NULL,
-        switch_name TEXT NOT NULL,
-        switch_mac TEXT,
-        port TEXT NOT NULL,
-        site_id TEXT NOT NULL,
-        profile TEXT NOT NULL,
-        managed INTEGER NOT NULL,
-        ap_mac TEXT,
-        since TEXT NOT NULL,
-        event_id TEXT,
-        PRIMARY KEY (switch_key, port)
-    );
-    INSERT INTO ports_v2 (switch_key, switch_name, switch_mac, port, site_id, profile, managed,
-                          ap_mac, since, event_id)
-    SELECT COALESCE(m.mac, lower(trim(p.switch_name))), p.switch_name, m.mac, p.port, p.site_id,
-           p.profile, p.managed, p.ap_mac, p.since, p.event_id
-    FROM ports p
-    LEFT JOIN (SELECT switch_name, MAX(switch_mac) AS mac FROM aps
-               WHERE switch_mac IS NOT NULL GROUP BY switch_name) m
-      ON m.switch_name = p.switch_name
-    WHERE true
-    ORDER BY p.since
-    ON CONFLICT (switch_key, port) DO UPDATE SET switch_name = excluded.switch_name,
-      site_id = excluded.site_id, profile = excluded.profile, managed = excluded.managed,
-      ap_mac = excluded.ap_mac, since = excluded.since, event_id = excluded.event_id;
-    DROP TABLE ports;
-    ALTER TABLE ports_v2 RENAME TO ports;
-    ALTER TABLE aps ADD COLUMN switch_key TEXT;
-    UPDATE aps SET switch_key = COALESCE(switch_mac, lower(trim(switch_name)));
-    ALTER TABLE journal ADD COLUMN subject TEXT;
-    ALTER TABLE journal ADD COLUMN kind TEXT;
-    ALTER TABLE journal ADD COLUMN source TEXT;
-    ALTER TABLE journal ADD COLUMN event_ms INTEGER; -- ordering time, see EventTime::ordering
-    UPDATE journal SET subject = ap_mac,
-      kind = json_extract(event, '$.kind'),
-      source = json_extract(event, '$.source'),
-      event_ms = CASE WHEN json_extract(event, '$.timestamp') > 100000000000
-                      THEN json_extract(event, '$.timestamp')
-                      ELSE CAST(json_extract(event, '$.timestamp') * 1000 AS INTEGER) + 999 END;
-    CREATE INDEX journal_subject ON journal (subject, event_ms);",
-];
-
-/// Migrations numbered explicitly (versions added on parallel branches): each applies when
-/// its number is not recorded yet, whatever numbers around it exist, so it never depends on
-/// a version it does not name.
-const NUMBERED_MIGRATIONS: &[(i64, &str)] = &[
-    // 3: indexes for the retention prune (`store.retention`); `attempts` now counts runs that
-    // never finished (it counted transient retries before), so pending rows start afresh
-    // rather than being parked as poison at the upgrade.
-    (
-        3,
-        "CREATE INDEX IF NOT EXISTS decisions_decided_at ON decisions (decided_at);
-         CREATE INDEX IF NOT EXISTS journal_finished_at ON journal (state, finished_at);
-         UPDATE journal SET attempts = 0 WHERE state = 'pending';",
-    ),
-    // 4: maintenance holds, one per site (`mesa hold`, chat `hold`).
-    (
-        4,
-        "CREATE TABLE IF NOT EXISTS maintenance_holds (
-            site_id TEXT PRIMARY KEY,
-            reason TEXT,
-            actor TEXT NOT NULL,
-            set_at TEXT NOT NULL,
-            expires_at TEXT
-        );",
-    ),
-];
-
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
@@ -234,14 +114,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .prepare("SELECT version FROM schema_version")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut all: Vec<(i64, &str)> = MIGRATIONS
-        .iter()
-        .enumerate()
-        .map(|(index, sql)| (index as i64 + 1, *sql))
-        .chain(NUMBERED_MIGRATIONS.iter().copied())
-        .collect();
-    all.sort_by_key(|(version, _)| *version);
-    for (version, sql) in all {
+    for migration in super::migrations::ALL {
+        let (version, sql) = (migration.version, migration.sqlite);
         if applied.contains(&version) {
             continue;
         }
@@ -256,25 +130,25 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad time {text:?}: {e}")))
 }
 
-fn mac(text: &str) -> Result<Mac, StoreError> {
+pub(super) fn mac(text: &str) -> Result<Mac, StoreError> {
     Mac::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn interface(text: &str) -> Result<InterfaceName, StoreError> {
+pub(super) fn interface(text: &str) -> Result<InterfaceName, StoreError> {
     InterfaceName::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -865,7 +739,7 @@ fn rows_of_port(conn: &Connection, port: &InterfaceName) -> Result<Vec<PortRecor
 
 /// Same name (FQDN-tolerant) and, when both say, the same site: two sites may each have an
 /// `sw1`.
-fn named_alike(record: &PortRecord, switch: &SwitchRef) -> bool {
+pub(super) fn named_alike(record: &PortRecord, switch: &SwitchRef) -> bool {
     same_switch_name(&record.switch_name, &switch.name)
         && (switch.site_id.is_empty()
             || record.site_id.is_empty()
@@ -875,7 +749,7 @@ fn named_alike(record: &PortRecord, switch: &SwitchRef) -> bool {
 /// The row for `switch` among the rows of one interface name: the MAC row; else a row
 /// recorded by name only; else, when the switch's MAC is unknown here, a row of the same name.
 /// Exact names before first labels.
-fn pick_port(rows: Vec<PortRecord>, switch: &SwitchRef) -> Option<PortRecord> {
+pub(super) fn pick_port(rows: Vec<PortRecord>, switch: &SwitchRef) -> Option<PortRecord> {
     if let Some(mac) = &switch.mac {
         if let Some(row) = rows.iter().find(|r| r.switch_mac.as_ref() == Some(mac)) {
             return Some(row.clone());
@@ -915,118 +789,6 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn journal_dedupes_and_resumes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), false).unwrap();
-        let first = store
-            .journal_write(&[event("a", 1), event("b", 1), event("c", 1000)], &[])
-            .await
-            .unwrap();
-        assert_eq!(
-            first,
-            vec![Appended::New, Appended::Duplicate, Appended::New]
-        );
-        let decision = Decision {
-            event: event("a", 1),
-            lookups: vec![],
-            verdicts: vec![],
-            changes: vec![],
-            outcome: crate::model::Outcome::Applied,
-            diff: None,
-            backend: "dry-run".into(),
-            decided_at: Utc::now(),
-            duration_ms: 1,
-            will_retry: false,
-        };
-        store.journal_write(&[], &[decision]).await.unwrap();
-        drop(store);
-        let store = SqliteStore::open(dir.path(), false).unwrap();
-        let pending = store.journal_pending().await.unwrap();
-        assert_eq!(
-            pending
-                .iter()
-                .map(|e| e.event.id.as_str())
-                .collect::<Vec<_>>(),
-            vec!["c"]
-        );
-        assert_eq!(store.journal_counts().await.unwrap(), (1, 1));
-    }
-
-    fn at(id: &str, kind: EventKind, source: Source, millis: i64) -> ApEvent {
-        ApEvent {
-            kind,
-            source,
-            timestamp: crate::model::EventTime::from_millis(millis),
-            ..event(id, 0)
-        }
-    }
-
-    /// Duplicates by content: the same change from two Mist relays within the window is
-    /// one event; connect / disconnect / connect within one second are three.
-    #[tokio::test]
-    async fn the_same_change_reported_twice_is_one_event() {
-        use EventKind::{ApConnected as Up, ApDisconnected as Down};
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), false).unwrap();
-        let t = 1_700_000_000_100;
-        let appended = store
-            .journal_write(
-                &[
-                    at("1", Up, Source::Webhook, t),
-                    at("2", Down, Source::Webhook, t + 300),
-                    at("3", Up, Source::Webhook, t + 600),
-                    // The site-level webhook's copy of the last connect, a bit later.
-                    at("4", Up, Source::Webhook, t + 1600),
-                    // Reconcile plans on its own: never a duplicate by content.
-                    at("5", Up, Source::Reconcile, t + 2000),
-                    // Far outside the window: a change of its own.
-                    at("6", Up, Source::Webhook, t + 10 * 60_000),
-                ],
-                &[],
-            )
-            .await
-            .unwrap();
-        use Appended::{Duplicate as D, New as N};
-        assert_eq!(appended, vec![N, N, N, D, N, N]);
-    }
-
-    /// An event is stale when one of its subject, journaled before it, happened later.
-    #[tokio::test]
-    async fn an_older_event_journaled_later_is_stale() {
-        use EventKind::{ApConnected as Up, ApDisconnected as Down};
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), false).unwrap();
-        let t = 1_700_000_000_000;
-        let (down, up) = (
-            at("down", Down, Source::Webhook, t + 5000),
-            at("up", Up, Source::Reconcile, t),
-        );
-        store
-            .journal_write(&[down.clone(), up.clone()], &[])
-            .await
-            .unwrap();
-        assert_eq!(
-            store.journal_newer(&up).await.unwrap().map(|e| e.id),
-            Some("down".to_string())
-        );
-        assert_eq!(store.journal_newer(&down).await.unwrap(), None);
-    }
-
-    fn ap_port(switch: &str, switch_mac: Option<&str>, site: &str) -> PortRecord {
-        PortRecord {
-            switch_name: switch.into(),
-            switch_mac: switch_mac.map(|m| Mac::parse(m).unwrap()),
-            port: InterfaceName::parse("ge-0/0/3").unwrap(),
-            site_id: site.into(),
-            profile: Profile::Ap,
-            managed: true,
-            ap_mac: Some(Mac::parse("5c5b35000001").unwrap()),
-            since: Utc::now(),
-            event_id: Some("e".into()),
-        }
-    }
-
     fn switch(name: &str, switch_mac: Option<&str>, site: &str) -> SwitchRef {
         SwitchRef {
             name: name.into(),
@@ -1036,66 +798,14 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn ports_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), false).unwrap();
-        let record = ap_port("sw1", None, "s");
-        store.upsert_port(&record).await.unwrap();
-        assert_eq!(
-            store
-                .port(&SwitchRef::named("sw1"), &record.port)
-                .await
-                .unwrap()
-                .map(|p| p.profile),
-            Some(Profile::Ap)
-        );
-        assert_eq!(store.ports().await.unwrap().len(), 1);
-    }
-
-    /// A switch is its MAC: FQDN and short name, or a former name, find the same row; a
-    /// row recorded by name alone takes the MAC key once the MAC is known.
-    #[tokio::test]
-    async fn ports_are_keyed_by_switch_mac() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), false).unwrap();
-        let port = InterfaceName::parse("ge-0/0/3").unwrap();
-        let (mac1, mac2) = (Some("d420b0000001"), Some("d420b0000002"));
-        store
-            .upsert_port(&ap_port("sw1.campus.example", None, "s"))
-            .await
-            .unwrap();
-        let found = |sw: SwitchRef| {
-            let store = &store;
-            let port = port.clone();
-            async move { store.port(&sw, &port).await.unwrap() }
-        };
-        // Known by name only: the short name finds it, another site's sw1 does not.
-        assert!(found(switch("sw1", mac1, "s")).await.is_some());
-        assert!(found(switch("sw1", None, "other-site")).await.is_none());
-        store.upsert_port(&ap_port("sw1", mac1, "s")).await.unwrap();
-        assert_eq!(
-            store.ports().await.unwrap().len(),
-            1,
-            "re-keyed, not doubled"
-        );
-        assert!(found(switch("renamed", mac1, "s")).await.is_some());
-        assert!(
-            found(switch("sw1", mac2, "s")).await.is_none(),
-            "another switch"
-        );
-        assert!(found(switch("SW1.campus.example", None, ""))
-            .await
-            .is_some());
-    }
-
     /// Version 1 databases keep working: port rows learn their switch MAC from the APs.
     #[tokio::test]
     async fn migration_2_keys_existing_ports_by_mac() {
         let dir = tempfile::tempdir().unwrap();
         {
             let conn = Connection::open(dir.path().join("mesa.db")).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(super::super::migrations::sqlite(1))
+                .unwrap();
             conn.execute_batch(
                 "CREATE TABLE schema_version (version INTEGER NOT NULL);
                  INSERT INTO schema_version VALUES (1);
@@ -1152,39 +862,6 @@ mod tests {
         }
     }
 
-    async fn attempts(store: &SqliteStore) -> Vec<(String, u32)> {
-        store
-            .journal_pending()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.event.id, e.attempts))
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn attempts_count_runs_and_parked_events_leave_the_journal() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), false).unwrap();
-        store
-            .journal_write(&[event("a", 1), event("b", 2)], &[])
-            .await
-            .unwrap();
-        // The run that starts at dispatch is the first attempt.
-        assert_eq!(attempts(&store).await, [("a".into(), 1), ("b".into(), 1)]);
-        let both = ["a".to_string(), "b".to_string()];
-        store.journal_resume(&both).await.unwrap();
-        store.journal_release(&both[1..]).await.unwrap();
-        assert_eq!(attempts(&store).await, [("a".into(), 2), ("b".into(), 1)]);
-        store
-            .journal_park(&decision_for(event("a", 1), Utc::now()))
-            .await
-            .unwrap();
-        assert_eq!(attempts(&store).await, [("b".into(), 1)]);
-        assert_eq!(store.journal_counts().await.unwrap(), (1, 0));
-        assert_eq!(store.recent_decisions(5).await.unwrap().len(), 1);
-    }
-
     #[tokio::test]
     async fn prune_removes_only_old_finished_rows() {
         let dir = tempfile::tempdir().unwrap();
@@ -1221,6 +898,7 @@ mod tests {
         assert_eq!(store.prune(cutoff, 2).await.unwrap(), Pruned::default());
     }
 
+    /// The store's behaviour, for both stores: tests/store.rs.
     #[test]
     fn numbered_migration_applies_on_a_version_1_database() {
         let dir = tempfile::tempdir().unwrap();
@@ -1233,7 +911,8 @@ mod tests {
                  INSERT INTO schema_version (version) VALUES (1);",
             )
             .unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(super::super::migrations::sqlite(1))
+                .unwrap();
             // Version 1 counted transient retries here: not a sign of poison.
             conn.execute(
                 "INSERT INTO journal (id, dedupe_key, ap_mac, received_at, event, attempts)

@@ -5,6 +5,7 @@
 pub mod campus;
 pub mod fleet;
 pub mod mesa;
+pub mod postgres;
 pub mod scenario;
 pub mod slack;
 pub mod sshd;

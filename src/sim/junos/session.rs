@@ -280,7 +280,14 @@ impl Session<'_> {
         let me = self.holder();
         let result = self.state.transact(|t| {
             if let Some(h) = &t.state.lock {
-                return Err(RpcError::locked_by(h, now_ms() / 1000));
+                let error = RpcError::locked_by(h, now_ms() / 1000);
+                let refusal = super::state::LockRefusal {
+                    session: me.session,
+                    holder: h.session,
+                    time: now_ms() / 1000,
+                };
+                t.state.lock_refusals.push(refusal);
+                return Err(error);
             }
             if t.state.modified_by_other(me.session) {
                 return Err(RpcError::database_modified());

@@ -162,6 +162,17 @@ pub struct State {
     pub next_session: u32,
     /// Sessions ended by `<kill-session>` that have not noticed yet.
     pub killed: Vec<u32>,
+    /// `<lock>` requests refused because another session held the lock: the lock log
+    /// tests read (two mesa instances must never collide on one switch).
+    pub lock_refusals: Vec<LockRefusal>,
+}
+
+/// One refused `<lock>`: who asked, who held it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRefusal {
+    pub session: u32,
+    pub holder: u32,
+    pub time: i64,
 }
 
 impl State {
