@@ -93,9 +93,6 @@ impl Params {
             + 120.0
     }
 
-    /// The stated bound: an unplugged AP's port is secured within `disconnect_delay` plus
-    /// this after Mist's `AP_DISCONNECTED` (room for an LLDP recheck and a short wait for a
-    /// site's drop to settle, plus Mist being slow).
     /// After Mist's last refusal, how long until mesa calls again: its rate-limit gate
     /// doubles `rate_limit_wait` up to 8 times it, and an engine retry after a 5xx waits
     /// about as long.
@@ -103,6 +100,12 @@ impl Params {
         8.0 * self.rate_limit_wait
     }
 
+    /// The stated bound: an unplugged AP's port is secured within `disconnect_delay` plus
+    /// this after Mist's `AP_DISCONNECTED` (the LLDP guard's second look, or its wait for a
+    /// port it cannot see; the site read again after it; a short wait for a site's drop to
+    /// settle; Mist being slow). Checks add to it the time Mist refused calls
+    /// ([`Params::mist_recovery`] after each refusal), a PoE flap of the AP on its next port
+    /// ([`Params::flap_hold_bound`]) and the time a starved runtime stood still.
     pub fn secure_bound(&self) -> f64 {
         self.recheck_after + 3.0 * self.disconnect_delay + 60.0
     }
