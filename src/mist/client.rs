@@ -41,6 +41,7 @@ use super::error::error_chain;
 use super::error::MistError;
 use super::gate::RateGate;
 use super::paging::Pager;
+use super::snapshot::{ApSnapshot, Snapshots};
 use super::types::{
     ApStat, ApStatWire, DeviceSearchItem, PortStat, SearchPage, SwitchInfo, SwitchStat,
 };
@@ -75,6 +76,8 @@ pub struct MistClient {
     switches: FlightCache<(String, String), Option<SwitchInfo>>,
     /// (org id, switch MAC) → switch.
     switches_by_mac: FlightCache<(String, String), Option<SwitchInfo>>,
+    /// Site AP-stats snapshots shared by concurrent lookups.
+    snapshots: Snapshots,
 }
 
 impl fmt::Debug for MistClient {
@@ -130,6 +133,7 @@ impl MistClient {
             budget,
             switches: FlightCache::new(),
             switches_by_mac: FlightCache::new(),
+            snapshots: Snapshots::new(cfg.lookup_gather.get()),
         })
     }
 
@@ -300,6 +304,24 @@ impl MistClient {
     pub async fn site_ap_stats(&self, site_id: &str) -> Result<Vec<ApStat>, MistError> {
         let url = self.url(&["sites", site_id, "stats", "devices"]);
         self.ap_stats_pages("sites/stats/devices", url, &[]).await
+    }
+
+    /// The site's APs as one read of [`MistClient::site_ap_stats`] that started at or after
+    /// `since` saw them, shared with every lookup of the site waiting at the same time
+    /// (see [`super::snapshot`]).
+    pub async fn site_aps_since(
+        &self,
+        site_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Arc<ApSnapshot>, MistError> {
+        self.snapshots
+            .since(site_id, since, || self.site_ap_stats(site_id))
+            .await
+    }
+
+    /// Snapshot reads made so far.
+    pub fn snapshot_reads(&self) -> u64 {
+        self.snapshots.reads()
     }
 
     /// `GET /api/v1/orgs/{org_id}/stats/devices?type=ap[&site_id=]`, all pages: every AP of
