@@ -110,10 +110,11 @@ async fn a_lookup_finishes_as_soon_as_mist_knows_the_neighbor() {
     let ap = mac("5c5b35000101");
     fake.plug_ap(&ap, &sw, "ge-0/0/1");
     let mesa = start_with_mist(&fake, |c| {
-        // The defaults: no fixed wait, 1 s gathering, waits of 1, 2, 4 ... 20 s.
+        // The defaults: no fixed wait, 1 s gathering, looks about 2 s apart.
         c.mist.lookup_delay = mesa::config::Duration::from_secs(0);
+        c.mist.lookup_gather = mesa::config::Duration::from_secs(1);
         c.mist.lookup_backoff = mesa::config::Duration::from_secs(20);
-        c.mist.lookup_attempts = 10;
+        c.mist.lookup_attempts = 20;
     })
     .await;
     // The AP moved to ge-0/0/2 and reconnected; Mist still shows what it heard a minute ago
@@ -145,8 +146,8 @@ async fn a_lookup_finishes_as_soon_as_mist_knows_the_neighbor() {
         "the old neighbor was recognised as older than the connect: {:?}",
         d.lookups
     );
-    // Looked at once and again after 1 s, 2 s, 4 s ... : Mist learned it 3 s in, so the
-    // lookup ends with the first read after that, not after a fixed wait.
+    // Looked at once and then about every 2 s: Mist learned it 3 s in, so the lookup ends
+    // with the first read after that, not after a fixed wait.
     let waits = d
         .lookups
         .iter()

@@ -55,7 +55,7 @@ pub struct MistConfig {
     pub lookup_delay: Duration,
     /// Lookups made when LLDP data is not there yet, before "no LLDP neighbor".
     pub lookup_attempts: u32,
-    /// Longest wait between two lookups (they start 1 s apart and double up to it).
+    /// Longest wait between two lookups (1 s apart for the first 15, then doubling up to it).
     pub lookup_backoff: Duration,
     pub timeout: Duration,
     /// Retries for 429 / 5xx / timeouts on one API call.
@@ -93,7 +93,7 @@ impl Default for MistConfig {
             accept_sha1: false,
             ignored_sites: Vec::new(),
             lookup_delay: Duration::from_secs(0),
-            lookup_attempts: 10,
+            lookup_attempts: 20,
             lookup_backoff: Duration::from_secs(20),
             timeout: Duration::from_secs(15),
             max_retries: 4,

@@ -1,6 +1,6 @@
 //! Where is this AP plugged in, according to Mist now? The [`Locator`] looks as soon as the
-//! event is journaled and keeps looking (waits of 1 s, 2 s, 4 s ... up to
-//! `mist.lookup_backoff`, `mist.lookup_attempts` lookups in all) until Mist reports an LLDP
+//! event is journaled and keeps looking (1 s apart for half a minute, then 2 s, 4 s ... up
+//! to `mist.lookup_backoff`, `mist.lookup_attempts` lookups in all) until Mist reports an LLDP
 //! neighbor newer than the event, then turns it into a switch and a validated Junos interface
 //! name. Each look reads the AP's site from a snapshot of its AP stats shared with every
 //! other lookup of the site ([`crate::mist::snapshot`]); only an AP missing from it (moved,
@@ -18,8 +18,12 @@ use crate::mist::snapshot::ApSnapshot;
 use crate::mist::{ApStat, DeviceSearchItem, MistClient, MistError};
 use crate::model::{ApEvent, EventKind, InterfaceName, SwitchRef};
 
-/// First wait between two lookups; it doubles up to `mist.lookup_backoff`.
+/// Wait between two lookups while Mist usually learns a neighbor (the first
+/// [`QUICK_LOOKUPS`]); then it doubles up to `mist.lookup_backoff`.
 const FIRST_WAIT: Duration = Duration::from_secs(1);
+/// Lookups made [`FIRST_WAIT`] apart: with the gathering window, a neighbor Mist learns in
+/// the first half minute is seen about 2 s later.
+const QUICK_LOOKUPS: u32 = 15;
 /// Above this many lookups under way, finished ones older than an hour are forgotten.
 const SWEEP_ABOVE: usize = 10_000;
 
@@ -141,12 +145,15 @@ impl Locator {
         self.attempts
     }
 
-    /// The wait after lookup `attempt` (from 1) found nothing: 1 s, doubling per lookup, at
-    /// most `mist.lookup_backoff`. Mist often knows the neighbor within seconds; when it does
-    /// not, the later lookups need not come as often.
+    /// The wait after lookup `attempt` (from 1) found nothing: 1 s for the first
+    /// [`QUICK_LOOKUPS`] (each look also waits for the site's read to gather, so about one
+    /// read every 2 s), then doubling, at most `mist.lookup_backoff`. Mist usually learns a
+    /// neighbor within half a minute; when it has not, later lookups need not come as often.
+    /// Looks of one site are shared, so a site costs the same however many APs wait.
     pub fn backoff(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(QUICK_LOOKUPS).min(16);
         FIRST_WAIT
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .saturating_mul(1u32 << doublings)
             .min(self.backoff)
     }
 
