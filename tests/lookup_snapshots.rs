@@ -213,3 +213,64 @@ async fn a_stale_snapshot_never_reverts_a_port() {
     );
     assert!(ap_stats_reads(&fake) > reads_before);
 }
+
+#[tokio::test]
+async fn lookups_of_many_busy_sites_share_one_org_read() {
+    let fake = FakeMist::start().await;
+    let sites: Vec<String> = (0..6)
+        .map(|s| format!("00000000-0000-0000-0000-{s:012}"))
+        .collect();
+    let mut aps = Vec::new();
+    for (s, site) in sites.iter().enumerate() {
+        fake.add_site(site, &format!("site-{s}"));
+        let sw = mac(&format!("d420b00000{s:02}"));
+        fake.add_switch(&sw, &format!("sw{s}"), site, &format!("10.0.{s}.1"));
+        for p in 0..3 {
+            let ap = mac(&format!("5c5b3500{s:02}{p:02}"));
+            fake.plug_ap(&ap, &sw, &format!("ge-0/0/{p}"));
+            aps.push((ap, site.clone()));
+        }
+    }
+    let mesa = start_with_mist(&fake, |c| {
+        c.mist.lookup_gather = mesa::config::Duration::from_millis(500);
+        c.mist.org_gather = mesa::config::Duration::from_secs(1);
+    })
+    .await;
+    let bodies: Vec<String> = aps
+        .iter()
+        .enumerate()
+        .map(|(i, (ap, site))| {
+            device_event("AP_CONNECTED", ap.as_str(), site, 1_700_000_000 + i as i64)
+        })
+        .collect();
+    for r in futures_util::future::join_all(bodies.iter().map(|b| mesa.post_signed(b))).await {
+        assert_eq!(r.status(), 200);
+    }
+    let all = decisions(&mesa, 100).await;
+    assert_eq!(all.len(), 18);
+    assert!(
+        all.iter().all(|d| d.outcome.label() == "applied"),
+        "{:?}",
+        all.iter().find(|d| d.outcome.label() != "applied")
+    );
+    let calls = fake.calls();
+    let org_reads = calls
+        .iter()
+        .filter(|c| c.path == format!("/api/v1/orgs/{}/stats/devices", fake.org_id()))
+        .count();
+    let site_reads = calls
+        .iter()
+        .filter(|c| c.path.starts_with("/api/v1/sites/") && c.path.ends_with("/stats/devices"))
+        .count();
+    // The first sites to get busy are read on their own; from the fourth on, one org read
+    // serves everyone, and the org's switch list replaces the per-switch searches.
+    assert_eq!(org_reads, 1, "{calls:?}");
+    assert!(site_reads <= 3, "{calls:?}");
+    assert_eq!(ap_searches(&fake), 0, "{calls:?}");
+    assert!(
+        all.iter()
+            .flat_map(|d| d.lookups.iter())
+            .any(|l| l.contains("sites looking up APs")),
+        "{all:?}"
+    );
+}

@@ -81,6 +81,9 @@ pub struct MistConfig {
     /// A snapshot of a site's AP stats answers lookups for this long after its read started;
     /// never one whose event arrived after the read started.
     pub snapshot_ttl: Duration,
+    /// When lookups of several sites wait at once, they share one read of the whole org's AP
+    /// stats, gathered this long (0: never read the whole org).
+    pub org_gather: Duration,
 }
 
 impl Default for MistConfig {
@@ -105,6 +108,7 @@ impl Default for MistConfig {
             rate_limit_wait: Duration::from_secs(30),
             lookup_gather: Duration::from_secs(1),
             snapshot_ttl: Duration::from_secs(30),
+            org_gather: Duration::from_secs(15),
         }
     }
 }

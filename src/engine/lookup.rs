@@ -24,6 +24,9 @@ const FIRST_WAIT: Duration = Duration::from_secs(1);
 /// Lookups made [`FIRST_WAIT`] apart: with the gathering window, a neighbor Mist learns in
 /// the first half minute is seen about 2 s later.
 const QUICK_LOOKUPS: u32 = 15;
+/// Lookups of this many sites within [`ORG_BUSY_WINDOW`] read the whole org instead.
+const ORG_BUSY_SITES: usize = 4;
+const ORG_BUSY_WINDOW: Duration = Duration::from_secs(10);
 /// Above this many lookups under way, finished ones older than an hour are forgotten.
 const SWEEP_ABOVE: usize = 10_000;
 
@@ -51,6 +54,8 @@ pub enum LookupError {
 /// The AP's LLDP neighbor as one Mist answer (AP stats or device search) gave it.
 #[derive(Debug, Clone, Default)]
 struct Sighting {
+    /// The site Mist has the AP on, when the answer says.
+    site_id: Option<String>,
     name: Option<String>,
     system_name: Option<String>,
     port_id: Option<String>,
@@ -61,6 +66,7 @@ struct Sighting {
 impl Sighting {
     fn from_search(item: &DeviceSearchItem) -> Option<Sighting> {
         item.has_lldp().then(|| Sighting {
+            site_id: None,
             name: item.name().map(str::to_string),
             system_name: item.lldp_system_name.clone(),
             port_id: item.lldp_port_id.clone(),
@@ -73,6 +79,7 @@ impl Sighting {
         let lldp = stat.lldp_stat.as_ref()?;
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
         (set(&lldp.system_name) && (set(&lldp.port_id) || set(&lldp.port_desc))).then(|| Sighting {
+            site_id: stat.site_id.clone().filter(|s| !s.is_empty()),
             name: stat.name.clone().filter(|n| !n.is_empty()),
             system_name: lldp.system_name.clone(),
             port_id: lldp.port_id.clone(),
@@ -97,6 +104,8 @@ pub struct Locator {
     attempts: u32,
     backoff: Duration,
     snapshot_ttl: chrono::Duration,
+    /// `mist.org_gather` is not 0: busy hours read the whole org.
+    org_wide: bool,
     /// Event id → start of the snapshot read its last look used: the next look of the same
     /// event needs a newer one.
     looked: DashMap<String, DateTime<Utc>>,
@@ -111,6 +120,7 @@ impl Locator {
             backoff: cfg.lookup_backoff.get(),
             snapshot_ttl: chrono::Duration::from_std(cfg.snapshot_ttl.get())
                 .unwrap_or(chrono::Duration::MAX),
+            org_wide: !cfg.org_gather.get().is_zero(),
             looked: DashMap::new(),
         }
     }
@@ -187,6 +197,10 @@ impl Locator {
         let sighting = match self.in_site_stats(event, steps).await {
             Ok(FromStats::Found(sighting)) => {
                 self.looked.remove(&event.id);
+                if let Some(now_on) = sighting.site_id.clone().filter(|s| *s != site_id) {
+                    steps.push(format!("AP {} is on site {now_on} now", event.ap_mac));
+                    site_id = now_on;
+                }
                 sighting
             }
             Ok(FromStats::NotYet) => return Ok(None),
@@ -274,11 +288,22 @@ impl Locator {
         if let Some(previous) = self.looked.get(&event.id) {
             since = since.max(*previous + chrono::Duration::milliseconds(1));
         }
-        let snapshot = self.mist.site_aps_since(site_id, since).await?;
+        let org_id = event.org_id.as_deref().or(self.org_id.as_deref());
+        let busy = self.mist.busy_sites(site_id, ORG_BUSY_WINDOW);
+        let (snapshot, scope) = match org_id.filter(|_| self.org_wide && busy >= ORG_BUSY_SITES) {
+            Some(org) => (
+                self.mist.org_aps_since(org, since).await?,
+                format!("org {org} ({busy} sites looking up APs)"),
+            ),
+            None => (
+                self.mist.site_aps_since(site_id, since).await?,
+                format!("site {site_id}"),
+            ),
+        };
         self.remember(event, &snapshot);
         let Some(stat) = snapshot.ap(&event.ap_mac) else {
             steps.push(format!(
-                "site {site_id}: AP {} not in the site's AP stats ({} APs read at {})",
+                "{scope}: AP {} not in the AP stats ({} APs read at {})",
                 event.ap_mac,
                 snapshot.len(),
                 clock(snapshot.read_at)
@@ -286,7 +311,7 @@ impl Locator {
             return Ok(FromStats::Missing);
         };
         let seen = format!(
-            "site {site_id}: AP {}{} in the AP stats read at {} ({} APs)",
+            "{scope}: AP {}{} in the AP stats read at {} ({} APs)",
             event.ap_mac,
             stat.name
                 .as_deref()

@@ -86,6 +86,8 @@ struct Site {
 pub struct Snapshots {
     gather: Duration,
     sites: Mutex<HashMap<String, Site>>,
+    /// Site → last lookup noted.
+    recent: Mutex<HashMap<String, Instant>>,
     reads: std::sync::atomic::AtomicU64,
 }
 
@@ -94,8 +96,23 @@ impl Snapshots {
         Snapshots {
             gather,
             sites: Mutex::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
             reads: Default::default(),
         }
+    }
+
+    /// Notes that a lookup of `site_id` is under way (for [`Snapshots::busy_sites`]).
+    pub fn note(&self, site_id: &str) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        recent.retain(|_, at| now - *at < FORGET_AFTER);
+        recent.insert(site_id.to_string(), now);
+    }
+
+    /// Sites with a lookup noted within `within`.
+    pub fn busy_sites(&self, within: Duration) -> usize {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.values().filter(|at| at.elapsed() < within).count()
     }
 
     /// Reads made so far (tests, benchmarks).
@@ -118,6 +135,22 @@ impl Snapshots {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<ApStat>, MistError>>,
     {
+        self.gathered(site_id, since, self.gather, read).await
+    }
+
+    /// [`Snapshots::since`] for any scope (a site id, or `org:<org_id>` for the whole org),
+    /// gathering for `gather`.
+    pub async fn gathered<F, Fut>(
+        &self,
+        site_id: &str,
+        since: DateTime<Utc>,
+        gather: Duration,
+        read: F,
+    ) -> Result<Arc<ApSnapshot>, MistError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<ApStat>, MistError>>,
+    {
         let pending = {
             let mut sites = self.lock();
             let now = Instant::now();
@@ -130,7 +163,7 @@ impl Snapshots {
             match site.pending.as_ref().filter(|p| p.starts >= since) {
                 Some(p) => p.clone(),
                 None => {
-                    let gather = chrono::Duration::from_std(self.gather).unwrap_or_default();
+                    let gather = chrono::Duration::from_std(gather).unwrap_or_default();
                     let p = Arc::new(Pending {
                         starts: since.max(Utc::now()) + gather,
                         answer: OnceCell::new(),
