@@ -35,6 +35,7 @@ fn config(fake: &FakeMist) -> MistConfig {
     cfg.max_retries = 3;
     cfg.lookup_attempts = 3;
     cfg.lookup_backoff = mesa::config::Duration::from_millis(20);
+    cfg.lookup_gather = mesa::config::Duration::from_millis(20);
     cfg.timeout = mesa::config::Duration::from_secs(5);
     cfg.rate_limit_wait = mesa::config::Duration::from_millis(20);
     cfg
@@ -100,16 +101,22 @@ async fn locates_ap_on_its_site() {
     assert_eq!(found.switch.site_id, SITE);
     assert_eq!(found.switch.mgmt_addr.as_deref(), Some("10.0.0.217"));
     assert_eq!(found.ap_name.as_deref(), Some("AP41-hall"));
-    assert!(steps.iter().any(|s| s.contains("found AP")), "{steps:#?}");
+    assert!(
+        steps.iter().any(|s| s.contains("in the AP stats read at")),
+        "{steps:#?}"
+    );
     assert!(steps.iter().any(|s| s.contains("ge-0/0/12")), "{steps:#?}");
+    // The site's AP stats (shared with every lookup of the site waiting meanwhile), then
+    // the switch by name; no device search for the AP itself.
     assert_eq!(
         fake.call_count(&format!("/api/v1/sites/{SITE}/devices/search")),
-        2
-    ); // AP + switch
+        1
+    );
     assert_eq!(fake.call_count("/api/v1/orgs/"), 0);
     let ap_call = &fake.calls()[0];
     assert!(
-        ap_call.query.contains("type=ap") && ap_call.query.contains("mac=5c5b353e5299"),
+        ap_call.path == format!("/api/v1/sites/{SITE}/stats/devices")
+            && ap_call.query.contains("type=ap"),
         "{ap_call:?}"
     );
 }
@@ -230,8 +237,9 @@ async fn no_lldp_yet_retries_then_gives_up() {
         "{err:?}"
     );
     assert_eq!(
-        fake.call_count(&format!("/api/v1/sites/{SITE}/devices/search")),
-        3
+        fake.call_count(&format!("/api/v1/sites/{SITE}/stats/devices")),
+        3,
+        "each look reads the site again"
     );
     assert!(
         started.elapsed() >= Duration::from_millis(40),

@@ -50,10 +50,12 @@ pub struct MistConfig {
     /// Also accept the legacy `X-Mist-Signature` (HMAC-SHA1).
     pub accept_sha1: bool,
     pub ignored_sites: Vec<String>,
-    /// Time Mist needs to learn the AP's LLDP neighbor after AP_CONNECTED.
+    /// Minimum wait before the first lookup after AP_CONNECTED (0: look at once; the
+    /// lookup keeps looking until Mist reports a neighbor newer than the event).
     pub lookup_delay: Duration,
     /// Lookups made when LLDP data is not there yet, before "no LLDP neighbor".
     pub lookup_attempts: u32,
+    /// Longest wait between two lookups (1 s apart for the first 15, then doubling up to it).
     pub lookup_backoff: Duration,
     pub timeout: Duration,
     /// Retries for 429 / 5xx / timeouts on one API call.
@@ -73,6 +75,15 @@ pub struct MistConfig {
     /// After a 429 without `Retry-After`, every Mist call waits this long (doubling per 429
     /// in a row, at most 8 times it) before one call tries again.
     pub rate_limit_wait: Duration,
+    /// Lookups of one site's APs that wait within this window share one read of the site's
+    /// AP stats (a snapshot).
+    pub lookup_gather: Duration,
+    /// A snapshot of a site's AP stats answers lookups for this long after its read started;
+    /// never one whose event arrived after the read started.
+    pub snapshot_ttl: Duration,
+    /// When lookups of several sites wait at once, they share one read of the whole org's AP
+    /// stats, gathered this long (0: never read the whole org).
+    pub org_gather: Duration,
 }
 
 impl Default for MistConfig {
@@ -84,8 +95,8 @@ impl Default for MistConfig {
             webhook_secret: None,
             accept_sha1: false,
             ignored_sites: Vec::new(),
-            lookup_delay: Duration::from_secs(60),
-            lookup_attempts: 5,
+            lookup_delay: Duration::from_secs(0),
+            lookup_attempts: 20,
             lookup_backoff: Duration::from_secs(20),
             timeout: Duration::from_secs(15),
             max_retries: 4,
@@ -95,6 +106,9 @@ impl Default for MistConfig {
             max_event_age: Duration::from_secs(900),
             hourly_budget: 5_000,
             rate_limit_wait: Duration::from_secs(30),
+            lookup_gather: Duration::from_secs(1),
+            snapshot_ttl: Duration::from_secs(30),
+            org_gather: Duration::from_secs(15),
         }
     }
 }

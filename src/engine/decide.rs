@@ -944,8 +944,8 @@ impl<'a> Run<'a> {
                     self.step(locator.waiting(attempt));
                     if self.newest.is_none() {
                         // `mesa replay` has nothing to be superseded by; it just waits.
-                        tokio::time::sleep(locator.backoff()).await;
-                    } else if self.pause(locator.backoff()).await {
+                        tokio::time::sleep(locator.backoff(attempt)).await;
+                    } else if self.pause(locator.backoff(attempt)).await {
                         return Err(Stop::Final(self.superseded()));
                     }
                 }

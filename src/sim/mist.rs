@@ -154,6 +154,30 @@ pub struct MistState {
     /// Usage the dynamic port rules assigned at run time, per (switch, port); applies where
     /// the port's `port_config` entry has `dynamic_usage`.
     pub dynamic_assignments: HashMap<(Mac, String), String>,
+    /// LLDP neighbors Mist has not learned yet, per AP: the epoch second the AP's report
+    /// carrying it arrives, and the neighbor ([`FakeMist::plug_ap_learning`]).
+    pub lldp_learning: HashMap<Mac, (f64, Lldp)>,
+}
+
+impl MistState {
+    /// Reports that have arrived by now: the AP's LLDP neighbor and its `last_seen` then.
+    fn learn_due(&mut self) {
+        let now = now();
+        let due: Vec<Mac> = self
+            .lldp_learning
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(mac, _)| mac.clone())
+            .collect();
+        for mac in due {
+            if let (Some((at, lldp)), Some(ap)) =
+                (self.lldp_learning.remove(&mac), self.aps.get_mut(&mac))
+            {
+                ap.lldp = Some(lldp);
+                ap.last_seen = ap.last_seen.max(at);
+            }
+        }
+    }
 }
 
 struct Shared {
@@ -288,6 +312,7 @@ impl FakeMist {
         let Some(sw) = state.switches.get(switch).cloned() else {
             return;
         };
+        state.lldp_learning.remove(ap);
         let lldp = Lldp {
             system_name: sw.hostname.clone(),
             port_id: port.into(),
@@ -318,6 +343,40 @@ impl FakeMist {
                     neighbor_port_desc: Some("eth0".into()),
                 },
             );
+        }
+    }
+
+    /// Like [`FakeMist::plug_ap`], but Mist learns the AP's LLDP neighbor only `after` from
+    /// now (the AP's first report carrying it): until then the AP is connected with no LLDP
+    /// data and a `last_seen` of now; then its LLDP shows, with that report's `last_seen`.
+    pub fn plug_ap_learning(&self, ap: &Mac, switch: &Mac, port: &str, after: Duration) {
+        self.plug_ap(ap, switch, port);
+        let mut state = self.state();
+        if let Some(fake) = state.aps.get_mut(ap) {
+            if let Some(lldp) = fake.lldp.take() {
+                state
+                    .lldp_learning
+                    .insert(ap.clone(), (now() + after.as_secs_f64(), lldp));
+            }
+        }
+    }
+
+    /// The AP reconnects on `port` of `switch`, but until `after` from now Mist still shows
+    /// what it last heard: the old LLDP neighbor with an old `last_seen` (`last_seen`, epoch
+    /// seconds). Then the AP's report names the new port.
+    pub fn replug_ap_reported_later(
+        &self,
+        ap: &Mac,
+        switch: &Mac,
+        port: &str,
+        last_seen: f64,
+        after: Duration,
+    ) {
+        let old = self.state().aps.get(ap).and_then(|a| a.lldp.clone());
+        self.plug_ap_learning(ap, switch, port, after);
+        if let Some(fake) = self.state().aps.get_mut(ap) {
+            fake.lldp = old;
+            fake.last_seen = last_seen;
         }
     }
 
@@ -783,6 +842,7 @@ fn device_search(
             .is_none_or(|h| name.to_ascii_lowercase().contains(h))
     };
     let mut state = lock(shared);
+    state.learn_due();
     let mut results = Vec::new();
     match kind {
         "ap" => {
@@ -951,15 +1011,21 @@ fn device_stats(
         return Json(Vec::<Value>::new()).into_response();
     };
     let status_ok = |s: &str| status == "all" || status == s;
-    let state = lock(shared);
+    let mut state = lock(shared);
+    state.learn_due();
     let mut all = Vec::new();
     if kind == "ap" || kind == "all" {
-        for ap in state.aps.values() {
+        let world = &mut *state;
+        for ap in world.aps.values_mut() {
             if on_site(&ap.site_id)
                 && status_ok(ap.status.as_str())
                 && mac.as_ref().is_none_or(|m| m == &ap.mac)
             {
-                all.push(ap_stat(ap));
+                // `hide_lldp_for` counts reads of the AP, by search or by stats.
+                let hide = ap.lldp_hidden_for > 0;
+                ap.lldp_hidden_for = ap.lldp_hidden_for.saturating_sub(1);
+                let reporting = !world.lldp_learning.contains_key(&ap.mac);
+                all.push(ap_stat(ap, hide, reporting));
             }
         }
     }
@@ -1005,7 +1071,15 @@ fn device_stats(
 }
 
 /// Schema `stats_ap` with `stats_ap_lldp_stat` (example `DevicesArrayStatsSiteAccessPointStats`).
-fn ap_stat(ap: &FakeAp) -> Value {
+/// `reporting`: a connected AP reports every 20-30 s, so Mist's `last_seen` for it is about
+/// now; the fake answers as if a report just arrived, unless a report is still to come
+/// ([`FakeMist::plug_ap_learning`]).
+fn ap_stat(ap: &FakeAp, hide_lldp: bool, reporting: bool) -> Value {
+    let last_seen = if reporting && ap.status == ApStatus::Connected {
+        ap.last_seen.max(now())
+    } else {
+        ap.last_seen
+    };
     let mut stat = json!({
         "id": device_id(&ap.mac),
         "mac": ap.mac.as_str(),
@@ -1015,11 +1089,11 @@ fn ap_stat(ap: &FakeAp) -> Value {
         "site_id": ap.site_id,
         "type": "ap",
         "status": ap.status.as_str(),
-        "last_seen": ap.last_seen,
+        "last_seen": last_seen,
         "uptime": if ap.status == ApStatus::Connected { 3600 } else { 0 },
         "version": "0.14.29313",
     });
-    if let Some(lldp) = &ap.lldp {
+    if let (Some(lldp), false) = (&ap.lldp, hide_lldp) {
         stat["lldp_stat"] = json!({
             "system_name": lldp.system_name,
             "port_id": lldp.port_id,

@@ -38,6 +38,7 @@ pub fn config(dir: &std::path::Path) -> Config {
     config.mist.max_event_age = FIXTURE_EVENT_AGE;
     config.mist.lookup_delay = mesa::config::Duration::from_secs(0);
     config.mist.lookup_backoff = mesa::config::Duration::from_millis(10);
+    config.mist.lookup_gather = mesa::config::Duration::from_millis(20);
     config.guards.disconnect_delay = mesa::config::Duration::from_secs(0);
     config.guards.lldp.recheck_after = mesa::config::Duration::from_millis(50);
     config.engine.retry_backoff = mesa::config::Duration::from_millis(20);
