@@ -309,38 +309,32 @@ impl OutageGuard {
         let mut seen = seen;
         if count.others > 0 && !self.too_small(&count) {
             // Direct evidence beats the count here too (see `check_port`).
-            match self.evidence.look(revert).await? {
-                Evidence::Unplug(what) => {
-                    seen["evidence"] = json!("unplug");
-                    return Ok(GuardVerdict::proceed(
-                        GUARD,
-                        format!(
-                            "{what}: an unplug, not an outage ({} of {} APs of the site down, read again after the guards waited {waited_s}s)",
-                            count.down, count.present
-                        ),
-                    )
-                    .with_numbers(self.numbers(&count, seen)));
+            let (unplug, what) = match self.evidence.look(revert).await? {
+                Evidence::Unplug(what) => (true, what),
+                Evidence::SwitchDown(what) => (false, what),
+                Evidence::None(what) => {
+                    seen["evidence"] = json!(what);
+                    return Ok(after_wait(self.verdict(&count, seen), waited_s));
                 }
-                Evidence::SwitchDown(what) => {
-                    seen["evidence"] = json!("switch-disconnected");
-                    return Ok(GuardVerdict::hold(
-                        GUARD,
-                        format!(
-                            "{what}: site outage ({} of {} APs of the site down, read again after the guards waited {waited_s}s)",
-                            count.down, count.present
-                        ),
-                    )
-                    .with_numbers(self.numbers(&count, seen)));
-                }
-                Evidence::None(what) => seen["evidence"] = json!(what),
-            }
+            };
+            seen["evidence"] = json!(if unplug {
+                "unplug"
+            } else {
+                "switch-disconnected"
+            });
+            let verdict = if unplug {
+                GuardVerdict::proceed(GUARD, format!("{what}: an unplug, not an outage"))
+            } else {
+                GuardVerdict::hold(GUARD, format!("{what}: site outage"))
+            };
+            let mut verdict = verdict.with_numbers(self.numbers(&count, seen));
+            verdict.reason = format!(
+                "{} ({} of {} APs of the site down)",
+                verdict.reason, count.down, count.present
+            );
+            return Ok(after_wait(verdict, waited_s));
         }
-        let mut verdict = self.verdict(&count, seen);
-        verdict.reason = format!(
-            "{} (read again after the guards waited {waited_s}s)",
-            verdict.reason
-        );
-        Ok(verdict)
+        Ok(after_wait(self.verdict(&count, seen), waited_s))
     }
 
     /// Time since the latest drop on the site: an event received, or a `last_seen` of a
@@ -465,6 +459,15 @@ impl OutageGuard {
         };
         verdict.with_numbers(numbers)
     }
+}
+
+/// A verdict of [`OutageGuard::confirm`] says it was read after the other guards waited.
+fn after_wait(mut verdict: GuardVerdict, waited_s: u64) -> GuardVerdict {
+    verdict.reason = format!(
+        "{} (read again after the guards waited {waited_s}s)",
+        verdict.reason
+    );
+    verdict
 }
 
 pub(super) fn cache_key(site_id: &str, fresh: bool) -> String {

@@ -139,18 +139,27 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
         };
         // Time the runtime stood still (a starved machine) delayed mesa as much, and so did
         // the time Mist refused calls (mesa cannot judge a revert without it).
-        // Each extension may reach more of them: extend until it no longer grows. The AP
-        // may also flap on its next port before its old one was secured: its events, the
-        // move's included, are then held until it is stable (`guards.flap.within`).
+        // Each extension may reach more of them: extend until it no longer grows.
         let mut deadline = planned;
         for _ in 0..200 {
             let until = world.at_sim(deadline);
             let mut next = planned
                 + world.stalled(d.left_at, until)
                 + world.refused(d.left_at, until, p.mist_recovery());
+            // A WAN cut of the port's site that began before the port was secured holds
+            // the revert (mesa cannot tell it from an outage) until a re-check after it.
+            let site = world.topo.switches[d.port.switch].site;
+            for o in world.outages.iter().filter(|o| o.site == site) {
+                if o.start > d.left_at && o.start < until {
+                    let end = o.end.map(|e| world.sim(e)).unwrap_or(f64::INFINITY);
+                    next = next.max(end + p.outage_hold_bound());
+                }
+            }
+            // So does a flap of the AP itself, before the unplug (within the flap window) or
+            // on its next port: the AP's events are held until it is stable.
             for (ap, start, end) in &world.flaps {
-                if *ap == d.ap && *start > d.left_at && *start < until {
-                    let end = end.map(|e| world.sim(e)).unwrap_or(f64::INFINITY);
+                let end = end.map(|e| world.sim(e)).unwrap_or(f64::INFINITY);
+                if *ap == d.ap && *start < until && end + p.flap_within > world.sim(d.left_at) {
                     next = next.max(end + p.flap_hold_bound());
                 }
             }

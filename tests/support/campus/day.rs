@@ -42,6 +42,7 @@ pub struct Params {
     pub disconnect_delay: f64,
     pub recheck_after: f64,
     pub rate_limit_wait: f64,
+    pub holds_recheck_after: f64,
     pub lookup_delay: f64,
     /// `lookup_delay` plus every lookup retry.
     pub lookup_total: f64,
@@ -66,6 +67,7 @@ impl Params {
             disconnect_delay: s(c.guards.disconnect_delay),
             recheck_after: s(c.guards.lldp.recheck_after),
             rate_limit_wait: s(c.mist.rate_limit_wait),
+            holds_recheck_after: s(c.guards.holds.recheck_after),
             lookup_delay: s(c.mist.lookup_delay),
             lookup_total: s(c.mist.lookup_delay)
                 + f64::from(c.mist.lookup_attempts) * s(c.mist.lookup_backoff),
@@ -115,6 +117,12 @@ impl Params {
     /// look once more), then the usual bound.
     pub fn flap_hold_bound(&self) -> f64 {
         2.0 * self.flap_within + self.secure_bound()
+    }
+
+    /// After a site's WAN cut ends, until a revert it held was re-checked and acted on: the
+    /// hold's re-checks come `guards.holds.recheck_after` apart, doubling.
+    pub fn outage_hold_bound(&self) -> f64 {
+        3.0 * self.holds_recheck_after + self.secure_bound()
     }
 
     /// How long after a PoE flap settles its in-flight decisions may still land.
