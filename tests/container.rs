@@ -187,6 +187,21 @@ fn wait_healthy(name: &str) {
 }
 
 /// `dir/config.toml` for the container (paths are the image's), the secret from the env.
+/// Sets `mist.lookup_delay` in an installed config.toml (the line `mesa.sh init` wrote).
+fn set_lookup_delay(config_path: &Path, delay: &str) {
+    let config = fs::read_to_string(config_path).unwrap();
+    let line = config
+        .lines()
+        .find(|l| l.starts_with("lookup_delay ="))
+        .expect("config.toml sets mist.lookup_delay")
+        .to_owned();
+    fs::write(
+        config_path,
+        config.replace(&line, &format!("lookup_delay = \"{delay}\"")),
+    )
+    .unwrap();
+}
+
 fn write_config(dir: &Path, lookup_delay: &str) {
     fs::write(
         dir.join("config.toml"),
@@ -550,6 +565,9 @@ fn mesa_sh_runs_mesa_on_podman_from_init_to_uninstall() {
     fs::write(&env_file, env).unwrap();
     let port: u16 = port.parse().unwrap();
     let script = install.dir.join("mesa.sh");
+    // The operator asks for a minimum wait before the first lookup (mist.lookup_delay, 0 by
+    // default): it holds the webhook's event in the journal over the stop below.
+    set_lookup_delay(&dir.join("config.toml"), "60s");
 
     let check = mesa_sh(&script, &["check"]);
     assert!(check.status.success(), "check: {}", show(&check));
@@ -599,21 +617,10 @@ fn mesa_sh_runs_mesa_on_podman_from_init_to_uninstall() {
         "mesa",
     ]);
     assert_eq!(state.trim(), "exited 0", "stopped by SIGTERM, not killed");
-    // The example config's lookup delay (60 s) holds the event in the journal over the stop.
+    // The 60 s lookup delay holds the event in the journal over the stop.
     assert_eq!(journal_counts(&dir.join("data")), (1, 0));
-    // The operator shortens it; the recreated container picks the change and the event up.
-    let config_path = dir.join("config.toml");
-    let config = fs::read_to_string(&config_path).unwrap();
-    let delay = config
-        .lines()
-        .find(|l| l.starts_with("lookup_delay ="))
-        .expect("config.toml sets mist.lookup_delay")
-        .to_owned();
-    fs::write(
-        &config_path,
-        config.replace(&delay, "lookup_delay = \"0s\""),
-    )
-    .unwrap();
+    // The operator drops it; the recreated container picks the change and the event up.
+    set_lookup_delay(&dir.join("config.toml"), "0s");
 
     // update rebuilds (no registry: --no-pull) and recreates the container on the new image.
     dockerfile(2);
