@@ -106,3 +106,43 @@ async fn triggers_without_an_ap_are_counted_per_port() {
         assert_eq!(mesa.backend.profile("sw1", &name), Some(Profile::Ap));
     }
 }
+
+/// A NAC trigger has nothing to wait for before it acts, but a failed attempt still waits
+/// its backoff before the next one: Mist or the switch that failed it needs the time.
+#[tokio::test]
+async fn a_failed_trigger_waits_its_backoff_before_trying_again() {
+    let fake = FakeMist::start().await;
+    fake.add_site(SITE, "HQ");
+    let sw = Mac::parse("d420b0000001").unwrap();
+    fake.add_switch(&sw, "sw1", SITE, "10.0.0.11");
+    let mesa = start_with_mist(&fake, |c| {
+        c.external.enabled = true;
+        c.external.api_key = Some(Secret::new(KEY));
+        c.mist.retry_backoff = mesa::config::Duration::from_millis(5);
+        c.mist.max_retries = 1;
+        c.engine.retry_backoff = mesa::config::Duration::from_millis(600);
+    })
+    .await;
+    // Every call of the first engine attempt (one call and the client's retries) fails.
+    fake.fail_next_with_status(2, 502);
+    let started = std::time::Instant::now();
+    let body = serde_json::json!({"switch_mac": "d420b0000001", "switch_port": "ge-0/0/7", "type": "AP_CONNECTED"});
+    let answer = mesa
+        .http
+        .post(mesa.url("/external"))
+        .header("X-ClientApiKey", KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    mesa.idle().await;
+    let port = InterfaceName::parse("ge-0/0/7").unwrap();
+    assert_eq!(mesa.backend.profile("sw1", &port), Some(Profile::Ap));
+    // The first backoff is at least half of 2 x retry_backoff.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(600),
+        "retried after {:?}",
+        started.elapsed()
+    );
+}

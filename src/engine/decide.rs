@@ -197,7 +197,7 @@ impl<'a> Run<'a> {
                         }
                         self.announce(&first);
                     }
-                    if self.pause(wait).await {
+                    if self.retry_wait(wait).await {
                         break self.superseded();
                     }
                 }
@@ -235,7 +235,7 @@ impl<'a> Run<'a> {
                         }
                         self.announce(&first);
                     }
-                    if self.pause(backoff).await {
+                    if self.retry_wait(backoff).await {
                         break self.superseded();
                     }
                 }
@@ -402,6 +402,27 @@ impl<'a> Run<'a> {
             }
         };
         woken_early || *newest.borrow() > order
+    }
+
+    /// The wait before the next attempt of a failed run. Like [`Run::pause`], but a NAC
+    /// trigger waits too: it has nothing to settle, yet the switch or Mist that failed it
+    /// needs the time as much.
+    async fn retry_wait(&mut self, delay: Duration) -> bool {
+        if self.event.source != Source::External {
+            return self.pause(delay).await;
+        }
+        let mut stopping = self.inner.stopping();
+        if *stopping.borrow() {
+            self.handed_back = true;
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            stop = stopping.wait_for(|s| *s) => {
+                self.handed_back = stop.is_ok();
+                self.handed_back
+            }
+        }
     }
 
     /// The wait before acting on an event: Mist needs a moment to learn a new LLDP neighbor,
