@@ -72,29 +72,52 @@ fn generated_days_are_consistent() {
 }
 
 #[test]
-#[ignore = "safety invariants hold on every seed; about 1 seed in 70 still secures an unplugged port late: an AP whose reboots and moves add up to a flap (guards.flap) is held until stable, which the bound does not model yet; run with --include-ignored (MESA_SIM_PARALLEL=50 on 2 cores)"]
 fn campus_days_hold_every_invariant() {
+    // Every invariant on every seed, but one: about 1 seed in 70 secures an unplugged port
+    // late, for an AP whose reboots and moves add up to a flap (`guards.flap`): it is held
+    // until stable, which the bound does not model yet. That one is allowed on at most 1 seed
+    // in 20 and reported; every other invariant, safety first, must hold on every seed.
     let _batch = one_batch_at_a_time();
     let seeds = run::seeds_from_env(200);
+    // 50 days at once keep a 2-core machine on time (200 at once stall its runtime).
     let parallel = std::env::var("MESA_SIM_PARALLEL")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(50);
     let scale = run::scale_from_env();
     let started = Instant::now();
     let reports = run::run_many(&seeds, parallel, scale, false);
     let summary = report::summary(&reports, scale, started.elapsed());
     println!("{summary}");
-    let failing = reports.iter().filter(|r| !r.ok()).count();
+    let strict: Vec<Invariant> = Invariant::ALL
+        .iter()
+        .copied()
+        .filter(|&i| i != Invariant::UnpluggedSecured)
+        .collect();
+    let broken = reports
+        .iter()
+        .filter(|r| !strict.iter().all(|&i| r.holds(i)))
+        .count();
     assert!(
-        failing == 0,
-        "{failing} of {} seeds broke an invariant\n{summary}\n{}",
+        broken == 0,
+        "{broken} of {} seeds broke an invariant\n{summary}\n{}",
         reports.len(),
         report::failures(&reports, REPLAY, 10)
     );
-    assert!(Invariant::ALL
+    let late = reports
         .iter()
-        .all(|&i| reports.iter().all(|r| r.holds(i))));
+        .filter(|r| !r.holds(Invariant::UnpluggedSecured))
+        .count();
+    println!(
+        "{late} of {} seeds secured an unplugged port late",
+        reports.len()
+    );
+    assert!(
+        late * 20 <= reports.len(),
+        "{late} of {} seeds secured an unplugged port late (at most 1 in 20 allowed)\n{summary}\n{}",
+        reports.len(),
+        report::failures(&reports, REPLAY, 10)
+    );
 }
 
 #[test]
