@@ -182,20 +182,11 @@ impl<'a> Run<'a> {
                     busy_waited += wait;
                     tracing::info!(%error, wait_ms = wait.as_millis() as u64, "Mist refuses calls for now; the event waits for its rate-limit gate");
                     if busy_waited == wait {
-                        let mut first = self.decision(
-                            Outcome::Failed {
-                                error: format!(
-                                    "{error}; waiting for Mist to accept calls again (up to {})",
-                                    humantime::format_duration(busy_cap)
-                                ),
-                            },
-                            started,
+                        let error = format!(
+                            "{error}; waiting for Mist to accept calls again (up to {})",
+                            humantime::format_duration(busy_cap)
                         );
-                        first.will_retry = true;
-                        if let Err(e) = self.inner.store.record_decision(&first).await {
-                            tracing::error!(error = %e, "decision not recorded in the audit log");
-                        }
-                        self.announce(&first);
+                        self.say_it_will_retry(error, started).await;
                     }
                     if self.retry_wait(wait).await {
                         break self.superseded();
@@ -217,23 +208,11 @@ impl<'a> Run<'a> {
                     tracing::warn!(%error, attempt, retry_in = ?backoff, "transient failure; will retry");
                     if attempt == 1 {
                         // Said once, so the team knows before the retries run out.
-                        let mut first = self.decision(
-                            Outcome::Failed {
-                                error: format!(
-                                    "{error} (retrying up to {})",
-                                    crate::output::count(
-                                        u64::from(engine.retry_attempts - 1),
-                                        "time"
-                                    )
-                                ),
-                            },
-                            started,
+                        let error = format!(
+                            "{error} (retrying up to {})",
+                            crate::output::count(u64::from(engine.retry_attempts - 1), "time")
                         );
-                        first.will_retry = true;
-                        if let Err(e) = self.inner.store.record_decision(&first).await {
-                            tracing::error!(error = %e, "decision not recorded in the audit log");
-                        }
-                        self.announce(&first);
+                        self.say_it_will_retry(error, started).await;
                     }
                     if self.retry_wait(backoff).await {
                         break self.superseded();
@@ -276,6 +255,16 @@ impl<'a> Run<'a> {
                 ));
             }
         }
+    }
+
+    /// Records and announces, once, that the event failed for now and will be tried again.
+    async fn say_it_will_retry(&mut self, error: String, started: Instant) {
+        let mut interim = self.decision(Outcome::Failed { error }, started);
+        interim.will_retry = true;
+        if let Err(e) = self.inner.store.record_decision(&interim).await {
+            tracing::error!(error = %e, "decision not recorded in the audit log");
+        }
+        self.announce(&interim);
     }
 
     /// Until Mist's rate-limit gate reopens, spread a little so that the events waiting for
