@@ -192,7 +192,7 @@ impl App {
     /// `server.shutdown_grace`.
     pub async fn drain(&self) {
         let grace = self.config.server.shutdown_grace.get();
-        let started = std::time::Instant::now();
+        let started = crate::clock::Instant::now();
         let drained = self.engine.drain(grace).await;
         // The announcements of the decisions just finished are part of the drain; at least a
         // moment for them even when the decisions took the whole grace.

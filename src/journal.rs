@@ -190,7 +190,7 @@ pub fn parked(entry: &JournalEntry, max_attempts: u32, backend: &str) -> Decisio
         outcome: Outcome::Failed { error },
         diff: None,
         backend: backend.to_string(),
-        decided_at: chrono::Utc::now(),
+        decided_at: crate::clock::now(),
         duration_ms: 0,
         will_retry: false,
     }

@@ -15,6 +15,7 @@ pub mod backend;
 pub mod backoff;
 pub mod chatops;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod ha;

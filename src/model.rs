@@ -208,7 +208,7 @@ impl EventTime {
     }
 
     pub fn now() -> EventTime {
-        Utc::now().into()
+        crate::clock::now().into()
     }
 
     /// Milliseconds since the epoch.

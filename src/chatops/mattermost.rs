@@ -116,7 +116,7 @@ pub async fn actions(
         return update(format!("Cancelled by {}; nothing changed.", actor.label()));
     }
     let sealed = press.context["sealed"].as_str().unwrap_or_default();
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::clock::now().timestamp();
     let pending = match super::confirm::open(secret.expose().as_bytes(), sealed, now) {
         Ok(pending) if pending.user_id == actor.user_id => pending,
         Ok(_) => {

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 /// Slack's window: timestamps further than this from now are refused anyway.
 pub const WINDOW: Duration = Duration::from_secs(300);

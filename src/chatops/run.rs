@@ -2,8 +2,6 @@
 //! the store. Read commands answer only the person who asked; hold and release are announced
 //! in the channel (and to the configured notification destinations).
 
-use chrono::Utc;
-
 use super::command::{self, ChatCommand};
 use super::{render, roles, Actor, Reply};
 use crate::http::AppState;
@@ -164,7 +162,7 @@ async fn status(state: &AppState, args: &[String]) -> Result<String, StoreError>
     let ports = store.ports().await?;
     let holds = maintenance::all_active(store).await?;
     let pending = store.journal_pending().await?;
-    let now = Utc::now();
+    let now = crate::clock::now();
     Ok(match args {
         [] => render::overview(&ports, &holds, pending.len()),
         [switch, port] => match InterfaceName::parse(port) {
@@ -221,7 +219,7 @@ fn confirm(state: &AppState, actor: &Actor, switch: String, port: &str, profile:
         switch,
         port,
         user_id: actor.user_id.clone(),
-        expires: Utc::now().timestamp() + super::confirm::VALID_FOR_SECS,
+        expires: crate::clock::now().timestamp() + super::confirm::VALID_FOR_SECS,
     };
     let Some(sealed) = super::confirm::seal(key.expose().as_bytes(), &pending) else {
         return Reply::ephemeral("switch names cannot contain `|`");

@@ -158,7 +158,7 @@ fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Option<Response> {
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::clock::now().timestamp();
     let checked = verify(secret.as_bytes(), headers, body, now).and_then(|()| {
         let signature = headers
             .get(SIGNATURE)
@@ -304,7 +304,7 @@ pub async fn pressed(
         })));
         return Ok(());
     }
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::clock::now().timestamp();
     let sealed = action.value.as_deref().unwrap_or_default();
     let pending = match super::confirm::open(secret.expose().as_bytes(), sealed, now) {
         Ok(pending) if pending.user_id == actor.user_id => pending,

@@ -3,9 +3,10 @@
 //! (Mist down, switch unreachable or locked) are retried with backoff; the event stays in
 //! the journal until it has a final outcome.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
+use crate::clock::Instant;
+
 use tokio::sync::watch;
 
 use super::guards::outage::Revert;
@@ -303,14 +304,14 @@ impl<'a> Run<'a> {
             outcome,
             diff: (!self.diffs.is_empty()).then(|| self.diffs.join("\n")),
             backend: self.inner.batcher.backend_kind().to_string(),
-            decided_at: Utc::now(),
+            decided_at: crate::clock::now(),
             duration_ms: started.elapsed().as_millis() as u64,
             will_retry: false,
         }
     }
 
     fn announce(&self, decision: &Decision) {
-        let seconds = (Utc::now() - self.event.received_at)
+        let seconds = (crate::clock::now() - self.event.received_at)
             .num_milliseconds()
             .max(0) as f64
             / 1000.0;
@@ -576,7 +577,7 @@ impl<'a> Run<'a> {
             site_name: None,
             timestamp: self.event.timestamp,
             source: Source::FollowUp,
-            received_at: Utc::now(),
+            received_at: crate::clock::now(),
             known_port: Some(KnownPort {
                 switch_mac: old_switch.mac.clone(),
                 port: previous.port.to_string(),

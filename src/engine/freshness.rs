@@ -48,7 +48,7 @@ mod tests {
     use crate::model::{EventKind, Mac};
 
     fn event(source: Source, age: i64) -> ApEvent {
-        let received_at = chrono::Utc::now();
+        let received_at = crate::clock::now();
         ApEvent {
             id: "e".into(),
             kind: EventKind::ApDisconnected,

@@ -17,7 +17,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
 use dashmap::DashMap;
 
 use crate::config::GuardsConfig;
@@ -94,7 +93,8 @@ impl Holds {
             _ => 1,
         };
         let delay = self.delay(kind, attempt);
-        let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        let due = crate::clock::now()
+            + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
         let mut recheck = event.clone();
         recheck.id = uuid::Uuid::new_v4().to_string();
         recheck.source = Source::Recheck { attempt };
@@ -114,7 +114,7 @@ impl Holds {
         self.waiting.entry(event.id.clone()).or_insert(next_seq);
         self.scheduled.fetch_add(1, Ordering::Relaxed);
         Some(
-            (event.received_at - Utc::now())
+            (event.received_at - crate::clock::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO),
         )
@@ -179,7 +179,7 @@ mod tests {
             site_name: None,
             timestamp: crate::model::EventTime::from_secs(1_700_000_000),
             source: Source::Webhook,
-            received_at: Utc::now(),
+            received_at: crate::clock::now(),
             known_port: None,
         }
     }

@@ -284,7 +284,9 @@ impl Locator {
         // Only a read that started after the event arrived (and after this event's previous
         // look, and within `mist.snapshot_ttl` of now) answers: an older one may show the
         // port the AP left, and a disconnect reverts a port on what it says.
-        let mut since = event.received_at.max(Utc::now() - self.snapshot_ttl);
+        let mut since = event
+            .received_at
+            .max(crate::clock::now() - self.snapshot_ttl);
         if let Some(previous) = self.looked.get(&event.id) {
             since = since.max(*previous + chrono::Duration::milliseconds(1));
         }
@@ -338,7 +340,7 @@ impl Locator {
 
     fn remember(&self, event: &ApEvent, snapshot: &ApSnapshot) {
         if self.looked.len() > SWEEP_ABOVE {
-            let old = Utc::now() - chrono::Duration::hours(1);
+            let old = crate::clock::now() - chrono::Duration::hours(1);
             self.looked.retain(|_, at| *at > old);
         }
         self.looked.insert(event.id.clone(), snapshot.read_at);

@@ -4,9 +4,7 @@
 //! is journaled (appended and closed in one write) with source `chat` and the actor in its
 //! steps, so `mesa events` shows who did it.
 
-use std::time::Instant;
-
-use chrono::Utc;
+use crate::clock::Instant;
 
 use super::guards::maintenance;
 use super::{plan, Engine};
@@ -43,7 +41,7 @@ impl Engine {
             .as_ref()
             .and_then(|r| r.ap_mac.clone())
             .or_else(|| Mac::parse(NO_AP).ok());
-        let now = Utc::now();
+        let now = crate::clock::now();
         let Some(ap_mac) = ap_mac else {
             unreachable!("NO_AP is a valid MAC")
         };
@@ -131,7 +129,7 @@ impl Engine {
             outcome,
             diff,
             backend: inner.batcher.backend_kind().to_string(),
-            decided_at: Utc::now(),
+            decided_at: crate::clock::now(),
             duration_ms: started.elapsed().as_millis() as u64,
             will_retry: false,
         };

@@ -1,8 +1,6 @@
 //! Planning: the `PortChange` for a decision, and what the store should remember once the
 //! backend applied it.
 
-use chrono::Utc;
-
 use crate::model::{ApEvent, ApRef, InterfaceName, PortChange, Profile, SwitchRef};
 use crate::store::{ApRecord, PortRecord};
 
@@ -37,7 +35,7 @@ pub fn port_record(change: &PortChange, event_id: &str) -> PortRecord {
         profile: change.profile,
         managed: true,
         ap_mac: (change.profile == Profile::Ap).then(|| change.ap.mac.clone()),
-        since: Utc::now(),
+        since: crate::clock::now(),
         event_id: Some(event_id.to_string()),
     }
 }
@@ -51,6 +49,6 @@ pub fn ap_record(event: &ApEvent, switch: &SwitchRef, port: &InterfaceName) -> A
         switch_mac: switch.mac.clone(),
         port: port.clone(),
         last_event: event.kind.as_str().to_string(),
-        last_seen: Utc::now(),
+        last_seen: crate::clock::now(),
     }
 }

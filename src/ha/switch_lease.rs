@@ -5,7 +5,9 @@
 //! Batching per switch is unchanged: one commit per burst, now under the lease.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use async_trait::async_trait;
 

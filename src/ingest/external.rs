@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -93,7 +92,7 @@ pub async fn receive(
             return error(StatusCode::BAD_REQUEST, reason);
         }
     };
-    let now = Utc::now();
+    let now = crate::clock::now();
     let event = ApEvent {
         id: uuid::Uuid::new_v4().to_string(),
         kind,

@@ -134,7 +134,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, PayloadError> {
             .extend(body.events.iter().map(|_| Ignored::Topic));
         return Ok(parsed);
     }
-    let received_at = Utc::now();
+    let received_at = crate::clock::now();
     for (index, raw) in body.events.into_iter().enumerate() {
         match event(raw, received_at) {
             Ok(Judged::Event(event)) => parsed.events.push(*event),

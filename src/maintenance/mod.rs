@@ -40,7 +40,7 @@ impl MaintenanceHold {
         reason: Option<String>,
         actor: &str,
     ) -> MaintenanceHold {
-        let set_at = Utc::now();
+        let set_at = crate::clock::now();
         let expires_at = lasts
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .and_then(|d| set_at.checked_add_signed(d));
@@ -96,7 +96,7 @@ pub async fn active(
     store: &dyn Store,
     site_id: &str,
 ) -> Result<Option<MaintenanceHold>, StoreError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     Ok(store
         .maintenance_hold(site_id)
         .await?
@@ -105,7 +105,7 @@ pub async fn active(
 
 /// Every hold in force now.
 pub async fn all_active(store: &dyn Store) -> Result<Vec<MaintenanceHold>, StoreError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     Ok(store
         .maintenance_holds()
         .await?
@@ -119,7 +119,7 @@ pub async fn expire_once(
     store: &dyn Store,
     notify: &Notifications,
 ) -> Result<Vec<MaintenanceHold>, StoreError> {
-    let expired = store.expire_maintenance_holds(Utc::now()).await?;
+    let expired = store.expire_maintenance_holds(crate::clock::now()).await?;
     for hold in &expired {
         tracing::info!(site_id = %hold.site_id, actor = %hold.actor, "maintenance hold expired");
         notify.announce(

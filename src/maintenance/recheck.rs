@@ -11,8 +11,6 @@
 
 use std::collections::HashSet;
 
-use chrono::Utc;
-
 use crate::engine::guards::maintenance::NAME as GUARD;
 use crate::journal::Journal;
 use crate::model::{ApEvent, Decision, Outcome, Source, Subject};
@@ -40,7 +38,7 @@ fn recheck_of(event: &ApEvent) -> ApEvent {
     let mut recheck = event.clone();
     recheck.id = uuid::Uuid::new_v4().to_string();
     recheck.source = Source::Recheck { attempt };
-    recheck.received_at = Utc::now();
+    recheck.received_at = crate::clock::now();
     recheck
 }
 

@@ -5,7 +5,9 @@
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use dashmap::DashMap;
 use tokio::sync::OnceCell;

@@ -14,7 +14,9 @@
 //! A 429 that arrives while the gate is already closed (a call sent before it closed) extends
 //! nothing and counts no further strike.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use tokio::sync::watch;
 
@@ -96,7 +98,7 @@ impl RateGate {
                     })
                 }
                 Look::ClosedUntil(until) => {
-                    tokio::time::sleep_until(until.into()).await;
+                    tokio::time::sleep_until(until).await;
                 }
                 Look::Probing => {
                     let left = deadline.saturating_duration_since(now);

@@ -16,7 +16,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
@@ -165,7 +167,7 @@ impl Snapshots {
                 None => {
                     let gather = chrono::Duration::from_std(gather).unwrap_or_default();
                     let p = Arc::new(Pending {
-                        starts: since.max(Utc::now()) + gather,
+                        starts: since.max(crate::clock::now()) + gather,
                         answer: OnceCell::new(),
                     });
                     site.pending = Some(p.clone());
@@ -176,9 +178,11 @@ impl Snapshots {
         pending
             .answer
             .get_or_init(|| async {
-                let wait = (pending.starts - Utc::now()).to_std().unwrap_or_default();
+                let wait = (pending.starts - crate::clock::now())
+                    .to_std()
+                    .unwrap_or_default();
                 tokio::time::sleep(wait).await;
-                let read_at = Utc::now();
+                let read_at = crate::clock::now();
                 self.reads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let answer = read()
@@ -235,7 +239,7 @@ mod tests {
         let snaps = Arc::new(Snapshots::new(Duration::from_millis(50)));
         let reads = Arc::new(AtomicU32::new(0));
         let mut tasks = Vec::new();
-        let since = Utc::now();
+        let since = crate::clock::now();
         for _ in 0..20 {
             let (snaps, reads) = (snaps.clone(), reads.clone());
             tasks.push(tokio::spawn(async move {
@@ -255,7 +259,7 @@ mod tests {
         assert_eq!(reads.load(Ordering::SeqCst), 1);
         assert!(read_at.iter().all(|r| *r == read_at[0] && *r >= since));
         // Asked for a view newer than the last read: a new read.
-        let later = Utc::now();
+        let later = crate::clock::now();
         let again = snaps
             .since("s1", later, || async { Ok(vec![]) })
             .await
@@ -264,13 +268,13 @@ mod tests {
         assert_eq!(snaps.reads(), 2);
         // A failed read is not kept: the next caller reads again.
         let failed = snaps
-            .since("s1", Utc::now(), || async {
+            .since("s1", crate::clock::now(), || async {
                 Err(MistError::Timeout { attempts: 1 })
             })
             .await;
         assert!(failed.is_err());
         assert!(snaps
-            .since("s1", Utc::now(), || async {
+            .since("s1", crate::clock::now(), || async {
                 Ok(vec![stat("5c5b35000002")])
             })
             .await

@@ -391,7 +391,7 @@ pub fn ap_link(base: &str, org_id: &str, site_id: &str, mac: &str) -> Option<Str
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
+
     use serde_json::json;
 
     use super::*;
@@ -410,7 +410,7 @@ mod tests {
                 site_name: Some("Campus North".into()),
                 timestamp: crate::model::EventTime::from_secs(1_700_000_000),
                 source: Source::Webhook,
-                received_at: Utc::now(),
+                received_at: crate::clock::now(),
                 known_port: None,
             },
             lookups: vec![],
@@ -438,7 +438,7 @@ mod tests {
             outcome,
             diff: None,
             backend: "netconf".into(),
-            decided_at: Utc::now(),
+            decided_at: crate::clock::now(),
             duration_ms: 12,
             will_retry: false,
         }

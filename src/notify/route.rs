@@ -56,7 +56,6 @@ impl Route {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
 
     use super::*;
     use crate::model::*;
@@ -73,7 +72,7 @@ mod tests {
                 site_name: Some(format!("name-{site}")),
                 timestamp: crate::model::EventTime::from_secs(0),
                 source: Source::Webhook,
-                received_at: Utc::now(),
+                received_at: crate::clock::now(),
                 known_port: None,
             },
             lookups: vec![],
@@ -82,7 +81,7 @@ mod tests {
             outcome,
             diff: None,
             backend: "dry-run".into(),
-            decided_at: Utc::now(),
+            decided_at: crate::clock::now(),
             duration_ms: 0,
             will_retry: false,
         }

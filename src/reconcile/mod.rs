@@ -19,9 +19,9 @@ pub mod report;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
+use crate::clock::Instant;
 
 use crate::app::App;
 use crate::engine::guards::ports::ProtectedPorts;
@@ -68,7 +68,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// One reconcile run. See the module documentation.
 pub async fn run(app: &App, opts: &ReconcileOptions) -> Result<ReconcileReport, ReconcileError> {
     let started = Instant::now();
-    let started_at = Utc::now();
+    let started_at = crate::clock::now();
     let calls_before = app.metrics.mist_api_calls_total();
     let mist = app
         .mist
@@ -304,7 +304,7 @@ fn fill_switches(plan: &mut plan::Plan, switches: &[SwitchInfo]) {
 
 /// Records adopted ports (and where their APs are) without touching any switch.
 async fn adopt(app: &App, adoptions: &[Adoption]) -> Result<(), StoreError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     for a in adoptions {
         app.store
             .upsert_port(&PortRecord {
@@ -351,7 +351,7 @@ fn event(p: &Planned, org: &str, stamp: EventTime) -> ApEvent {
         site_name: None,
         timestamp: p.observed.unwrap_or(stamp),
         source: Source::Reconcile,
-        received_at: Utc::now(),
+        received_at: crate::clock::now(),
         known_port: p.known_port.clone(),
     }
 }
@@ -421,5 +421,5 @@ async fn wait_for(
 }
 
 fn epoch_now() -> f64 {
-    Utc::now().timestamp_millis() as f64 / 1000.0
+    crate::clock::now().timestamp_millis() as f64 / 1000.0
 }

@@ -2,7 +2,9 @@
 //! stderr goes to a file or journald, nothing at all for tests and benchmarks that ask so.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -2,7 +2,9 @@
 //! same event twice. The first copy is relayed; copies within the window are counted only.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 /// Keys remembered at most; the oldest go first beyond it (a storm cannot grow memory).
 const MAX_KEYS: usize = 100_000;

@@ -2,8 +2,8 @@
 //! `group_within` of the first are held together and leave as one message when the window
 //! closes: one event as itself, several as a summary with the list.
 
+use crate::clock::Instant;
 use std::collections::HashMap;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 

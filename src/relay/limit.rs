@@ -4,7 +4,9 @@
 //! place.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -28,7 +28,6 @@ pub mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 pub use config::{validate, RelayRuleConfig};
@@ -93,7 +92,11 @@ impl Relay {
     /// worker reads it, off the request path). A full queue drops the body, counted.
     pub fn offer_body(&self, body: &axum::body::Bytes) {
         let Some(inner) = &self.inner else { return };
-        if inner.queue.try_send((body.clone(), Utc::now())).is_err() {
+        if inner
+            .queue
+            .try_send((body.clone(), crate::clock::now()))
+            .is_err()
+        {
             inner.metrics.queue_dropped();
             tracing::warn!(
                 "relay queue full (ingest.relay_queue): a webhook body is not relayed; provisioning unaffected"

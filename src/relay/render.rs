@@ -334,7 +334,12 @@ mod tests {
     #[test]
     fn single_event_says_what_where_when_and_links_the_device() {
         let portal = crate::notify::message::dashboard_base("https://api.eu.mist.com");
-        let m = single(&switch_event(), portal.as_deref(), Utc::now(), false);
+        let m = single(
+            &switch_event(),
+            portal.as_deref(),
+            crate::clock::now(),
+            false,
+        );
         assert_eq!(
             m.headline,
             "🟠 WARN · SW_PORT_DOWN: sw-idf1 (d4:20:b0:00:00:01)"
@@ -362,7 +367,9 @@ mod tests {
 
     #[test]
     fn summary_counts_and_lists() {
-        let events: Vec<_> = (0..60).map(|_| (switch_event(), Utc::now())).collect();
+        let events: Vec<_> = (0..60)
+            .map(|_| (switch_event(), crate::clock::now()))
+            .collect();
         let m = summary(
             &events,
             Heading::Window(std::time::Duration::from_secs(60)),

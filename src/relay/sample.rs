@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::event::{from_object, normalise_topic};
@@ -30,7 +29,7 @@ const SITE: &str = "00000000-0000-0000-0000-0000000051e0";
 
 /// A sample event of `topic` as Mist would send it.
 pub fn sample(topic: &str) -> Value {
-    let now = Utc::now().timestamp();
+    let now = crate::clock::now().timestamp();
     match topic {
         "alarms" => json!({
             "id": "489f6eca-6276-4993-bfeb-c3cbbbba1f08", "type": "switch_down",
@@ -113,7 +112,7 @@ pub async fn test_rule(config: &Config, name: &str) -> std::io::Result<i32> {
         if !rule.matches(&event) {
             crate::outln!("{topic}: the sample does not pass the rule's filters; sent anyway")?;
         }
-        let message = super::render::single(&event, portal.as_deref(), Utc::now(), true);
+        let message = super::render::single(&event, portal.as_deref(), crate::clock::now(), true);
         crate::outln!("{topic}: {}", message.headline)?;
         super::worker::deliver(&notify, relay, &rule, Arc::new(message));
     }

@@ -2,8 +2,8 @@
 //! holds events in groups until their window closes, and hands each message to the rule's
 //! targets through the notify layer (which queues, retries and counts per target).
 
+use crate::clock::Instant;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -203,7 +203,7 @@ pub fn deliver(
 
 async fn sleep_until(at: Option<Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

@@ -106,7 +106,7 @@ pub async fn run() -> anyhow::Result<()> {
         http: reqwest::Client::new(),
         url: format!("http://{addr}/mist/webhook"),
         shown: 0,
-        clock: chrono::Utc::now().timestamp(),
+        clock: crate::clock::now().timestamp(),
     };
     crate::outln!("mesa demo: a simulated Mist cloud with sites HQ and Branch, mesa on http://{addr} (dry-run backend)")?;
 

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -140,7 +140,7 @@ pub struct MistState {
     pub calls: Vec<Call>,
     /// When each programmed fault (429, 5xx) was answered, for harnesses that judge how long
     /// mesa took net of the time Mist refused it.
-    pub refusals: Vec<std::time::Instant>,
+    pub refusals: Vec<crate::clock::Instant>,
     faults: Faults,
     /// Largest page per endpoint (`stats/devices`, `devices/search`, `inventory`), below
     /// Mist's usual 1,000.
@@ -200,11 +200,9 @@ impl Drop for FakeMist {
     }
 }
 
+/// Seconds since the Unix epoch on mesa's clock, as Mist stamps its data.
 pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    crate::clock::epoch_seconds()
 }
 
 impl FakeMist {
@@ -619,7 +617,7 @@ impl FakeMist {
     }
 
     /// When the fake answered a programmed fault (429, 5xx), oldest first.
-    pub fn refusals(&self) -> Vec<std::time::Instant> {
+    pub fn refusals(&self) -> Vec<crate::clock::Instant> {
         self.state().refusals.clone()
     }
 
@@ -732,7 +730,7 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
         };
         let latency = faults.latency;
         if fault.is_some() {
-            state.refusals.push(std::time::Instant::now());
+            state.refusals.push(crate::clock::Instant::now());
         }
         (latency, fault)
     };

@@ -294,7 +294,7 @@ impl Store for PostgresStore {
             tx.execute(
                 "UPDATE journal SET state = 'done', finished_at = $2, owner = NULL,
                    lease_until = NULL WHERE id = ANY($1)",
-                &[&ids, &Utc::now().to_rfc3339()],
+                &[&ids, &crate::clock::now().to_rfc3339()],
             )
             .await?;
         }
@@ -541,7 +541,7 @@ impl Store for PostgresStore {
         tx.execute(
             "UPDATE journal SET state = 'failed', finished_at = $2, owner = NULL,
                lease_until = NULL WHERE id = $1",
-            &[&decision.event.id, &Utc::now().to_rfc3339()],
+            &[&decision.event.id, &crate::clock::now().to_rfc3339()],
         )
         .await?;
         tx.commit().await?;

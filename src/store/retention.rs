@@ -20,7 +20,7 @@ pub async fn prune_once(
     metrics: &Metrics,
 ) -> Result<Pruned, StoreError> {
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    let before = Utc::now()
+    let before = crate::clock::now()
         .checked_sub_signed(retention)
         .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
     let pruned = store.prune(before, CHUNK).await?;

@@ -202,7 +202,7 @@ impl Store for SqliteStore {
                         Appended::Duplicate
                     });
                 }
-                let now = Utc::now().to_rfc3339();
+                let now = crate::clock::now().to_rfc3339();
                 let mut finish = tx.prepare_cached(
                     "UPDATE journal SET state = 'done', finished_at = ?2 WHERE id = ?1",
                 )?;
@@ -480,7 +480,7 @@ impl Store for SqliteStore {
             insert_decision(&tx, &d, &body)?;
             tx.execute(
                 "UPDATE journal SET state = 'failed', finished_at = ?2 WHERE id = ?1",
-                params![d.event.id, Utc::now().to_rfc3339()],
+                params![d.event.id, crate::clock::now().to_rfc3339()],
             )?;
             tx.commit()?;
             Ok(())
@@ -784,7 +784,7 @@ mod tests {
             // own, not copies within `journal.dedupe_window`.
             timestamp: crate::model::EventTime::from_secs(ts * 600),
             source: Source::Webhook,
-            received_at: Utc::now(),
+            received_at: crate::clock::now(),
             known_port: None,
         }
     }
@@ -866,14 +866,14 @@ mod tests {
     async fn prune_removes_only_old_finished_rows() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), false).unwrap();
-        let old = Utc::now() - chrono::Duration::days(100);
+        let old = crate::clock::now() - chrono::Duration::days(100);
         let events: Vec<ApEvent> = (0..7).map(|i| event(&format!("e{i}"), i)).collect();
         store.journal_write(&events, &[]).await.unwrap();
         // e0..e4 finished 100 days ago, e5 finished now, e6 still pending.
         let decisions: Vec<Decision> = events[..6]
             .iter()
             .enumerate()
-            .map(|(i, e)| decision_for(e.clone(), if i < 5 { old } else { Utc::now() }))
+            .map(|(i, e)| decision_for(e.clone(), if i < 5 { old } else { crate::clock::now() }))
             .collect();
         store.journal_write(&[], &decisions).await.unwrap();
         {
@@ -884,7 +884,7 @@ mod tests {
             )
             .unwrap();
         }
-        let cutoff = Utc::now() - chrono::Duration::days(90);
+        let cutoff = crate::clock::now() - chrono::Duration::days(90);
         let pruned = store.prune(cutoff, 2).await.unwrap();
         assert_eq!(
             pruned,

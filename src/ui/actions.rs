@@ -6,7 +6,6 @@
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
 use serde::Deserialize;
 
 use super::layout::problem;
@@ -140,7 +139,7 @@ pub async fn retry(
     let original = event.id.clone();
     event.id = uuid::Uuid::new_v4().to_string();
     event.source = Source::Replay;
-    event.received_at = Utc::now();
+    event.received_at = crate::clock::now();
     let new_id = event.id.clone();
     match state.journal.accept(vec![event]).await {
         Ok(accepted) if accepted.new == 1 => {

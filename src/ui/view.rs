@@ -234,7 +234,7 @@ mod tests {
             profile,
             managed: true,
             ap_mac: None,
-            since: chrono::Utc::now(),
+            since: crate::clock::now(),
             event_id: None,
         }
     }
@@ -251,7 +251,7 @@ mod tests {
             site_name: None,
             timestamp: EventTime::from_secs(1),
             source: Source::Webhook,
-            received_at: chrono::Utc::now(),
+            received_at: crate::clock::now(),
             known_port: None,
         };
         let mut d = crate::journal::parked(&JournalEntry { event, attempts: 5 }, 5, "dry-run");

@@ -230,7 +230,7 @@ impl Session {
         let reply = self.rpc(&ops::junos_commit_information())?;
         Ok(super::commit_info::pending(
             &reply.root,
-            chrono::Utc::now().timestamp(),
+            crate::clock::now().timestamp(),
         ))
     }
 

@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use serde_json::json;
@@ -151,7 +151,7 @@ impl OutageGuard {
             return Ok(GuardVerdict::proceed(GUARD, "site outage guard disabled"));
         }
         let stats = self.read(site_id, false).await?;
-        let count = self.count(&stats, None, epoch_now());
+        let count = self.count(&stats, None, crate::clock::epoch_seconds());
         Ok(self.verdict(&count, json!({})))
     }
 
@@ -169,7 +169,7 @@ impl OutageGuard {
         let started = Instant::now();
         let site = revert.site_id;
         let stats = self.read(site, revert.fresh).await?;
-        let mut count = self.count(&stats, Some(revert.ap), epoch_now());
+        let mut count = self.count(&stats, Some(revert.ap), crate::clock::epoch_seconds());
         let (noted, _) = self.noted(site, revert.ap);
         let mut seen = json!({"others_noted": noted});
         if self.too_small(&count) || (noted == 0 && count.others == 0) {
@@ -235,7 +235,7 @@ impl OutageGuard {
             }
             let before = count.down;
             let stats = self.read(site, revert.fresh).await?;
-            count = self.count(&stats, Some(revert.ap), epoch_now());
+            count = self.count(&stats, Some(revert.ap), crate::clock::epoch_seconds());
             reads += 1;
             slept_since_read = false;
             if count.down <= before || self.is_outage(&count) || Instant::now() >= cap {
@@ -291,7 +291,7 @@ impl OutageGuard {
             return Ok(GuardVerdict::proceed(GUARD, "site outage guard disabled"));
         }
         let stats = self.read(revert.site_id, true).await?;
-        let count = self.count(&stats, Some(revert.ap), epoch_now());
+        let count = self.count(&stats, Some(revert.ap), crate::clock::epoch_seconds());
         let waited_s = waited.as_secs();
         let seen = json!({"confirm_after_s": waited_s});
         if let Some(own) = stats.iter().find(|s| &s.mac == revert.ap) {
@@ -341,7 +341,7 @@ impl OutageGuard {
     /// disconnected AP counted in `count`.
     fn quiet(&self, site_id: &str, ap: &Mac, count: &SiteCount) -> Duration {
         let (_, since_noted) = self.noted(site_id, ap);
-        let by_stats = epoch_now() - count.latest_drop;
+        let by_stats = crate::clock::epoch_seconds() - count.latest_drop;
         let by_stats = if by_stats.is_finite() {
             Duration::from_secs_f64(by_stats.max(0.0))
         } else {
@@ -356,7 +356,7 @@ impl OutageGuard {
         self.reads
             .get_or_fetch(cache_key(site_id, fresh), || async {
                 let stats = Arc::new(self.mist.site_ap_stats(site_id).await?);
-                let count = self.count(&stats, None, epoch_now());
+                let count = self.count(&stats, None, crate::clock::epoch_seconds());
                 let ttl = if self.is_outage(&count) && !fresh {
                     self.window
                 } else {
@@ -476,11 +476,4 @@ pub(super) fn cache_key(site_id: &str, fresh: bool) -> String {
     } else {
         site_id.to_string()
     }
-}
-
-fn epoch_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }

@@ -5,7 +5,9 @@
 //! sites went down and came back, and after how long a gap.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;

@@ -18,9 +18,10 @@
 //! change from the webhook's report of the same change.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
+use crate::clock::Instant;
+
 use tokio::sync::mpsc;
 
 use super::catchup;
@@ -223,7 +224,7 @@ impl Hub {
             }
         }
         let known_port = self.known_port(seen).await;
-        let now = Utc::now();
+        let now = crate::clock::now();
         let event = ApEvent {
             id: uuid::Uuid::new_v4().to_string(),
             kind: EventKind::ApConnected,
@@ -435,7 +436,7 @@ impl Hub {
                 site_name: None,
                 timestamp: EventTime::from_secs(self.stamp(mac, stat.last_seen)),
                 source: Source::Stream,
-                received_at: Utc::now(),
+                received_at: crate::clock::now(),
                 known_port: None,
             });
         }
@@ -456,5 +457,5 @@ fn mist_time(last_seen: Option<f64>) -> i64 {
     last_seen
         .filter(|t| t.is_finite() && *t > 0.0)
         .map(|t| t as i64)
-        .unwrap_or_else(|| Utc::now().timestamp())
+        .unwrap_or_else(|| crate::clock::now().timestamp())
 }

@@ -7,7 +7,9 @@
 //! every AP of its sites is silent, and that says nothing about the APs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use super::message::ApReport;
 use crate::model::{InterfaceName, Mac};

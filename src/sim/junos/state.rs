@@ -242,7 +242,7 @@ pub struct Txn {
 }
 
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    crate::clock::now().timestamp_millis()
 }
 
 fn rfc3339(ms: i64) -> String {

@@ -1,8 +1,8 @@
 //! The invariants of a campus day, judged from the world (ground truth), what reached the
 //! switches (the recording backend) and mesa's own store (journal, audit log).
 
+use mesa::clock::Instant;
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
 
 use mesa::model::Profile;
 
@@ -146,6 +146,11 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             let mut next = planned
                 + world.stalled(d.left_at, until)
                 + world.refused(d.left_at, until, p.mist_recovery());
+            // A decision that Mist's refusals interrupted starts over once Mist accepts
+            // calls again (the guards' looks before it are stale): a whole bound after that.
+            if let Some(last) = world.last_refusal(d.left_at, until) {
+                next = next.max(world.sim(last) + p.mist_recovery() + p.secure_bound());
+            }
             // A WAN cut of the port's site that began before the port was secured holds
             // the revert (mesa cannot tell it from an outage) until a re-check after it.
             let site = world.topo.switches[d.port.switch].site;

@@ -4,8 +4,8 @@
 //! off, is a violation of "no port is reverted while its AP is connected, and none during a
 //! site outage". Securing a port that already is secured changes nothing and is not judged.
 
+use mesa::clock::Instant;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use async_trait::async_trait;
 use mesa::backend::{BackendError, PortResult, SwitchBackend};

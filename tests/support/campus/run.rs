@@ -1,15 +1,19 @@
 //! Plays one campus day against the real mesa (`App::with_backend`, served over loopback HTTP
 //! like `mesa serve`) with the fake Mist cloud and the recording backend, then judges it.
 //!
-//! Time is scaled, not virtual: mesa's default configuration with every wait multiplied by
-//! the scale (a simulated second = `scale` of real time; timeouts are left alone), the
-//! timeline slept through in real time. Each day runs on its own single-threaded runtime so
-//! that dropping it stops everything mesa started; many days run side by side on threads.
+//! Time is virtual: each day runs on its own single-threaded tokio runtime with a paused
+//! clock, and mesa reads wall time from that clock (`mesa::clock::follow_runtime_clock`).
+//! When every task of the day waits, the clock jumps to the next timer, so a day of hours
+//! plays in the CPU time its work takes and every wait is exactly as configured: mesa runs
+//! on its default configuration, unscaled. Dropping the runtime stops everything mesa
+//! started; many days run side by side on threads.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use mesa::clock::Instant;
 
 use mesa::config::{Config, Secret};
 use mesa::ingest::signature::sign_v2;
@@ -23,8 +27,9 @@ use super::world::{Flap, World};
 
 const SECRET: &str = "campus-day-webhook-secret";
 
-/// Real time per simulated second unless `MESA_SIM_SCALE_MS` says otherwise.
-pub const DEFAULT_SCALE_MS: u64 = 15;
+/// Virtual time per simulated second unless `MESA_SIM_SCALE_MS` says otherwise: with a
+/// virtual clock a simulated second is a second of mesa's configuration.
+pub const DEFAULT_SCALE_MS: u64 = 1000;
 
 /// Between the first days of the workers.
 const STAGGER: Duration = Duration::from_millis(50);
@@ -125,8 +130,10 @@ pub fn run_many(seeds: &[u64], parallel: usize, scale: Duration, calm: bool) -> 
 
 /// One day on a runtime of its own, dropped afterwards with everything mesa spawned.
 pub fn run_seed_blocking(seed: u64, scale: Duration, calm: bool) -> SeedReport {
+    mesa::clock::follow_runtime_clock();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .start_paused(true)
         .build()
     {
         Ok(rt) => rt,
@@ -188,7 +195,7 @@ struct Deliveries {
 }
 
 pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let params = Params {
         calm,
         ..Params::from_defaults()
@@ -249,7 +256,6 @@ pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
 
     let t0 = tokio::time::Instant::now();
     lock(&world).start = Instant::now();
-    let probe = tokio::spawn(watch_stalls(world.clone(), scale));
     let mut posts = tokio::task::JoinSet::new();
     for step in &day.steps {
         tokio::time::sleep_until(t0 + scale.mul_f64(step.at)).await;
@@ -292,7 +298,7 @@ pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
         let Some(last_due) = pending.iter().map(|e| e.event.received_at).max() else {
             break;
         };
-        let wait = (last_due - chrono::Utc::now())
+        let wait = (last_due - mesa::clock::now())
             .to_std()
             .unwrap_or(Duration::ZERO)
             + scale.mul_f64(5.0);
@@ -302,7 +308,6 @@ pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
         tokio::time::sleep(wait).await;
         idle = tokio::time::timeout(Duration::from_secs(120), app.engine.wait_idle()).await;
     }
-    probe.abort();
 
     let mut found: Vec<(Invariant, String)> = Vec::new();
     if idle.is_err() {
@@ -332,7 +337,7 @@ pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
         (Ok(decisions), Ok(journal)) => {
             stats.decisions = check::decisions(&decisions, journal, &mut found);
             if journal.0 > 0 {
-                let now = chrono::Utc::now();
+                let now = mesa::clock::now();
                 let scale = lock(&world).scale;
                 let pending: Vec<String> = app
                     .store
@@ -385,18 +390,6 @@ pub async fn run_seed(seed: u64, scale: Duration, calm: bool) -> SeedReport {
         seed,
         violations,
         stats,
-    }
-}
-
-/// Records every time the day's runtime woke up more than two simulated seconds late.
-async fn watch_stalls(world: Arc<Mutex<World>>, scale: Duration) {
-    loop {
-        let before = Instant::now();
-        tokio::time::sleep(scale).await;
-        let late = before.elapsed().saturating_sub(scale);
-        if late > scale * 2 {
-            lock(&world).stalls.push((Instant::now(), late));
-        }
     }
 }
 
@@ -653,7 +646,7 @@ fn trace(day: &Day, w: &World, decisions: &[mesa::model::Decision]) {
     let mut sorted: Vec<&mesa::model::Decision> = decisions.iter().collect();
     sorted.sort_by_key(|d| d.decided_at);
     for d in sorted {
-        let t = (d.decided_at - chrono::Utc::now()).num_milliseconds() as f64
+        let t = (d.decided_at - mesa::clock::now()).num_milliseconds() as f64
             / 1000.0
             / w.scale.as_secs_f64()
             + w.sim(Instant::now());

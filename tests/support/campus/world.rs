@@ -9,7 +9,9 @@
 //! the change reaches the "switch".
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use mesa::clock::Instant;
 
 use mesa::model::{InterfaceName, Mac, Profile, SwitchRef};
 use mesa::sim::mist::{now, ApStatus, FakeAp, FakeMist, FakePort, FakeSwitch, Lldp};
@@ -243,6 +245,15 @@ impl World {
             }
         }
         total.as_secs_f64() / self.scale.as_secs_f64()
+    }
+
+    /// The last time Mist refused a call between `from` and `to`.
+    pub fn last_refusal(&self, from: Instant, to: Instant) -> Option<Instant> {
+        self.refusals
+            .iter()
+            .copied()
+            .filter(|&at| at >= from && at <= to)
+            .max()
     }
 
     /// Simulated seconds the runtime stood still between `from` and `to`.
