@@ -283,3 +283,85 @@ async fn a_switch_declared_lost_while_the_drop_settles_still_means_outage() {
     }
     assert!(mesa.never_reverted(), "no port reverted during the outage");
 }
+
+/// Final disconnect decisions of `ap` made by a hold's re-check, waited for up to 20 s.
+async fn recheck_decisions(mesa: &TestMesa, ap: &Mac) -> Vec<Decision> {
+    for _ in 0..200 {
+        let found: Vec<Decision> = disconnect_decisions(mesa)
+            .await
+            .into_iter()
+            .filter(|d| &d.event.ap_mac == ap && d.event.source.as_str() == "recheck")
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Vec::new()
+}
+
+/// Three of six APs gone 10 minutes ago on a site the count calls an outage, with no word
+/// from the switch (it still lists them): the first judgement holds.
+async fn half_a_site_gone(others_heard: bool) -> (FakeMist, TestMesa) {
+    let (fake, mesa) = campus(6, |c| {
+        c.guards.lldp.enabled = false;
+        c.guards.holds.recheck_after = mesa::config::Duration::from_millis(500);
+    })
+    .await;
+    let dropped = now() - 600.0;
+    for i in 0..6 {
+        if i < 3 {
+            fake.set_ap_status(&ap(i), ApStatus::Disconnected, dropped);
+        } else if others_heard {
+            fake.set_ap_status(&ap(i), ApStatus::Connected, now());
+        } else {
+            // Mist has not declared them yet, but has not heard them since the cut either.
+            fake.set_ap_status(&ap(i), ApStatus::Connected, dropped);
+        }
+    }
+    for i in 0..3 {
+        send(&mesa, "AP_DISCONNECTED", &ap(i)).await;
+    }
+    (fake, mesa)
+}
+
+#[tokio::test]
+async fn an_outage_hold_ends_at_its_recheck_when_mist_heard_the_rest_of_the_site_since() {
+    // Issue #13 item 3: three real unplugs that are half of a site whose switch gives no
+    // evidence were held as an outage at every re-check, for good. A WAN cut silences every
+    // AP of the site; the other three kept reporting long after, so the re-check reverts.
+    let (_fake, mesa) = half_a_site_gone(true).await;
+    let rechecks = recheck_decisions(&mesa, &ap(0)).await;
+    let last = rechecks.last().expect("the hold is re-checked");
+    assert_eq!(last.outcome.label(), "applied", "{last:#?}");
+    let v = last
+        .verdicts
+        .iter()
+        .find(|v| v.guard == "site-outage")
+        .unwrap();
+    assert!(
+        v.proceed && v.reason.contains("Mist heard 3 other APs"),
+        "{v:?}"
+    );
+    assert_eq!(v.numbers["heard_after_drop"], 3);
+    let first = disconnect_decisions(&mesa)
+        .await
+        .into_iter()
+        .find(|d| d.event.ap_mac == ap(0) && d.event.source.as_str() == "webhook")
+        .unwrap();
+    assert_eq!(held_by(&first), Some("site-outage"), "{first:#?}");
+    mesa.idle().await;
+    assert_eq!(mesa.profile("sw1", "ge-0/0/0"), Some(Profile::Secured));
+}
+
+#[tokio::test]
+async fn a_wan_cut_that_silenced_the_whole_site_stays_held_at_its_recheck() {
+    let (_fake, mesa) = half_a_site_gone(false).await;
+    let rechecks = recheck_decisions(&mesa, &ap(0)).await;
+    let last = rechecks.last().expect("the hold is re-checked");
+    assert_eq!(held_by(last), Some("site-outage"), "{last:#?}");
+    assert!(
+        mesa.never_reverted(),
+        "no port reverted while the site is silent"
+    );
+}

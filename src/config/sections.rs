@@ -96,7 +96,7 @@ impl Default for MistConfig {
             accept_sha1: false,
             ignored_sites: Vec::new(),
             lookup_delay: Duration::from_secs(0),
-            lookup_attempts: 20,
+            lookup_attempts: 32,
             lookup_backoff: Duration::from_secs(20),
             timeout: Duration::from_secs(15),
             max_retries: 4,

@@ -685,6 +685,7 @@ impl<'a> Run<'a> {
                     switch,
                     port,
                     fresh: matches!(self.event.source, Source::Recheck { .. }),
+                    recheck: matches!(self.event.source, Source::Recheck { .. }),
                 };
                 let verdict = outage
                     .check_port(&revert, &mut wait)
@@ -719,6 +720,7 @@ impl<'a> Run<'a> {
                         switch,
                         port,
                         fresh: true,
+                        recheck: matches!(self.event.source, Source::Recheck { .. }),
                     };
                     let verdict = outage
                         .confirm(&revert, waited)

@@ -111,6 +111,11 @@ pub struct Locator {
     looked: DashMap<String, DateTime<Utc>>,
 }
 
+fn backoff_after(attempt: u32, cap: Duration) -> Duration {
+    let doublings = attempt.saturating_sub(QUICK_LOOKUPS).min(16);
+    FIRST_WAIT.saturating_mul(1u32 << doublings).min(cap)
+}
+
 impl Locator {
     pub fn new(mist: Arc<MistClient>, cfg: &MistConfig) -> Locator {
         Locator {
@@ -161,10 +166,18 @@ impl Locator {
     /// neighbor within half a minute; when it has not, later lookups need not come as often.
     /// Looks of one site are shared, so a site costs the same however many APs wait.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(QUICK_LOOKUPS).min(16);
-        FIRST_WAIT
-            .saturating_mul(1u32 << doublings)
-            .min(self.backoff)
+        backoff_after(attempt, self.backoff)
+    }
+
+    /// How long an AP's lookups go on before "no LLDP neighbor" (`mist.lookup_delay`, the
+    /// waits between lookups and one gathering window per look): the longest Mist may take
+    /// to learn a neighbor and still have mesa find it without a hold's re-check.
+    pub fn span(cfg: &MistConfig) -> Duration {
+        let attempts = cfg.lookup_attempts.max(1);
+        let waits: Duration = (1..attempts)
+            .map(|a| backoff_after(a, cfg.lookup_backoff.get()))
+            .sum();
+        cfg.lookup_delay.get() + waits + cfg.lookup_gather.get().saturating_mul(attempts)
     }
 
     /// The audit line for a lookup that found no LLDP neighbor yet.

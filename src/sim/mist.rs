@@ -81,6 +81,9 @@ pub struct FakeAp {
     /// The next N searches that return this AP leave out its LLDP fields, as Mist does for a
     /// freshly connected AP.
     pub lldp_hidden_for: u32,
+    /// It stopped reporting (its site lost the uplink) and Mist has not declared it
+    /// disconnected yet: `last_seen` stays where its last report left it.
+    pub silent: bool,
 }
 
 /// One switch port as the switch reports it (`stats_switch_port`).
@@ -298,6 +301,7 @@ impl FakeMist {
             last_seen: now(),
             lldp: None,
             lldp_hidden_for: 0,
+            silent: false,
         };
         self.state().aps.insert(mac.clone(), ap);
     }
@@ -325,9 +329,11 @@ impl FakeMist {
             last_seen: now(),
             lldp: None,
             lldp_hidden_for: 0,
+            silent: false,
         });
         ap_state.site_id = sw.site_id.clone();
         ap_state.status = ApStatus::Connected;
+        ap_state.silent = false;
         ap_state.last_seen = now();
         ap_state.lldp = Some(lldp);
         let ap_name = ap_state.name.clone();
@@ -395,10 +401,12 @@ impl FakeMist {
         }
     }
 
+    /// A `last_seen` in the past on a connected AP makes it silent (see [`FakeAp::silent`]).
     pub fn set_ap_status(&self, ap: &Mac, status: ApStatus, last_seen: f64) {
         if let Some(ap) = self.state().aps.get_mut(ap) {
             ap.status = status;
             ap.last_seen = last_seen;
+            ap.silent = status == ApStatus::Connected && last_seen < now() - 1.0;
         }
     }
 
@@ -467,6 +475,7 @@ impl FakeMist {
             if plugged.contains(&ap.mac) {
                 ap.status = ApStatus::Connected;
                 ap.last_seen = t;
+                ap.silent = false;
             }
         }
     }
@@ -1073,7 +1082,7 @@ fn device_stats(
 /// now; the fake answers as if a report just arrived, unless a report is still to come
 /// ([`FakeMist::plug_ap_learning`]).
 fn ap_stat(ap: &FakeAp, hide_lldp: bool, reporting: bool) -> Value {
-    let last_seen = if reporting && ap.status == ApStatus::Connected {
+    let last_seen = if reporting && ap.status == ApStatus::Connected && !ap.silent {
         ap.last_seen.max(now())
     } else {
         ap.last_seen

@@ -11,7 +11,12 @@
 //!   outage; the switch connected and reporting the port down or another neighbor is an
 //!   unplug, whatever the count says (a small site may lose three of six APs to real unplugs);
 //! - without evidence, the guard waits until no AP of the site went down for `settle`
-//!   (at most `settle_max`) and judges on the final count.
+//!   (at most `settle_max`) and judges on the final count;
+//! - the re-check of a hold ends it when Mist has heard other APs of the site well after this
+//!   one dropped ([`HEARD_AFTER`]): a WAN cut silences every AP of the site, so the site's
+//!   uplink is up and the AP is gone for real. Without this, real unplugs that are a large
+//!   share of a site whose switch Mist does not manage would stay held, and their ports open,
+//!   for good.
 //!
 //! One stats read per site serves all pending events of that site: an outage brings hundreds
 //! of events at once, and they share one in-flight call and its cached answer. A reading that
@@ -37,6 +42,12 @@ use crate::model::{GuardVerdict, InterfaceName, Mac, SwitchRef};
 
 pub const GUARD: &str = "site-outage";
 
+/// An AP heard this long (seconds) after the judged AP's last contact proves the site's
+/// uplink outlived that drop: a WAN cut that caused the drop began within one report
+/// interval of the last contact (Mist APs report far more often than this), and silenced
+/// every AP of the site from then on.
+pub const HEARD_AFTER: f64 = 120.0;
+
 /// How a site looked at one stats read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct SiteCount {
@@ -50,6 +61,9 @@ struct SiteCount {
     others: usize,
     /// Epoch seconds of the latest drop in `down` (by `last_seen`).
     latest_drop: f64,
+    /// Connected APs other than the judged one that Mist heard more than [`HEARD_AFTER`]
+    /// after the judged AP's last contact.
+    heard_after: usize,
 }
 
 /// The port whose revert is being judged.
@@ -58,8 +72,10 @@ pub struct Revert<'a> {
     pub ap: &'a Mac,
     pub switch: &'a SwitchRef,
     pub port: &'a InterfaceName,
-    /// A re-check of a hold: read Mist anew rather than reuse the reading that held it.
+    /// Read Mist anew rather than reuse the reading of an outage.
     pub fresh: bool,
+    /// The re-check of a hold: the site heard since the drop ends an outage hold.
+    pub recheck: bool,
 }
 
 pub struct OutageGuard {
@@ -208,7 +224,7 @@ impl OutageGuard {
             Evidence::None(what) => seen["evidence"] = json!(what),
         }
         if self.is_outage(&count) {
-            return Ok(self.verdict(&count, seen));
+            return Ok(self.judged(&count, seen, revert.recheck));
         }
         // Others went down recently, not (yet) enough for an outage: wait until no AP of the
         // site went down for `settle` (by the events received and by Mist's `last_seen`), read
@@ -270,7 +286,7 @@ impl OutageGuard {
                 .with_numbers(self.numbers(&count, seen)));
             }
         }
-        let mut verdict = self.verdict(&count, seen);
+        let mut verdict = self.judged(&count, seen, revert.recheck);
         verdict.reason = format!(
             "{} (judged after waiting {} for the site's drop to settle)",
             verdict.reason,
@@ -314,7 +330,10 @@ impl OutageGuard {
                 Evidence::SwitchDown(what) => (false, what),
                 Evidence::None(what) => {
                     seen["evidence"] = json!(what);
-                    return Ok(after_wait(self.verdict(&count, seen), waited_s));
+                    return Ok(after_wait(
+                        self.judged(&count, seen, revert.recheck),
+                        waited_s,
+                    ));
                 }
             };
             seen["evidence"] = json!(if unplug {
@@ -371,22 +390,28 @@ impl OutageGuard {
     /// hold still counts the APs that went down with it). None anchors on `now`.
     fn count(&self, stats: &[ApStat], ap: Option<&Mac>, now: f64) -> SiteCount {
         let (window, ignore_for) = (self.window.as_secs_f64(), self.ignore_for.as_secs_f64());
-        let anchor = ap
+        let own_drop = ap
             .and_then(|ap| stats.iter().find(|s| &s.mac == ap))
             .filter(|s| s.is_disconnected())
             .and_then(|s| s.last_seen)
-            .unwrap_or(now)
-            .min(now);
+            .map(|seen| seen.min(now));
+        let anchor = own_drop.unwrap_or(now).min(now);
         let mut count = SiteCount {
             down: 0,
             present: 0,
             listed: stats.len(),
             others: 0,
             latest_drop: f64::NEG_INFINITY,
+            heard_after: 0,
         };
         for stat in stats {
             if !stat.is_disconnected() {
                 count.present += 1;
+                let heard = stat.last_seen.unwrap_or(f64::NEG_INFINITY);
+                if own_drop.is_some_and(|drop| heard > drop + HEARD_AFTER) && ap != Some(&stat.mac)
+                {
+                    count.heard_after += 1;
+                }
                 continue;
             }
             // Without last_seen there is no telling when it went down: count it as long gone.
@@ -422,11 +447,32 @@ impl OutageGuard {
             "window_s": self.window.as_secs(),
             "min_percent": self.min_percent,
             "min_site_aps": self.min_site_aps,
+            "heard_after_drop": count.heard_after,
         });
         if let (Some(numbers), Some(seen)) = (numbers.as_object_mut(), seen.as_object()) {
             numbers.extend(seen.clone());
         }
         numbers
+    }
+
+    /// [`OutageGuard::verdict`] for one port; on a hold's re-check, an outage by the count
+    /// gives way to the site heard since the drop (see the module documentation).
+    fn judged(&self, count: &SiteCount, seen: serde_json::Value, recheck: bool) -> GuardVerdict {
+        if recheck && self.is_outage(count) && count.heard_after > 0 {
+            return GuardVerdict::proceed(
+                GUARD,
+                format!(
+                    "{} of {} APs of the site down within {}, but Mist heard {} other APs of the site more than {}s after this one dropped: the site's uplink is up, an unplug, not an outage",
+                    count.down,
+                    count.present,
+                    humantime::format_duration(self.window),
+                    count.heard_after,
+                    HEARD_AFTER
+                ),
+            )
+            .with_numbers(self.numbers(count, seen));
+        }
+        self.verdict(count, seen)
     }
 
     fn verdict(&self, count: &SiteCount, seen: serde_json::Value) -> GuardVerdict {

@@ -58,15 +58,11 @@ pub struct EndMeasures {
     /// Per unplug: simulated seconds from `disconnect_delay` after Mist's AP_DISCONNECTED to
     /// the port secured.
     pub secured_after: Vec<f64>,
-    /// Ports secured, but after the deadline, on a day whose runtime stalled longer than the
-    /// bound itself (a starved machine): counted, not judged.
-    pub late_unjudged: usize,
 }
 
 pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) -> EndMeasures {
     let end = Instant::now();
     let t_end = world.sim(end);
-    let overloaded = world.stalled(world.start, end) > p.secure_bound();
     let mut measures = EndMeasures::default();
     for (i, live) in world.aps.iter().enumerate() {
         let Some(port) = live.at else { continue };
@@ -130,22 +126,28 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
         let by_connect = d
             .connect_sent
             .map(|t| world.sim(t) + p.lookup_total + p.secure_bound());
+        // The AP back in the cloud before its disconnect was judged supersedes it (it may be
+        // a reboot on the same port): the old port is then closed once the AP is located
+        // elsewhere, which waits for Mist to learn its new LLDP neighbour.
+        let back_before_judged = match (by_disconnect, d.connect_sent) {
+            (Some(a), Some(c)) => world.sim(c) < a,
+            _ => false,
+        };
         let planned = match (by_disconnect, by_connect) {
+            (Some(a), Some(b)) if back_before_judged => a.max(b),
             (Some(a), Some(b)) => a.min(b),
             (a, b) => match a.or(b) {
                 Some(x) => x,
                 None => continue,
             },
         };
-        // Time the runtime stood still (a starved machine) delayed mesa as much, and so did
-        // the time Mist refused calls (mesa cannot judge a revert without it).
+        // The time Mist refused calls delayed mesa as much (it cannot judge a revert
+        // without Mist).
         // Each extension may reach more of them: extend until it no longer grows.
         let mut deadline = planned;
         for _ in 0..200 {
             let until = world.at_sim(deadline);
-            let mut next = planned
-                + world.stalled(d.left_at, until)
-                + world.refused(d.left_at, until, p.mist_recovery());
+            let mut next = planned + world.refused(d.left_at, until, p.mist_recovery());
             // A decision that Mist's refusals interrupted starts over once Mist accepts
             // calls again (the guards' looks before it are stale): a whole bound after that.
             if let Some(last) = world.last_refusal(d.left_at, until) {
@@ -158,6 +160,23 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
                 if o.start > d.left_at && o.start < until {
                     let end = o.end.map(|e| world.sim(e)).unwrap_or(f64::INFINITY);
                     next = next.max(end + p.outage_hold_bound());
+                }
+            }
+            // Other APs of the site declared down within the outage window (unplugs,
+            // reboots), on a switch Mist does not manage, give the outage guard no direct
+            // evidence: a large share of the site is held as an outage (the AP count is the
+            // heuristic) and reverted at the hold's re-check.
+            if !world.topo.switches[d.port.switch].in_mist {
+                if let Some(sent) = d.disconnect_sent {
+                    let sent = world.sim(sent);
+                    let together = world.cloud_downs.iter().any(|&(ap, at_site, at)| {
+                        ap != d.ap
+                            && at_site == site
+                            && (world.sim(at) - sent).abs() <= p.outage_window
+                    });
+                    if together {
+                        next = next.max(sent + p.disconnect_delay + p.outage_hold_bound());
+                    }
                 }
             }
             // So does a flap of the AP itself, before the unplug (within the flap window) or
@@ -179,9 +198,7 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
                 .push(world.sim(s) - world.sim(sent) - p.disconnect_delay);
         }
         let late = secured.map(|s| world.sim(s)).is_none_or(|s| s > deadline);
-        if late && secured.is_some() && overloaded {
-            measures.late_unjudged += 1;
-        } else if late {
+        if late {
             let sw = &world.topo.switches[d.port.switch];
             out.push((
                 Invariant::UnpluggedSecured,

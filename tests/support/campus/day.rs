@@ -47,6 +47,8 @@ pub struct Params {
     /// `lookup_delay` plus every lookup retry.
     pub lookup_total: f64,
     pub flap_within: f64,
+    /// `guards.outage.window`: drops of a site this close count together.
+    pub outage_window: f64,
     pub reconcile_interval: Option<f64>,
     /// `guards.lldp.on_unknown = "hold"` (once it exists): a port the LLDP guard cannot see
     /// (its switch is not in Mist) is held on purpose, so its unplugs are not expected to be
@@ -69,9 +71,9 @@ impl Params {
             rate_limit_wait: s(c.mist.rate_limit_wait),
             holds_recheck_after: s(c.guards.holds.recheck_after),
             lookup_delay: s(c.mist.lookup_delay),
-            lookup_total: s(c.mist.lookup_delay)
-                + f64::from(c.mist.lookup_attempts) * s(c.mist.lookup_backoff),
+            lookup_total: mesa::engine::lookup::Locator::span(&c.mist).as_secs_f64(),
             flap_within: s(c.guards.flap.within),
+            outage_window: s(c.guards.outage.window),
             reconcile_interval: c.reconcile.enabled.then(|| s(c.reconcile.interval)),
             unknown_port_holds: toml::Value::try_from(&c).ok().is_some_and(|tree| {
                 tree.get("guards")

@@ -8,14 +8,17 @@ use std::time::Duration;
 use super::check::Invariant;
 use super::run::SeedReport;
 
-pub fn summary(reports: &[SeedReport], scale: Duration, wall: Duration) -> String {
+pub fn summary(reports: &[SeedReport], wall: Duration) -> String {
     let mut out = String::new();
     let n = reports.len();
+    let simulated: f64 = reports.iter().map(|r| r.stats.simulated).sum();
+    let cpu: f64 = reports.iter().map(|r| r.stats.wall.as_secs_f64()).sum();
     let _ = writeln!(
         out,
-        "campus days: {n} seeds, {} ms per simulated second, {:.1} s wall",
-        scale.as_millis(),
-        wall.as_secs_f64()
+        "campus days: {n} seeds, {:.1} simulated hours in {:.1} s wall ({:.2} s per day on its thread)",
+        simulated / 3600.0,
+        wall.as_secs_f64(),
+        if n == 0 { 0.0 } else { cpu / n as f64 }
     );
     for invariant in Invariant::ALL {
         let held = reports.iter().filter(|r| r.holds(invariant)).count();
@@ -65,7 +68,6 @@ pub fn summary(reports: &[SeedReport], scale: Duration, wall: Duration) -> Strin
     let (mut bodies, mut events, mut dups, mut refused, mut accepted, mut calls) =
         (0, 0, 0, 0, 0, 0);
     let mut latencies: Vec<f64> = Vec::new();
-    let mut walls: Vec<f64> = Vec::new();
     for r in reports {
         for (k, v) in &r.stats.incidents {
             *incidents.entry(k).or_default() += v;
@@ -80,9 +82,6 @@ pub fn summary(reports: &[SeedReport], scale: Duration, wall: Duration) -> Strin
         accepted += r.stats.accepted;
         calls += r.stats.mist_calls;
         latencies.extend(&r.stats.secured_after);
-        if !r.stats.planned.is_zero() {
-            walls.push(r.stats.wall.as_secs_f64() / r.stats.planned.as_secs_f64());
-        }
     }
     let _ = writeln!(
         out,
@@ -109,33 +108,6 @@ pub fn summary(reports: &[SeedReport], scale: Duration, wall: Duration) -> Strin
             pct(&mut latencies, 0.99),
             pct(&mut latencies, 1.0),
             latencies.len()
-        );
-    }
-    if !walls.is_empty() {
-        let mut stalls: Vec<f64> = reports.iter().map(|r| r.stats.stalled).collect();
-        let _ = writeln!(
-            out,
-            "  runtime stalls per day (simulated s the day's runtime stood still): p50 {:.0}, max {:.0}",
-            pct(&mut stalls, 0.5),
-            pct(&mut stalls, 1.0)
-        );
-        let unjudged: usize = reports.iter().map(|r| r.stats.late_unjudged).sum();
-        let overloaded = reports.iter().filter(|r| r.stats.late_unjudged > 0).count();
-        if unjudged > 0 {
-            let _ = writeln!(
-                out,
-                "  {unjudged} late securings on {overloaded} days whose runtime stalled longer than the bound: not judged"
-            );
-        }
-        let (p50, max) = (pct(&mut walls, 0.5), pct(&mut walls, 1.0));
-        let _ = writeln!(
-            out,
-            "  wall time per day / planned: p50 {p50:.2}, max {max:.2}{}",
-            if max > 1.5 {
-                " (the machine did not keep up: mesa's timers ran late, timing results are stretched)"
-            } else {
-                ""
-            }
         );
     }
     out

@@ -185,12 +185,11 @@ pub struct World {
     pub start: Instant,
     /// Real time per simulated second.
     pub scale: Duration,
-    /// When the day's runtime could not run on time (a starved machine), and for how long:
-    /// mesa's timers were late by as much, so deadlines move with it.
-    pub stalls: Vec<(Instant, Duration)>,
     /// When the fake Mist answered a programmed 429 or 5xx: mesa cannot judge a revert
     /// without Mist, so deadlines move by the time Mist refused it.
     pub refusals: Vec<Instant>,
+    /// Every AP Mist declared disconnected: (ap, its site then, when).
+    pub cloud_downs: Vec<(usize, usize, Instant)>,
     /// PoE flaps per AP: (ap, start, end). mesa holds a flapping AP's events until it is
     /// stable, its move to another port included.
     pub flaps: Vec<(usize, Instant, Option<Instant>)>,
@@ -223,8 +222,8 @@ impl World {
             violations: Vec::new(),
             start,
             scale,
-            stalls: Vec::new(),
             refusals: Vec::new(),
+            cloud_downs: Vec::new(),
             flaps: Vec::new(),
         }
     }
@@ -254,17 +253,6 @@ impl World {
             .copied()
             .filter(|&at| at >= from && at <= to)
             .max()
-    }
-
-    /// Simulated seconds the runtime stood still between `from` and `to`.
-    pub fn stalled(&self, from: Instant, to: Instant) -> f64 {
-        let total: Duration = self
-            .stalls
-            .iter()
-            .filter(|(at, _)| *at >= from && *at <= to)
-            .map(|(_, d)| *d)
-            .sum();
-        total.as_secs_f64() / self.scale.as_secs_f64()
     }
 
     pub fn at_sim(&self, secs: f64) -> Instant {
@@ -351,6 +339,7 @@ impl World {
     /// Mist declares the AP disconnected (the AP_DISCONNECTED it sends goes with this).
     pub fn cloud_down(&mut self, ap: usize, at: Instant) {
         self.aps[ap].cloud = false;
+        self.cloud_downs.push((ap, self.aps[ap].site, at));
         let here = self.aps[ap].at;
         if let Some(d) = self
             .departures
@@ -422,6 +411,7 @@ impl World {
                 last_seen: if live.talking { t } else { live.silent_since },
                 lldp: live.mist_lldp.map(|p| self.topo.lldp(p)),
                 lldp_hidden_for: 0,
+                silent: !live.talking,
             };
             state.aps.insert(spec.mac.clone(), ap);
         }
