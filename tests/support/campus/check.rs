@@ -88,8 +88,19 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             ));
         }
     }
+    // A site whose every AP is gone at the end, on switches Mist does not manage, looks to
+    // mesa exactly like a WAN cut that goes on (no AP heard, no switch to ask): its reverts
+    // stay held, re-checked, until an AP of the site is heard again or an operator releases
+    // them. Safe by design, so not counted as late.
+    let dark_site = |site: usize| {
+        !world
+            .aps
+            .iter()
+            .any(|live| live.site == site && live.cloud && live.talking)
+    };
     let held_on_purpose = |port: super::world::PortId| {
-        p.unknown_port_holds && !world.topo.switches[port.switch].in_mist
+        let switch = &world.topo.switches[port.switch];
+        !switch.in_mist && (p.unknown_port_holds || dark_site(switch.site))
     };
     for (&port, &profile) in &world.profiles {
         if profile == Profile::Ap && world.ap_on(port).is_none() && !held_on_purpose(port) {
@@ -150,8 +161,15 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             let mut next = planned + world.refused(d.left_at, until, p.mist_recovery());
             // A decision that Mist's refusals interrupted starts over once Mist accepts
             // calls again (the guards' looks before it are stale): a whole bound after that.
+            // When the AP came back first, the decision that starts over is its connect,
+            // lookups included.
             if let Some(last) = world.last_refusal(d.left_at, until) {
-                next = next.max(world.sim(last) + p.mist_recovery() + p.secure_bound());
+                let restart = if back_before_judged {
+                    p.lookup_total + p.secure_bound()
+                } else {
+                    p.secure_bound()
+                };
+                next = next.max(world.sim(last) + p.mist_recovery() + restart);
             }
             // A WAN cut of the port's site that began before the port was secured holds
             // the revert (mesa cannot tell it from an outage) until a re-check after it.

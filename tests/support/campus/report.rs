@@ -99,6 +99,14 @@ pub fn summary(reports: &[SeedReport], wall: Duration) -> String {
         list(&incidents.iter().map(|(k, v)| (k.to_string(), *v)).collect())
     );
     let _ = writeln!(out, "  final decisions: {}", list(&decisions));
+    let held: usize = reports.iter().map(|r| r.stats.held_at_end).sum();
+    if held > 0 {
+        let days = reports.iter().filter(|r| r.stats.held_at_end > 0).count();
+        let _ = writeln!(
+            out,
+            "  holds still re-checked at the end of the day: {held} on {days} days (sites left dark)"
+        );
+    }
     if !latencies.is_empty() {
         let _ = writeln!(
             out,

@@ -52,6 +52,8 @@ pub struct Stats {
     pub wall: Duration,
     /// The day's simulated length (seconds).
     pub simulated: f64,
+    /// Holds still re-checked when the day ended (a site that stays dark).
+    pub held_at_end: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -278,17 +280,24 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
     }
     let decisions = app.store.recent_decisions(1_000_000).await;
     let journal = app.store.journal_counts().await;
+    // A hold still being re-checked (a site that stays dark) has its decision, held, and a
+    // re-check to come: not a lost event. The ports it keeps are judged by the world checks.
+    let (rechecks, others): (Vec<_>, Vec<_>) = app
+        .store
+        .journal_pending()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|entry| entry.event.source.as_str() == "recheck");
     match (decisions, journal) {
-        (Ok(decisions), Ok(journal)) => {
+        (Ok(decisions), Ok((_, done))) => {
+            let journal = (others.len() as u64, done);
             stats.decisions = check::decisions(&decisions, journal, &mut found);
-            if journal.0 > 0 {
+            stats.held_at_end = rechecks.len();
+            if !others.is_empty() {
                 let now = mesa::clock::now();
                 let scale = lock(&world).scale;
-                let pending: Vec<String> = app
-                    .store
-                    .journal_pending()
-                    .await
-                    .unwrap_or_default()
+                let pending: Vec<String> = others
                     .iter()
                     .map(|entry| {
                         let e = &entry.event;
