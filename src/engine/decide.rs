@@ -362,16 +362,30 @@ impl<'a> Run<'a> {
     /// Waits `delay` unless a newer event of the same AP arrives first (returns true then).
     async fn pause(&mut self, delay: Duration) -> bool {
         // A NAC trigger names its port and saw the change itself: nothing to wait for.
-        if self.event.source == Source::External {
+        if self.event.source == Source::External || self.newest.is_none() {
             return false;
         }
-        let Some(newest) = self.newest.as_mut() else {
-            return false;
-        };
+        self.sleep_unless(delay, true).await
+    }
+
+    /// The wait before the next attempt of a failed run. Like [`Run::pause`], but a NAC
+    /// trigger waits too: it has nothing to settle, yet the switch or Mist that failed it
+    /// needs the time as much.
+    async fn retry_wait(&mut self, delay: Duration) -> bool {
+        if self.event.source != Source::External {
+            return self.pause(delay).await;
+        }
+        self.sleep_unless(delay, false).await
+    }
+
+    /// Sleeps `delay`; true when cut short: by mesa stopping (the event is handed back), or,
+    /// with `newer`, by a newer event of the same AP.
+    async fn sleep_unless(&mut self, delay: Duration, newer: bool) -> bool {
         let order = self.order;
+        let mut newest = self.newest.clone().filter(|_| newer);
         // Checked before the zero-delay shortcut: a newer event already queued wins even
         // when this one has nothing to wait for.
-        if *newest.borrow() > order {
+        if newest.as_ref().is_some_and(|n| *n.borrow() > order) {
             return true;
         }
         if delay.is_zero() {
@@ -383,36 +397,21 @@ impl<'a> Run<'a> {
             self.handed_back = true;
             return true;
         }
+        let newer_event = async {
+            match newest.as_mut() {
+                Some(n) => n.wait_for(|n| *n > order).await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
         let woken_early = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
-            changed = newest.wait_for(|n| *n > order) => changed.is_ok(),
+            changed = newer_event => changed,
             stop = stopping.wait_for(|s| *s) => {
                 self.handed_back = stop.is_ok();
                 self.handed_back
             }
         };
-        woken_early || *newest.borrow() > order
-    }
-
-    /// The wait before the next attempt of a failed run. Like [`Run::pause`], but a NAC
-    /// trigger waits too: it has nothing to settle, yet the switch or Mist that failed it
-    /// needs the time as much.
-    async fn retry_wait(&mut self, delay: Duration) -> bool {
-        if self.event.source != Source::External {
-            return self.pause(delay).await;
-        }
-        let mut stopping = self.inner.stopping();
-        if *stopping.borrow() {
-            self.handed_back = true;
-            return true;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => false,
-            stop = stopping.wait_for(|s| *s) => {
-                self.handed_back = stop.is_ok();
-                self.handed_back
-            }
-        }
+        woken_early || newest.as_ref().is_some_and(|n| *n.borrow() > order)
     }
 
     /// The wait before acting on an event: Mist needs a moment to learn a new LLDP neighbor,

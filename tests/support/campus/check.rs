@@ -137,34 +137,32 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
         let by_connect = d
             .connect_sent
             .map(|t| world.sim(t) + p.lookup_total + p.secure_bound());
-        // The AP back in the cloud before its disconnect was judged supersedes it (it may be
-        // a reboot on the same port): the old port is then closed once the AP is located
-        // elsewhere, which waits for Mist to learn its new LLDP neighbour.
-        let back_before_judged = match (by_disconnect, d.connect_sent) {
-            (Some(a), Some(c)) => world.sim(c) < a,
-            _ => false,
-        };
-        let planned = match (by_disconnect, by_connect) {
-            (Some(a), Some(b)) if back_before_judged => a.max(b),
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => match a.or(b) {
-                Some(x) => x,
-                None => continue,
-            },
+        let Some(first) = by_disconnect.or(by_connect) else {
+            continue;
         };
         // The time Mist refused calls delayed mesa as much (it cannot judge a revert
-        // without Mist).
-        // Each extension may reach more of them: extend until it no longer grows.
-        let mut deadline = planned;
+        // without Mist). Each extension may reach more of them: extend until it no longer
+        // grows.
+        let mut deadline = first;
         for _ in 0..200 {
             let until = world.at_sim(deadline);
+            // The AP back in the cloud before its port was due to be secured supersedes the
+            // disconnect (it may be a reboot on the same port): the old port is then closed
+            // once the AP is located elsewhere, which waits for Mist to learn its new LLDP
+            // neighbour.
+            let back_first = d.connect_sent.is_some_and(|c| world.sim(c) < deadline);
+            let planned = match (by_disconnect, by_connect) {
+                (Some(a), Some(b)) if back_first => a.max(b),
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or(first),
+            };
             let mut next = planned + world.refused(d.left_at, until, p.mist_recovery());
             // A decision that Mist's refusals interrupted starts over once Mist accepts
             // calls again (the guards' looks before it are stale): a whole bound after that.
             // When the AP came back first, the decision that starts over is its connect,
             // lookups included.
             if let Some(last) = world.last_refusal(d.left_at, until) {
-                let restart = if back_before_judged {
+                let restart = if back_first {
                     p.lookup_total + p.secure_bound()
                 } else {
                     p.secure_bound()
@@ -184,16 +182,20 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             // reboots), on a switch Mist does not manage, give the outage guard no direct
             // evidence: a large share of the site is held as an outage (the AP count is the
             // heuristic) and reverted at the hold's re-check.
+            // The hold begins when the disconnect is judged, after Mist's refusals if any.
             if !world.topo.switches[d.port.switch].in_mist {
                 if let Some(sent) = d.disconnect_sent {
-                    let sent = world.sim(sent);
-                    let together = world.cloud_downs.iter().any(|&(ap, at_site, at)| {
-                        ap != d.ap
-                            && at_site == site
-                            && (world.sim(at) - sent).abs() <= p.outage_window
+                    let left = world.sim(d.left_at);
+                    let together = world.cloud_downs.iter().any(|&(ap, at_site, _, silent)| {
+                        ap != d.ap && at_site == site && (silent - left).abs() <= p.outage_window
                     });
                     if together {
-                        next = next.max(sent + p.disconnect_delay + p.outage_hold_bound());
+                        let judged = world
+                            .last_refusal(d.left_at, until)
+                            .map(|r| world.sim(r) + p.mist_recovery())
+                            .unwrap_or(f64::NEG_INFINITY)
+                            .max(world.sim(sent) + p.disconnect_delay);
+                        next = next.max(judged + p.outage_hold_bound());
                     }
                 }
             }

@@ -188,8 +188,9 @@ pub struct World {
     /// When the fake Mist answered a programmed 429 or 5xx: mesa cannot judge a revert
     /// without Mist, so deadlines move by the time Mist refused it.
     pub refusals: Vec<Instant>,
-    /// Every AP Mist declared disconnected: (ap, its site then, when).
-    pub cloud_downs: Vec<(usize, usize, Instant)>,
+    /// Every AP Mist declared disconnected: (ap, its site then, when, and since when it was
+    /// silent in simulated seconds: the `last_seen` Mist counts drops by).
+    pub cloud_downs: Vec<(usize, usize, Instant, f64)>,
     /// PoE flaps per AP: (ap, start, end). mesa holds a flapping AP's events until it is
     /// stable, its move to another port included.
     pub flaps: Vec<(usize, Instant, Option<Instant>)>,
@@ -253,6 +254,11 @@ impl World {
             .copied()
             .filter(|&at| at >= from && at <= to)
             .max()
+    }
+
+    /// Simulated seconds of an epoch time on mesa's clock (Mist's `last_seen`).
+    pub fn sim_of_epoch(&self, epoch: f64) -> f64 {
+        epoch - now() + self.sim(Instant::now())
     }
 
     pub fn at_sim(&self, secs: f64) -> Instant {
@@ -339,7 +345,9 @@ impl World {
     /// Mist declares the AP disconnected (the AP_DISCONNECTED it sends goes with this).
     pub fn cloud_down(&mut self, ap: usize, at: Instant) {
         self.aps[ap].cloud = false;
-        self.cloud_downs.push((ap, self.aps[ap].site, at));
+        let silent_since = self.sim_of_epoch(self.aps[ap].silent_since);
+        self.cloud_downs
+            .push((ap, self.aps[ap].site, at, silent_since));
         let here = self.aps[ap].at;
         if let Some(d) = self
             .departures
