@@ -1,8 +1,8 @@
 //! The campus-day simulation (issue #13) in CI: 200 seeded, randomised campus days against
 //! the real engine, the fake Mist cloud and a recording backend; every invariant must hold on
 //! every seed. A failure prints its seeds; `MESA_SIM_SEED=<n>` replays one (the day is the
-//! same, and so is mesa's virtual clock). `MESA_SIM_SEEDS`, `MESA_SIM_FIRST_SEED` and
-//! `MESA_SIM_PARALLEL` change the batch. The 10,000-seed run is
+//! same; the order of work within a simulated instant may differ). `MESA_SIM_SEEDS`,
+//! `MESA_SIM_FIRST_SEED` and `MESA_SIM_PARALLEL` change the batch. The 10,000-seed run is
 //! `cargo bench --bench campus_day`.
 
 mod support;
