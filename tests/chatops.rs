@@ -1199,3 +1199,52 @@ async fn a_hold_released_from_another_process_is_re_checked_by_the_sweep() {
     assert_eq!(d.outcome.label(), "applied", "{d:?}");
     assert_eq!(mesa.profile("sw1", "ge-0/0/12"), Some(Profile::Secured));
 }
+
+#[tokio::test]
+async fn a_slow_mattermost_command_is_acknowledged_and_answered_through_response_url() {
+    // Mattermost drops a slash command not answered within its outgoing-integration timeout
+    // (30 s by default): past `chatops.mattermost.ack_within` mesa says "working on it" and
+    // posts the answer to the command's `response_url`. Zero makes every command late.
+    let answers = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::mesa::config(dir.path());
+    chatops(&mut config);
+    config.chatops.mattermost.ack_within = mesa::config::Duration::from_millis(0);
+    let mesa = start_with(dir, config).await;
+    let body = serde_urlencoded::to_string([
+        ("channel_id", "c1"),
+        ("team_id", "t1"),
+        ("token", MM_TOKEN),
+        ("user_id", VIEWER),
+        ("user_name", "viewer"),
+        ("command", "/mesa"),
+        ("text", "status"),
+        ("response_url", answers.url.as_str()),
+    ])
+    .unwrap();
+    let ack: serde_json::Value = mesa
+        .http
+        .post(mesa.url("/chatops/mattermost/commands"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Token {MM_TOKEN}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ack["text"].as_str().unwrap().contains("working on it"),
+        "{ack}"
+    );
+    assert!(
+        eventually(|| answers.texts().len() == 1).await,
+        "one answer through response_url"
+    );
+    assert!(
+        answers.texts()[0].contains("mesa manages"),
+        "{:?}",
+        answers.texts()
+    );
+}

@@ -1,6 +1,8 @@
 //! Mattermost slash commands (`POST /chatops/mattermost/commands`). Mattermost sends the
 //! command's token as `Authorization: Token <token>` and as the form field `token`; mesa
 //! compares it in constant time with `chatops.mattermost.command_token` (401 otherwise).
+//! A command still running after `chatops.mattermost.ack_within` is acknowledged with
+//! "working on it" and answered through the command's `response_url`.
 //! Button presses (`POST /chatops/mattermost/actions`) are not signed by Mattermost: the
 //! button's `context` carries mesa's own seal ([`super::confirm`], key
 //! `chatops.mattermost.action_secret`), checked along with the presser.
@@ -13,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::{run, Actor, Platform};
+use super::{Actor, Platform, Reply};
 use crate::http::AppState;
 use crate::ingest::{error, rejected_body, same_secret};
 
@@ -30,6 +32,8 @@ pub struct SlashCommand {
     pub team_id: Option<String>,
     #[serde(default)]
     pub channel_id: Option<String>,
+    #[serde(default)]
+    pub response_url: Option<String>,
 }
 
 pub async fn commands(
@@ -69,8 +73,11 @@ pub async fn commands(
         user_id: command.user_id,
         user_name: command.user_name.filter(|n| !n.is_empty()),
     };
-    let reply = run::handle(&state, &actor, &command.text).await;
-    Json(reply.to_json()).into_response()
+    let within = state.config.chatops.mattermost.ack_within.get();
+    match super::respond::in_time(&state, actor, command.text, command.response_url, within).await {
+        Some(reply) => Json(reply.to_json()).into_response(),
+        None => Json(Reply::ephemeral(super::respond::WORKING).to_json()).into_response(),
+    }
 }
 
 /// The body Mattermost posts when a message button is pressed (fields mesa uses).

@@ -65,26 +65,26 @@ impl ResponseUrls {
         match http.post(url).json(body).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => {
-                tracing::warn!(status = %r.status(), "Slack's response_url refused the answer");
+                tracing::warn!(status = %r.status(), "response_url refused the answer");
                 Err(RespondError::Refused)
             }
             Err(e) => {
-                tracing::warn!(error = %e.without_url(), "answer to Slack's response_url failed");
+                tracing::warn!(error = %e.without_url(), "answer to response_url failed");
                 Err(RespondError::Refused)
             }
         }
     }
 }
 
-/// Runs a slash command; the reply when it is ready within `chatops.slack.ack_within`, else
-/// None: the reply is posted to `response_url` once ready (without one, it is awaited).
+/// Runs a slash command; the reply when it is ready `within` (the platform's `ack_within`),
+/// else None: the reply is posted to `response_url` once ready (without one, it is awaited).
 pub async fn in_time(
     state: &AppState,
     actor: Actor,
     text: String,
     response_url: Option<String>,
+    within: Duration,
 ) -> Option<Reply> {
-    let within = state.config.chatops.slack.ack_within.get();
     // Its own task: it goes on after the acknowledgement (a JoinHandle is Unpin, so the
     // timeout below can poll it and hand it on).
     let mut worker = {
@@ -94,9 +94,15 @@ pub async fn in_time(
     let Some(url) = response_url.filter(|u| !u.is_empty()) else {
         return worker.await.ok();
     };
-    match tokio::time::timeout(within, &mut worker).await {
-        Ok(done) => done.ok(),
-        Err(_) => {
+    // Zero: always acknowledge first (a team that prefers the answer as its own message).
+    let in_time = if within.is_zero() {
+        None
+    } else {
+        tokio::time::timeout(within, &mut worker).await.ok()
+    };
+    match in_time {
+        Some(done) => done.ok(),
+        None => {
             let chatops = state.chatops.clone();
             tokio::spawn(async move {
                 let reply = match worker.await {

@@ -145,7 +145,8 @@ pub async fn commands(
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a slash command: {e}")),
     };
     let actor = command.actor();
-    match super::respond::in_time(&state, actor, command.text, command.response_url).await {
+    let within = state.config.chatops.slack.ack_within.get();
+    match super::respond::in_time(&state, actor, command.text, command.response_url, within).await {
         Some(reply) => Json(reply.to_json()).into_response(),
         None => Json(Reply::ephemeral(super::respond::WORKING).to_json()).into_response(),
     }

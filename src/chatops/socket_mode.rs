@@ -208,8 +208,14 @@ fn envelope(state: &AppState, frame: Frame, acks: mpsc::UnboundedSender<serde_js
                     }
                 };
                 let actor = command.actor();
-                let reply =
-                    respond::in_time(&state, actor, command.text, command.response_url).await;
+                let reply = respond::in_time(
+                    &state,
+                    actor,
+                    command.text,
+                    command.response_url,
+                    state.config.chatops.slack.ack_within.get(),
+                )
+                .await;
                 let reply = reply.unwrap_or_else(|| Reply::ephemeral(WORKING));
                 ack(Some(reply.to_json()));
             }

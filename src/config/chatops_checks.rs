@@ -5,6 +5,8 @@ use super::{Config, ConfigError};
 
 /// Slack waits 3 s for a slash command's acknowledgement.
 const SLACK_ACK_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Mattermost waits `ServiceSettings.OutgoingIntegrationRequestsTimeout`, 30 s by default.
+const MATTERMOST_ACK_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Config {
     pub(super) fn validate_chatops(&self) -> Result<(), ConfigError> {
@@ -19,6 +21,13 @@ impl Config {
             return Err(self.err(
                 "chatops.slack.ack_within",
                 "must be below 3s (Slack drops a slash command not acknowledged within 3 s)",
+            ));
+        }
+        if self.chatops.mattermost.ack_within.get() >= MATTERMOST_ACK_LIMIT {
+            return Err(self.err(
+                "chatops.mattermost.ack_within",
+                "must be below 30s (Mattermost drops a slash command not answered within its \
+                 OutgoingIntegrationRequestsTimeout, 30 s by default)",
             ));
         }
         let roles = &self.chatops.roles;
@@ -60,5 +69,9 @@ mod tests {
         config.chatops.slack.ack_within = super::super::Duration::from_secs(3);
         let e = config.validate_chatops().unwrap_err().to_string();
         assert!(e.contains("chatops.slack.ack_within"), "{e}");
+        config.chatops.slack.ack_within = super::super::Duration::from_secs(2);
+        config.chatops.mattermost.ack_within = super::super::Duration::from_secs(30);
+        let e = config.validate_chatops().unwrap_err().to_string();
+        assert!(e.contains("chatops.mattermost.ack_within"), "{e}");
     }
 }

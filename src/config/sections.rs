@@ -685,7 +685,7 @@ impl Default for ChatopsSlackConfig {
 }
 
 /// `[chatops.mattermost]`: the Mattermost endpoints answer only when `command_token` is set.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatopsMattermostConfig {
     pub command_token: Option<Secret>,
@@ -694,6 +694,21 @@ pub struct ChatopsMattermostConfig {
     /// Where Mattermost reaches `POST /chatops/mattermost/actions` (absolute URL); with
     /// `action_secret`, `apply` / `revert` get Confirm buttons.
     pub actions_url: Option<String>,
+    /// A slash command still running after this is acknowledged at once and answered
+    /// through its `response_url` (Mattermost waits `OutgoingIntegrationRequestsTimeout`,
+    /// 30 s by default). Zero: every command is acknowledged first.
+    pub ack_within: Duration,
+}
+
+impl Default for ChatopsMattermostConfig {
+    fn default() -> Self {
+        ChatopsMattermostConfig {
+            command_token: None,
+            action_secret: None,
+            actions_url: None,
+            ack_within: Duration::from_secs(10),
+        }
+    }
 }
 
 /// `[chatops.roles]`: platform user ids per role; a user in several lists has the highest.
