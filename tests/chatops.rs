@@ -232,6 +232,21 @@ async fn mattermost_command_needs_its_token() {
     assert!(text.contains("(uplink swap)"), "{text}");
 }
 
+/// Posts a form-encoded Mattermost slash command with its token header; the JSON answer.
+async fn mattermost(mesa: &TestMesa, body: String) -> serde_json::Value {
+    mesa.http
+        .post(mesa.url("/chatops/mattermost/commands"))
+        .header("authorization", format!("Token {MM_TOKEN}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn send(mesa: &TestMesa, kind: &str, ap: &Mac, ts: i64) -> Decision {
     let r = mesa
         .post_signed(&device_event(kind, ap.as_str(), SITE, ts))
@@ -823,18 +838,7 @@ async fn mattermost_confirm_button_is_sealed_by_mesa() {
         ("text", "apply sw1 ge-0/0/7"),
     ])
     .unwrap();
-    let reply: serde_json::Value = mesa
-        .http
-        .post(mesa.url("/chatops/mattermost/commands"))
-        .header("authorization", format!("Token {MM_TOKEN}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = mattermost(&mesa, body).await;
     let confirm = &reply["attachments"][0]["actions"][0]["integration"];
     assert_eq!(
         confirm["url"],
@@ -1222,18 +1226,7 @@ async fn a_slow_mattermost_command_is_acknowledged_and_answered_through_response
         ("response_url", answers.url.as_str()),
     ])
     .unwrap();
-    let ack: serde_json::Value = mesa
-        .http
-        .post(mesa.url("/chatops/mattermost/commands"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", format!("Token {MM_TOKEN}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ack = mattermost(&mesa, body).await;
     assert!(
         ack["text"].as_str().unwrap().contains("working on it"),
         "{ack}"

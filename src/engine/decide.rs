@@ -677,14 +677,15 @@ impl<'a> Run<'a> {
             // No permits here: both guards spend most of their time waiting (for a site's
             // drop to settle, for the LLDP recheck); their Mist reads are shared per site.
             let mut wait = Wait::lane(self.newest.clone(), self.order);
+            let recheck = matches!(self.event.source, Source::Recheck { .. });
             if let Some(outage) = &self.inner.outage {
                 let revert = Revert {
                     site_id: &switch.site_id,
                     ap: &self.event.ap_mac,
                     switch,
                     port,
-                    fresh: matches!(self.event.source, Source::Recheck { .. }),
-                    recheck: matches!(self.event.source, Source::Recheck { .. }),
+                    fresh: recheck,
+                    recheck,
                 };
                 let verdict = outage
                     .check_port(&revert, &mut wait)
@@ -719,7 +720,7 @@ impl<'a> Run<'a> {
                         switch,
                         port,
                         fresh: true,
-                        recheck: matches!(self.event.source, Source::Recheck { .. }),
+                        recheck,
                     };
                     let verdict = outage
                         .confirm(&revert, waited)

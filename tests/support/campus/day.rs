@@ -31,8 +31,8 @@ use rand::{Rng, SeedableRng};
 
 use super::world::{free_ports, ApSpec, PortId, SiteSpec, SwitchSpec, Topology};
 
-/// Events of one kind for one AP are at least this far apart (simulated seconds). Mist stamps
-/// events to the second, so the scale must make this more than a real second.
+/// Events of one kind for one AP are at least this far apart (simulated seconds): Mist stamps
+/// events to the second, and a duplicate is recognised by its content within a window.
 pub const MIN_SAME_KIND_GAP: f64 = 80.0;
 
 /// The waits of mesa's default configuration, in simulated seconds (a simulated second is

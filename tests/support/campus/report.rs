@@ -12,13 +12,13 @@ pub fn summary(reports: &[SeedReport], wall: Duration) -> String {
     let mut out = String::new();
     let n = reports.len();
     let simulated: f64 = reports.iter().map(|r| r.stats.simulated).sum();
-    let cpu: f64 = reports.iter().map(|r| r.stats.wall.as_secs_f64()).sum();
+    let day_walls: f64 = reports.iter().map(|r| r.stats.wall.as_secs_f64()).sum();
     let _ = writeln!(
         out,
         "campus days: {n} seeds, {:.1} simulated hours in {:.1} s wall ({:.2} s per day on its thread)",
         simulated / 3600.0,
         wall.as_secs_f64(),
-        if n == 0 { 0.0 } else { cpu / n as f64 }
+        if n == 0 { 0.0 } else { day_walls / n as f64 }
     );
     for invariant in Invariant::ALL {
         let held = reports.iter().filter(|r| r.holds(invariant)).count();

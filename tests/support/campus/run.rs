@@ -27,9 +27,6 @@ use super::world::{Flap, World};
 
 const SECRET: &str = "campus-day-webhook-secret";
 
-/// A simulated second: a second of mesa's (virtual) clock.
-const SECOND: Duration = Duration::from_secs(1);
-
 /// After the day, how long mesa may stay busy (or wait for a re-check) before that counts
 /// against "one final decision": the longest wait mesa configures is an hour.
 const IDLE_WITHIN: Duration = Duration::from_secs(2 * 3600);
@@ -157,7 +154,6 @@ struct Deliveries {
 }
 
 pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
-    let scale = SECOND;
     let started = std::time::Instant::now();
     let params = Params {
         calm,
@@ -185,11 +181,7 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
     config.mist.org_id = mist.org_id;
     config.mist.webhook_secret = Some(Secret::new(SECRET));
 
-    let world = Arc::new(Mutex::new(World::new(
-        day.topo.clone(),
-        scale,
-        Instant::now(),
-    )));
+    let world = Arc::new(Mutex::new(World::new(day.topo.clone(), Instant::now())));
     lock(&world).sync(&fake);
     let recorder = Arc::new(Recorder::new(world.clone(), 5.0));
     let app = match mesa::app::App::with_backend(config, recorder).await {
@@ -221,14 +213,14 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
     lock(&world).start = Instant::now();
     let mut posts = tokio::task::JoinSet::new();
     for step in &day.steps {
-        tokio::time::sleep_until(t0 + scale.mul_f64(step.at)).await;
-        let bodies = apply(&world, &fake, &day, &step.action, scale);
+        tokio::time::sleep_until(t0 + secs(step.at)).await;
+        let bodies = apply(&world, &fake, &day, &step.action);
         for (body, delivery) in bodies {
             let copies = std::iter::once(0.0).chain(delivery.dup_after);
             for (n, after) in copies.enumerate() {
                 let (http, url, body, deliveries) =
                     (http.clone(), url.clone(), body.clone(), deliveries.clone());
-                let delay = scale.mul_f64(after);
+                let delay = secs(after);
                 let at = step.at;
                 posts.spawn(async move {
                     tokio::time::sleep(delay).await;
@@ -237,7 +229,7 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
             }
         }
     }
-    tokio::time::sleep_until(t0 + scale.mul_f64(day.end)).await;
+    tokio::time::sleep_until(t0 + secs(day.end)).await;
     while posts.join_next().await.is_some() {}
     // Virtual time: waiting costs nothing, so the day's end waits for whatever mesa still
     // does (a guard's wait, a closed rate-limit gate) and for the holds it re-checks later,
@@ -251,7 +243,7 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
         let wait = (last_due - mesa::clock::now())
             .to_std()
             .unwrap_or(Duration::ZERO)
-            + scale.mul_f64(5.0);
+            + secs(5.0);
         tokio::time::sleep(wait.min(IDLE_WITHIN)).await;
         idle = tokio::time::timeout(IDLE_WITHIN, app.engine.wait_idle()).await;
     }
@@ -296,14 +288,11 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
             stats.held_at_end = rechecks.len();
             if !others.is_empty() {
                 let now = mesa::clock::now();
-                let scale = lock(&world).scale;
                 let pending: Vec<String> = others
                     .iter()
                     .map(|entry| {
                         let e = &entry.event;
-                        let due = (e.received_at - now).num_milliseconds() as f64
-                            / 1000.0
-                            / scale.as_secs_f64();
+                        let due = (e.received_at - now).num_milliseconds() as f64 / 1000.0;
                         format!(
                             "{} {} via {} (due {due:+.0}s)",
                             e.kind,
@@ -343,6 +332,11 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
     }
 }
 
+/// Simulated seconds as a wait on the day's (virtual) clock.
+fn secs(simulated: f64) -> Duration {
+    Duration::from_secs_f64(simulated.max(0.0))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -353,7 +347,6 @@ fn apply(
     fake: &FakeMist,
     day: &Day,
     action: &Action,
-    scale: Duration,
 ) -> Vec<(String, Delivery)> {
     let now_i = Instant::now();
     let mut w = lock(world);
@@ -441,7 +434,7 @@ fn apply(
         Action::Fault(fault) => match fault {
             Fault::RateLimit(n) => fake.fail_next_with_429(*n, None),
             Fault::ServerErrors(n) => fake.fail_next_with_status(*n, 502),
-            Fault::Latency(secs) => fake.set_latency(scale.mul_f64(*secs)),
+            Fault::Latency(latency) => fake.set_latency(secs(*latency)),
         },
     }
     w.sync(fake);
@@ -596,9 +589,7 @@ fn trace(day: &Day, w: &World, decisions: &[mesa::model::Decision]) {
     let mut sorted: Vec<&mesa::model::Decision> = decisions.iter().collect();
     sorted.sort_by_key(|d| d.decided_at);
     for d in sorted {
-        let t = (d.decided_at - mesa::clock::now()).num_milliseconds() as f64
-            / 1000.0
-            / w.scale.as_secs_f64()
+        let t = (d.decided_at - mesa::clock::now()).num_milliseconds() as f64 / 1000.0
             + w.sim(Instant::now());
         let verdicts: Vec<String> = d
             .verdicts

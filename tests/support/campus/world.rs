@@ -183,8 +183,6 @@ pub struct World {
     /// Found while the day ran (at apply time).
     pub violations: Vec<(Invariant, String)>,
     pub start: Instant,
-    /// Real time per simulated second.
-    pub scale: Duration,
     /// When the fake Mist answered a programmed 429 or 5xx: mesa cannot judge a revert
     /// without Mist, so deadlines move by the time Mist refused it.
     pub refusals: Vec<Instant>,
@@ -197,7 +195,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(topo: Topology, scale: Duration, start: Instant) -> World {
+    pub fn new(topo: Topology, start: Instant) -> World {
         let aps = (0..topo.aps.len())
             .map(|_| ApLive {
                 at: None,
@@ -222,7 +220,6 @@ impl World {
             applies: Vec::new(),
             violations: Vec::new(),
             start,
-            scale,
             refusals: Vec::new(),
             cloud_downs: Vec::new(),
             flaps: Vec::new(),
@@ -244,7 +241,7 @@ impl World {
                 covered_until = end;
             }
         }
-        total.as_secs_f64() / self.scale.as_secs_f64()
+        total.as_secs_f64()
     }
 
     /// The last time Mist refused a call between `from` and `to`.
@@ -267,11 +264,11 @@ impl World {
 
     /// Simulated seconds since the day began.
     pub fn sim(&self, at: Instant) -> f64 {
-        at.saturating_duration_since(self.start).as_secs_f64() / self.scale.as_secs_f64()
+        at.saturating_duration_since(self.start).as_secs_f64()
     }
 
     pub fn sim_secs(&self, secs: f64) -> Duration {
-        self.scale.mul_f64(secs.max(0.0))
+        Duration::from_secs_f64(secs.max(0.0))
     }
 
     pub fn ap_on(&self, port: PortId) -> Option<usize> {
