@@ -186,7 +186,7 @@ pub fn world_end(world: &World, p: &Params, out: &mut Vec<(Invariant, String)>) 
             if !world.topo.switches[d.port.switch].in_mist {
                 if let Some(sent) = d.disconnect_sent {
                     let left = world.sim(d.left_at);
-                    let together = world.cloud_downs.iter().any(|&(ap, at_site, _, silent)| {
+                    let together = world.cloud_downs.iter().any(|&(ap, at_site, silent)| {
                         ap != d.ap && at_site == site && (silent - left).abs() <= p.outage_window
                     });
                     if together {

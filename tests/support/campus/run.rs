@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use super::check::{self, Invariant};
 use super::day::{self, Action, Day, Delivery, Fault, Odd, Params};
 use super::recorder::Recorder;
-use super::world::{Flap, World};
+use super::world::{sim_secs, Flap, World};
 
 const SECRET: &str = "campus-day-webhook-secret";
 
@@ -213,14 +213,14 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
     lock(&world).start = Instant::now();
     let mut posts = tokio::task::JoinSet::new();
     for step in &day.steps {
-        tokio::time::sleep_until(t0 + secs(step.at)).await;
+        tokio::time::sleep_until(t0 + sim_secs(step.at)).await;
         let bodies = apply(&world, &fake, &day, &step.action);
         for (body, delivery) in bodies {
             let copies = std::iter::once(0.0).chain(delivery.dup_after);
             for (n, after) in copies.enumerate() {
                 let (http, url, body, deliveries) =
                     (http.clone(), url.clone(), body.clone(), deliveries.clone());
-                let delay = secs(after);
+                let delay = sim_secs(after);
                 let at = step.at;
                 posts.spawn(async move {
                     tokio::time::sleep(delay).await;
@@ -229,7 +229,7 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
             }
         }
     }
-    tokio::time::sleep_until(t0 + secs(day.end)).await;
+    tokio::time::sleep_until(t0 + sim_secs(day.end)).await;
     while posts.join_next().await.is_some() {}
     // Virtual time: waiting costs nothing, so the day's end waits for whatever mesa still
     // does (a guard's wait, a closed rate-limit gate) and for the holds it re-checks later,
@@ -243,7 +243,7 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
         let wait = (last_due - mesa::clock::now())
             .to_std()
             .unwrap_or(Duration::ZERO)
-            + secs(5.0);
+            + sim_secs(5.0);
         tokio::time::sleep(wait.min(IDLE_WITHIN)).await;
         idle = tokio::time::timeout(IDLE_WITHIN, app.engine.wait_idle()).await;
     }
@@ -330,11 +330,6 @@ pub async fn run_seed(seed: u64, calm: bool) -> SeedReport {
         violations,
         stats,
     }
-}
-
-/// Simulated seconds as a wait on the day's (virtual) clock.
-fn secs(simulated: f64) -> Duration {
-    Duration::from_secs_f64(simulated.max(0.0))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -434,7 +429,7 @@ fn apply(
         Action::Fault(fault) => match fault {
             Fault::RateLimit(n) => fake.fail_next_with_429(*n, None),
             Fault::ServerErrors(n) => fake.fail_next_with_status(*n, 502),
-            Fault::Latency(latency) => fake.set_latency(secs(*latency)),
+            Fault::Latency(latency) => fake.set_latency(sim_secs(*latency)),
         },
     }
     w.sync(fake);

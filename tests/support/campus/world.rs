@@ -186,12 +186,18 @@ pub struct World {
     /// When the fake Mist answered a programmed 429 or 5xx: mesa cannot judge a revert
     /// without Mist, so deadlines move by the time Mist refused it.
     pub refusals: Vec<Instant>,
-    /// Every AP Mist declared disconnected: (ap, its site then, when, and since when it was
-    /// silent in simulated seconds: the `last_seen` Mist counts drops by).
-    pub cloud_downs: Vec<(usize, usize, Instant, f64)>,
+    /// Every AP Mist declared disconnected: (ap, its site then, since when it was silent in
+    /// simulated seconds: the `last_seen` Mist counts drops by).
+    pub cloud_downs: Vec<(usize, usize, f64)>,
     /// PoE flaps per AP: (ap, start, end). mesa holds a flapping AP's events until it is
     /// stable, its move to another port included.
     pub flaps: Vec<(usize, Instant, Option<Instant>)>,
+}
+
+/// Simulated seconds as a duration of the day's (virtual) clock: a simulated second is a
+/// second of mesa's clock.
+pub fn sim_secs(secs: f64) -> Duration {
+    Duration::from_secs_f64(secs.max(0.0))
 }
 
 impl World {
@@ -230,7 +236,7 @@ impl World {
     /// after each refusal `recovery` simulated seconds (how long mesa's rate-limit gate may
     /// stay closed after the last 429 before it probes again).
     pub fn refused(&self, from: Instant, to: Instant, recovery: f64) -> f64 {
-        let recovery = self.sim_secs(recovery);
+        let recovery = sim_secs(recovery);
         let mut total = Duration::ZERO;
         let mut covered_until = from;
         for &at in &self.refusals {
@@ -259,16 +265,12 @@ impl World {
     }
 
     pub fn at_sim(&self, secs: f64) -> Instant {
-        self.start + self.sim_secs(secs)
+        self.start + sim_secs(secs)
     }
 
     /// Simulated seconds since the day began.
     pub fn sim(&self, at: Instant) -> f64 {
         at.saturating_duration_since(self.start).as_secs_f64()
-    }
-
-    pub fn sim_secs(&self, secs: f64) -> Duration {
-        Duration::from_secs_f64(secs.max(0.0))
     }
 
     pub fn ap_on(&self, port: PortId) -> Option<usize> {
@@ -343,8 +345,7 @@ impl World {
     pub fn cloud_down(&mut self, ap: usize, at: Instant) {
         self.aps[ap].cloud = false;
         let silent_since = self.sim_of_epoch(self.aps[ap].silent_since);
-        self.cloud_downs
-            .push((ap, self.aps[ap].site, at, silent_since));
+        self.cloud_downs.push((ap, self.aps[ap].site, silent_since));
         let here = self.aps[ap].at;
         if let Some(d) = self
             .departures
